@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/seclisten/seclisten/pkg/config"
+)
+
+// Flag names. Every flag also reads the environment variable
+// SECLISTEN_<NAME>, with dashes as underscores (envVar).
+const (
+	flagAddr            = "addr"
+	flagPlain           = "plain"
+	flagReply           = "reply"
+	flagOnce            = "once"
+	flagJSON            = "json"
+	flagMaxLine         = "max-line"
+	flagIdleTimeout     = "idle-timeout"
+	flagWriteTimeout    = "write-timeout"
+	flagMaxConns        = "max-conns"
+	flagShutdownTimeout = "shutdown-timeout"
+	flagLogFormat       = "log-format"
+	flagLogLevel        = "log-level"
+)
+
+// envVar is the environment variable that sets a flag.
+func envVar(flag string) string {
+	return "SECLISTEN_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// serveFlags are the flags of `seclisten serve`. Defaults come from
+// config.Default(), so the help text and the code cannot disagree. Values
+// that need parsing are string flags parsed by configFromFlags, so that a
+// bad value gets the same one-sentence error from a flag or from the
+// environment.
+func serveFlags() []cli.Flag {
+	d := config.Default()
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagAddr, Category: "listener",
+			Usage: "`HOST:PORT` to listen on (default " + config.DefaultPlainAddr + " with --plain)"},
+		&cli.BoolFlag{Name: flagPlain, Category: "listener",
+			Usage: "serve plain TCP"},
+		&cli.StringFlag{Name: flagMaxConns, Category: "listener", Value: strconv.Itoa(d.MaxConns),
+			Usage: "connections served at once; more wait in the kernel backlog"},
+		&cli.StringFlag{Name: flagReply, Category: "exchange", Value: d.Reply,
+			Usage: "reply sent, with a newline, after every message"},
+		&cli.BoolFlag{Name: flagOnce, Category: "exchange",
+			Usage: "close each connection after its first message and reply"},
+		&cli.StringFlag{Name: flagMaxLine, Category: "exchange", Value: sizeString(d.MaxLine),
+			Usage: "longest line accepted (e.g. 65536, 64KiB); longer gets an error reply and is closed"},
+		&cli.StringFlag{Name: flagIdleTimeout, Category: "timeouts", Value: durationString(d.IdleTimeout),
+			Usage: "close a connection that sends nothing for this long"},
+		&cli.StringFlag{Name: flagWriteTimeout, Category: "timeouts", Value: durationString(d.WriteTimeout),
+			Usage: "give up on a reply the client does not read within this time"},
+		&cli.StringFlag{Name: flagShutdownTimeout, Category: "timeouts", Value: durationString(d.ShutdownTimeout),
+			Usage: "on SIGINT/SIGTERM, time to finish answering before closing the rest"},
+		&cli.BoolFlag{Name: flagJSON, Category: "output",
+			Usage: "print one JSON object per event on stdout (connect, message, reply, close)"},
+		&cli.StringFlag{Name: flagLogFormat, Category: "output", Value: d.LogFormat,
+			Usage: "log format on stderr: text or json"},
+		&cli.StringFlag{Name: flagLogLevel, Category: "output", Value: "info",
+			Usage: "least important log level shown: debug, info, warn or error"},
+	}
+}
+
+// withEnvVars gives every flag its SECLISTEN_ environment variable.
+func withEnvVars(flags []cli.Flag) []cli.Flag {
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.EnvVars = []string{envVar(f.Name)}
+		case *cli.BoolFlag:
+			f.EnvVars = []string{envVar(f.Name)}
+		default:
+			panic(fmt.Sprintf("flag %s: no environment variable wiring", f.Names()[0]))
+		}
+	}
+	return flags
+}
+
+// configFromFlags builds the Config of `serve` and validates it. Its errors
+// are one sentence, naming the flag or environment variable at fault.
+func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
+	cfg := config.Default()
+	p := parser{c: c, args: args}
+	cfg.Addr = c.String(flagAddr)
+	cfg.Plain = c.Bool(flagPlain)
+	cfg.Reply = c.String(flagReply)
+	cfg.Once = c.Bool(flagOnce)
+	cfg.JSON = c.Bool(flagJSON)
+	cfg.LogFormat = c.String(flagLogFormat)
+	cfg.MaxLine = p.size(flagMaxLine)
+	cfg.MaxConns = p.int(flagMaxConns)
+	cfg.IdleTimeout = p.duration(flagIdleTimeout)
+	cfg.WriteTimeout = p.duration(flagWriteTimeout)
+	cfg.ShutdownTimeout = p.duration(flagShutdownTimeout)
+	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
+		p.fail(flagLogLevel, err)
+	} else {
+		cfg.LogLevel = lvl
+	}
+	if p.err != nil {
+		return cfg, p.err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// parser parses flag values, keeping the first error.
+type parser struct {
+	c    *cli.Context
+	args []string
+	err  error
+}
+
+func (p *parser) fail(flag string, err error) {
+	if p.err == nil {
+		p.err = fmt.Errorf("invalid %s: %w", p.source(flag), err)
+	}
+}
+
+// source names where a flag's value came from: the command line, or its
+// environment variable.
+func (p *parser) source(flag string) string {
+	for _, a := range p.args {
+		if a == "--" {
+			break
+		}
+		name := strings.TrimLeft(a, "-")
+		name, _, _ = strings.Cut(name, "=")
+		if strings.HasPrefix(a, "-") && name == flag {
+			return "--" + flag
+		}
+	}
+	if p.c.IsSet(flag) {
+		return envVar(flag)
+	}
+	return "--" + flag
+}
+
+func (p *parser) duration(flag string) time.Duration {
+	d, err := config.ParseDuration(p.c.String(flag))
+	if err != nil {
+		p.fail(flag, err)
+	}
+	return d
+}
+
+func (p *parser) size(flag string) int {
+	n, err := config.ParseSize(p.c.String(flag))
+	if err == nil && n > int64(config.MaxLineLimit) {
+		err = fmt.Errorf("%q is over the limit of 16MiB", p.c.String(flag))
+	}
+	if err != nil {
+		p.fail(flag, err)
+	}
+	return int(n)
+}
+
+func (p *parser) int(flag string) int {
+	s := strings.TrimSpace(p.c.String(flag))
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		p.fail(flag, errors.New(strconv.Quote(s)+" is not a whole number"))
+	}
+	return n
+}
+
+// durationString prints a duration the way a user would type it: 2m, not 2m0s.
+func durationString(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// sizeString prints a byte size with the largest exact binary unit.
+func sizeString(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n)
+}

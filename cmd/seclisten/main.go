@@ -1,0 +1,174 @@
+// Command seclisten is a secure TCP listener: it accepts connections, prints
+// every line a client sends, and answers each one.
+//
+// This file is the only place that reads flags, handles signals or exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"regexp"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // could not start or run, or a second signal
+	exitUsage = 2 // bad flag, flag value or command
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// usageError marks errors in what the user typed: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// run runs seclisten with args (args[0] is the program name) and returns the
+// exit status. Messages go to stdout, logs and errors to stderr.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(args, stdout, stderr)
+	err := app.Run(args)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "seclisten: %s\n", oneSentence(err))
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// oneSentence trims what urfave/cli adds to its own errors down to one line.
+func oneSentence(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSuffix(s, ".")
+}
+
+func newApp(args []string, stdout, stderr io.Writer) *cli.App {
+	usageErr := func(_ *cli.Context, err error, _ bool) error {
+		return usageError{rewriteFlagError(err)}
+	}
+	return &cli.App{
+		Name:            "seclisten",
+		Usage:           "a secure TCP listener: prints what clients send and answers each line",
+		Version:         version,
+		HideVersion:     true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		OnUsageError:    usageErr,
+		ExitErrHandler:  func(*cli.Context, error) {}, // run decides the exit status
+		CommandNotFound: func(c *cli.Context, cmd string) {},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError{fmt.Errorf("unknown command %q (see seclisten --help)", c.Args().First())}
+			}
+			return cli.ShowAppHelp(c)
+		},
+		Commands: []*cli.Command{
+			{
+				Name:         "serve",
+				Usage:        "listen, print every line clients send, and answer each one",
+				Flags:        withEnvVars(serveFlags()),
+				OnUsageError: usageErr,
+				Action: func(c *cli.Context) error {
+					if c.Args().Present() {
+						return usageError{fmt.Errorf("serve takes no arguments, got %q", c.Args().First())}
+					}
+					cfg, err := configFromFlags(c, args)
+					if err != nil {
+						return usageError{err}
+					}
+					return serve(cfg, stdout, stderr)
+				},
+			},
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintf(stdout, "seclisten %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// rewriteFlagError turns the flag package's errors into one plain sentence.
+func rewriteFlagError(err error) error {
+	s := err.Error()
+	if name, ok := strings.CutPrefix(s, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("unknown flag --%s (see --help)", strings.TrimLeft(name, "-"))
+	}
+	if name, ok := strings.CutPrefix(s, "flag needs an argument: -"); ok {
+		return fmt.Errorf("flag --%s needs a value", strings.TrimLeft(name, "-"))
+	}
+	if m := envParseError.FindStringSubmatch(s); m != nil {
+		return fmt.Errorf("invalid %s: %q is not true or false", m[2], m[1])
+	}
+	return err
+}
+
+// envParseError matches urfave/cli's error for a boolean environment variable
+// it cannot parse (the other flags are strings, parsed by configFromFlags).
+var envParseError = regexp.MustCompile(`^could not parse "(.*)" as bool value from environment variable "([A-Z0-9_]+)"`)
+
+// serve runs the server until SIGINT or SIGTERM. The first signal starts a
+// graceful shutdown; a second one exits at once.
+func serve(cfg config.Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		log.Info("signal received: shutting down (send it again to exit at once)", "signal", sig.String())
+		cancel()
+		if sig, ok = <-sigs; ok {
+			log.Warn("second signal: exiting now", "signal", sig.String())
+			os.Exit(exitError)
+		}
+	}()
+
+	if err := server.Run(ctx, cfg, log, stdout); err != nil {
+		return err
+	}
+	return nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

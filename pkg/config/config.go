@@ -1,0 +1,159 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultPlainAddr is where plain TCP listens unless told otherwise: the
+// address of the classic teaching server, on loopback only.
+const DefaultPlainAddr = "127.0.0.1:65432"
+
+// MaxLineLimit is the largest --max-line accepted. A line is held in memory
+// whole, so this bounds the memory one connection can make the server hold.
+const MaxLineLimit = 16 << 20
+
+// Config is everything `seclisten serve` needs.
+type Config struct {
+	// Addr is the host:port to listen on. Empty means the mode's default.
+	Addr string
+	// Plain serves plain TCP.
+	Plain bool
+
+	// Reply is sent, followed by a newline, after every message.
+	Reply string
+	// Once closes each connection after its first exchange.
+	Once bool
+	// MaxLine is the longest line accepted, in bytes, without terminator.
+	MaxLine int
+
+	// IdleTimeout closes a connection that sends nothing for this long.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write, so a client that stops reading cannot
+	// pin replies (and a connection slot) forever.
+	WriteTimeout time.Duration
+	// MaxConns caps the connections served at once.
+	MaxConns int
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+
+	// JSON prints one JSON object per event on stdout instead of text lines.
+	JSON bool
+	// LogFormat is "text" or "json" (the log on stderr).
+	LogFormat string
+	// LogLevel is the least important log level written.
+	LogLevel slog.Level
+}
+
+// Default returns the configuration used when no flag is given.
+func Default() Config {
+	return Config{
+		Reply:           "Message received! Thank you for connecting.",
+		MaxLine:         64 << 10,
+		IdleTimeout:     2 * time.Minute,
+		WriteTimeout:    10 * time.Second,
+		MaxConns:        10000,
+		ShutdownTimeout: 10 * time.Second,
+		LogFormat:       "text",
+		LogLevel:        slog.LevelInfo,
+	}
+}
+
+// ListenAddr is the address to listen on: Addr, or the mode's default.
+func (c *Config) ListenAddr() string {
+	if c.Addr != "" {
+		return c.Addr
+	}
+	return DefaultPlainAddr
+}
+
+// ErrNotPlain is returned by Validate when TLS is asked for: this version
+// serves plain TCP only.
+var ErrNotPlain = errors.New("this version serves plain TCP only: pass --plain")
+
+// Validate checks every field and every rule between fields. Its errors are
+// one sentence naming the flag, fit to show a user as they are.
+func (c *Config) Validate() error {
+	if !c.Plain {
+		return ErrNotPlain
+	}
+	if err := ValidateAddr(c.ListenAddr()); err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	if strings.ContainsAny(c.Reply, "\r\n") {
+		return errors.New("--reply must be a single line (no CR or LF)")
+	}
+	if c.MaxLine < 1 || c.MaxLine > MaxLineLimit {
+		return fmt.Errorf("--max-line must be between 1 byte and %d bytes (16MiB), got %d", MaxLineLimit, c.MaxLine)
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"--idle-timeout", c.IdleTimeout},
+		{"--write-timeout", c.WriteTimeout},
+		{"--shutdown-timeout", c.ShutdownTimeout},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s must be a positive duration, got %s", d.flag, d.v)
+		}
+	}
+	if c.MaxConns < 1 {
+		return fmt.Errorf("--max-conns must be at least 1, got %d", c.MaxConns)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+// ValidateAddr checks a listen address: host:port with a numeric port, and a
+// host that is empty (all interfaces), an IP address (IPv6 in brackets, zone
+// allowed) or a syntactically valid host name. It does no DNS lookup.
+func ValidateAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if !validHostname(host) {
+		return fmt.Errorf("%q: %q is neither an IP address nor a host name", addr, host)
+	}
+	return nil
+}
+
+// validHostname reports whether s is a host name by RFC 1123 section 2.1:
+// dot-separated labels of letters, digits and inner hyphens, each 1 to 63
+// bytes, 253 in all.
+func validHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

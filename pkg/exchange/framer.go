@@ -1,0 +1,130 @@
+package exchange
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
+// initialBufSize is the framing buffer a connection starts with. It grows by
+// doubling, up to the line limit, only for clients that send long lines, and
+// shrinks back once such a line has been consumed, so idle connections stay
+// small.
+const initialBufSize = 4 << 10
+
+// LineTooLongError reports a line longer than the configured limit. Nothing
+// beyond Max+1 bytes of it was ever held in memory.
+type LineTooLongError struct {
+	Max int
+}
+
+func (e *LineTooLongError) Error() string {
+	return fmt.Sprintf("line too long (max %d bytes)", e.Max)
+}
+
+// Framer splits a byte stream into messages: lines ending in LF or CRLF, and
+// the bytes after the last newline when the stream ends.
+//
+// Memory is bounded by the limit: a line longer than Max is an error as soon
+// as Max+2 bytes of it have arrived (Max content bytes plus a CRLF would be the
+// longest legal line), whatever the client sends after.
+type Framer struct {
+	r          io.Reader
+	max        int
+	buf        []byte
+	start, end int   // unread bytes are buf[start:end]
+	scanned    int   // buf[start:scanned] is known to hold no LF
+	err        error // sticky error from r
+	total      int64
+}
+
+// NewFramer returns a Framer reading from r with lines of at most max bytes,
+// not counting the line terminator.
+func NewFramer(r io.Reader, max int) *Framer {
+	if max < 1 {
+		panic("exchange: line limit must be positive")
+	}
+	return &Framer{r: r, max: max}
+}
+
+// Next returns the next message without its line terminator. The slice is
+// valid until the following call. When the stream ends with bytes after the
+// last newline, Next returns them as a final message (with a nil error), and
+// the error on the call after. A line over the limit yields a
+// *LineTooLongError, after which the Framer must not be used.
+func (f *Framer) Next() ([]byte, error) {
+	for {
+		if i := bytes.IndexByte(f.buf[f.scanned:f.end], '\n'); i >= 0 {
+			nl := f.scanned + i
+			line := f.buf[f.start:nl]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			if len(line) > f.max {
+				return nil, &LineTooLongError{Max: f.max}
+			}
+			f.start = nl + 1
+			f.scanned = f.start
+			return line, nil
+		}
+		f.scanned = f.end
+		if f.pendingContent() > f.max {
+			return nil, &LineTooLongError{Max: f.max}
+		}
+		if f.err != nil {
+			if f.start < f.end {
+				line := f.buf[f.start:f.end]
+				f.start, f.scanned = f.end, f.end
+				return line, nil
+			}
+			return nil, f.err
+		}
+		f.fill()
+	}
+}
+
+// pendingContent is the length of the unterminated line held so far, not
+// counting a final CR that may be the first half of a CRLF.
+func (f *Framer) pendingContent() int {
+	n := f.end - f.start
+	if n > 0 && f.buf[f.end-1] == '\r' {
+		n--
+	}
+	return n
+}
+
+// fill reads once into the buffer, making room first.
+func (f *Framer) fill() {
+	if f.start == f.end && cap(f.buf) > initialBufSize {
+		// A long line was consumed: give its buffer back.
+		f.buf = nil
+	}
+	if f.start == f.end {
+		f.start, f.end, f.scanned = 0, 0, 0
+	}
+	if f.buf == nil {
+		f.buf = make([]byte, initialBufSize)
+	}
+	if f.end == len(f.buf) {
+		if f.start > 0 {
+			n := copy(f.buf, f.buf[f.start:f.end])
+			f.scanned -= f.start
+			f.start, f.end = 0, n
+		} else {
+			// Max content plus CRLF is the most a legal line needs.
+			size := min(2*len(f.buf), f.max+2)
+			nb := make([]byte, max(size, len(f.buf)+1))
+			copy(nb, f.buf[:f.end])
+			f.buf = nb
+		}
+	}
+	n, err := f.r.Read(f.buf[f.end:])
+	f.end += n
+	f.total += int64(n)
+	if err != nil {
+		f.err = err
+	}
+}
+
+// BytesRead is the number of bytes read from the underlying reader.
+func (f *Framer) BytesRead() int64 { return f.total }

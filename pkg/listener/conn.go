@@ -1,0 +1,111 @@
+package listener
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrShutdown is returned by Conn.Read once the server is shutting down: the
+// handler should finish what it has already read, then return.
+var ErrShutdown = errors.New("server shutting down")
+
+// lingerTimeout bounds the lingering close. See Conn.closeGracefully.
+const lingerTimeout = time.Second
+
+// aLongTimeAgo is a deadline in the past, to interrupt a blocked Read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Conn is an accepted connection. Each Read extends the idle deadline and
+// each Write sets the write deadline, so no phase of a connection waits
+// forever on the peer.
+type Conn struct {
+	net.Conn
+	id       uint64
+	start    time.Time
+	idle     time.Duration
+	write    time.Duration
+	draining atomic.Bool
+}
+
+// ID numbers the connection, from 1, in accept order.
+func (c *Conn) ID() uint64 { return c.id }
+
+// Start is when the connection was accepted.
+func (c *Conn) Start() time.Time { return c.start }
+
+// Read reads with the idle deadline. After the server starts shutting down it
+// returns ErrShutdown instead of waiting for more.
+func (c *Conn) Read(b []byte) (int, error) {
+	if c.draining.Load() {
+		return 0, ErrShutdown
+	}
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	// drain sets the flag, then a past deadline. Checking the flag again
+	// after setting our deadline means one of the two always wins: either we
+	// see the flag, or drain's deadline comes after ours.
+	if c.draining.Load() {
+		return 0, ErrShutdown
+	}
+	n, err := c.Conn.Read(b)
+	if err != nil && c.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ErrShutdown
+	}
+	return n, err
+}
+
+// Write writes with the write deadline.
+func (c *Conn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+// drain makes a blocked or future Read return ErrShutdown. Bytes already
+// read and buffered by the handler are still handled.
+func (c *Conn) drain() {
+	c.draining.Store(true)
+	_ = c.Conn.SetReadDeadline(aLongTimeAgo)
+}
+
+// closeGracefully closes the connection so the peer gets everything written
+// to it. Closing a TCP socket with unread input makes the kernel send a
+// reset, and a reset can make the peer's kernel drop replies the peer has
+// not read yet, such as the error reply to an over-long line. So: send FIN,
+// discard input until the peer closes too or lingerTimeout passes, then
+// close. (net/http's closeWriteAndWait does the same.)
+func (c *Conn) closeGracefully() {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		if c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
+			_, _ = io.Copy(io.Discard, c.Conn)
+		}
+	}
+	_ = c.Conn.Close()
+}
+
+// Reason describes in a few words why reading or writing on a connection
+// failed, for logs and close events.
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrShutdown):
+		return "shutdown"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EPIPE):
+		return "broken pipe"
+	case errors.Is(err, net.ErrClosed):
+		return "closed"
+	}
+	return err.Error()
+}

@@ -1,0 +1,252 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("listener: server closed")
+
+// Accept-error backoff, as in net/http: 5 ms doubling to 1 s. The usual cause
+// is running out of file descriptors (EMFILE); retrying at once would spin.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// Handler serves one connection. ctx ends when the server starts shutting
+// down. The listener closes the connection when the handler returns; the
+// handler may close it earlier.
+type Handler func(ctx context.Context, c *Conn)
+
+// Options configure a Server. Every field must be set.
+type Options struct {
+	// MaxConns is how many connections are served at once. The accept loop
+	// takes a slot before it accepts, so past the cap new connections wait
+	// in the kernel's backlog instead of costing the process anything.
+	MaxConns int
+	// IdleTimeout bounds each Read.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each Write.
+	WriteTimeout time.Duration
+	// Logger gets lifecycle events and errors.
+	Logger *slog.Logger
+}
+
+// Server accepts connections and runs a Handler for each, in its own
+// goroutine.
+type Server struct {
+	opts    Options
+	handler Handler
+	slots   chan struct{}
+	nextID  atomic.Uint64
+
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]struct{}
+	conns     map[*Conn]struct{}
+	wg        sync.WaitGroup // one per connection goroutine
+
+	capLog  logLimiter
+	errLog  logLimiter
+}
+
+// New returns a Server that runs h for every connection.
+func New(opts Options, h Handler) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		opts:       opts,
+		handler:    h,
+		slots:      make(chan struct{}, opts.MaxConns),
+		baseCtx:    ctx,
+		cancelBase: cancel,
+		listeners:  make(map[net.Listener]struct{}),
+		conns:      make(map[*Conn]struct{}),
+		capLog:     logLimiter{every: 10 * time.Second},
+		errLog:     logLimiter{every: 10 * time.Second},
+	}
+}
+
+// Serve accepts connections on ln until Shutdown, then returns
+// ErrServerClosed. Any other error of Accept is retried with backoff: on
+// Linux they are all transient (EMFILE, ENFILE, ENOBUFS, ECONNABORTED, ...).
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+
+	var backoff time.Duration
+	for {
+		if !s.takeSlot() {
+			return ErrServerClosed
+		}
+		nc, err := ln.Accept()
+		if err != nil {
+			<-s.slots
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+			if n, ok := s.errLog.allow(); ok {
+				s.opts.Logger.Warn("accept failed; backing off", "err", err, "backoff", backoff, "suppressed", n)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-s.baseCtx.Done():
+				return ErrServerClosed
+			}
+			continue
+		}
+		backoff = 0
+		s.start(nc)
+	}
+}
+
+// takeSlot waits for a free connection slot, and reports false if the
+// server shut down meanwhile.
+func (s *Server) takeSlot() bool {
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if n, ok := s.capLog.allow(); ok {
+		s.opts.Logger.Warn("connection cap reached: new connections wait in the kernel backlog",
+			"max_conns", s.opts.MaxConns, "times_since_last_log", n+1)
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-s.baseCtx.Done():
+		return false
+	}
+}
+
+func (s *Server) start(nc net.Conn) {
+	c := &Conn{
+		Conn:  nc,
+		id:    s.nextID.Add(1),
+		start: time.Now(),
+		idle:  s.opts.IdleTimeout,
+		write: s.opts.WriteTimeout,
+	}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	if s.closing {
+		c.drain()
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.serve(c)
+}
+
+func (s *Server) serve(c *Conn) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.opts.Logger.Error("panic serving connection", "conn_id", c.id,
+				"remote_addr", c.RemoteAddr().String(), "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+		c.closeGracefully()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		<-s.slots
+		s.wg.Done()
+	}()
+	s.handler(s.baseCtx, c)
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Active is the number of connections being served.
+func (s *Server) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting, tells every connection to finish what it has
+// already read (Conn.Read returns ErrShutdown), and waits for the handlers
+// to return. When ctx ends first, it closes the remaining connections and
+// returns ctx's error once their handlers have returned (or a second later).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	for c := range s.conns {
+		c.drain()
+	}
+	s.mu.Unlock()
+	s.cancelBase()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	for c := range s.conns {
+		_ = c.Conn.Close()
+	}
+	s.mu.Unlock()
+	s.opts.Logger.Warn("shutdown timeout: closed connections still open", "conns", n)
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+	return ctx.Err()
+}
+
+// logLimiter lets one log line through per period and counts the rest, so a
+// condition that repeats thousands of times a second cannot flood the log.
+type logLimiter struct {
+	every      time.Duration
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether to log now, and how many were suppressed since the
+// last line.
+func (l *logLimiter) allow() (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if !l.last.IsZero() && now.Sub(l.last) < l.every {
+		l.suppressed++
+		return 0, false
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return n, true
+}

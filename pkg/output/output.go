@@ -1,0 +1,189 @@
+package output
+
+import (
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/sanitize"
+)
+
+// Format selects how events are printed.
+type Format int
+
+// The output formats.
+const (
+	// Text prints each message as "[peer] message" and nothing else.
+	Text Format = iota
+	// JSON prints one JSON object per event, one per line.
+	JSON
+)
+
+// Printer writes events to one writer. Each event is a single Write of a
+// whole line, made under a lock, so lines from concurrent connections never
+// interleave. It is safe for concurrent use.
+type Printer struct {
+	mu     sync.Mutex
+	w      io.Writer
+	format Format
+	now    func() time.Time
+	pool   sync.Pool
+}
+
+// New returns a Printer writing to w in the given format.
+func New(w io.Writer, format Format) *Printer {
+	return &Printer{w: w, format: format, now: time.Now}
+}
+
+// Conn returns the printer of one connection. id numbers the connection in
+// JSON events; peer names it (an address now; a certificate identity once
+// one is known) and prefixes every message in text mode.
+func (p *Printer) Conn(id uint64, peer string) *Conn {
+	c := &Conn{p: p, id: id}
+	c.SetPeer(peer)
+	return c
+}
+
+// Conn prints the events of one connection. Its methods must not be called
+// concurrently with each other.
+type Conn struct {
+	p      *Printer
+	id     uint64
+	peer   []byte // sanitized
+	prefix []byte // "[peer] ", sanitized
+}
+
+// SetPeer changes how the connection is named from now on.
+func (c *Conn) SetPeer(peer string) {
+	c.peer = sanitize.Append(c.peer[:0], []byte(peer))
+	c.prefix = append(append(append(c.prefix[:0], '['), c.peer...), "] "...)
+}
+
+// Connect prints the connect event (JSON only).
+func (c *Conn) Connect(remote, local string) {
+	if c.p.format != JSON {
+		return
+	}
+	b := c.begin("connect")
+	b = appendField(b, "remote_addr", []byte(remote))
+	b = appendField(b, "local_addr", []byte(local))
+	c.end(b)
+}
+
+// Message prints a message received. In text mode that is the whole output:
+// "[peer] message".
+func (c *Conn) Message(msg []byte) {
+	if c.p.format != JSON {
+		b := c.p.get()
+		b = append(b, c.prefix...)
+		b = sanitize.Append(b, msg)
+		b = append(b, '\n')
+		c.p.write(b)
+		return
+	}
+	b := c.begin("message")
+	b = appendField(b, "text", msg)
+	b = appendInt(b, "bytes", int64(len(msg)))
+	c.end(b)
+}
+
+// Reply prints a reply sent (JSON only).
+func (c *Conn) Reply(reply []byte) {
+	if c.p.format != JSON {
+		return
+	}
+	b := c.begin("reply")
+	b = appendField(b, "text", reply)
+	b = appendInt(b, "bytes", int64(len(reply)))
+	c.end(b)
+}
+
+// Summary is what the close event reports.
+type Summary struct {
+	Reason   string
+	Messages int
+	BytesIn  int64
+	BytesOut int64
+	Duration time.Duration
+}
+
+// Close prints the close event (JSON only).
+func (c *Conn) Close(s Summary) {
+	if c.p.format != JSON {
+		return
+	}
+	b := c.begin("close")
+	b = appendField(b, "reason", []byte(s.Reason))
+	b = appendInt(b, "messages", int64(s.Messages))
+	b = appendInt(b, "bytes_in", s.BytesIn)
+	b = appendInt(b, "bytes_out", s.BytesOut)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(s.Duration.Microseconds())/1000, 'f', 3, 64)
+	c.end(b)
+}
+
+func (c *Conn) begin(event string) []byte {
+	b := c.p.get()
+	b = append(b, `{"time":"`...)
+	b = c.p.now().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","event":"`...)
+	b = append(b, event...)
+	b = append(b, '"')
+	b = appendInt(b, "conn_id", int64(c.id))
+	b = append(b, `,"peer":`...)
+	return appendString(b, c.peer)
+}
+
+func (c *Conn) end(b []byte) {
+	c.p.write(append(b, '}', '\n'))
+}
+
+func (p *Printer) get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 256)
+}
+
+func (p *Printer) write(b []byte) {
+	p.mu.Lock()
+	// An error here (stdout closed) cannot be reported anywhere useful, and
+	// must not stop the exchange; the message is still answered.
+	_, _ = p.w.Write(b)
+	p.mu.Unlock()
+	if cap(b) <= 64<<10 {
+		p.pool.Put(&b)
+	}
+}
+
+// appendField appends ,"key":"value" with value sanitized.
+func appendField(b []byte, key string, value []byte) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":`...)
+	return appendString(b, sanitize.Append(nil, value))
+}
+
+func appendInt(b []byte, key string, v int64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":`...)
+	return strconv.AppendInt(b, v, 10)
+}
+
+// appendString appends s, already sanitized, as a JSON string. Sanitized text
+// holds no control characters, so only the quote and the backslash need
+// escaping.
+func appendString(b, s []byte) []byte {
+	b = append(b, '"')
+	for _, c := range s {
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
