@@ -58,8 +58,8 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	wg        sync.WaitGroup // one per connection goroutine
 
-	capLog  logLimiter
-	errLog  logLimiter
+	capLog logLimiter
+	errLog logLimiter
 }
 
 // New returns a Server that runs h for every connection.
