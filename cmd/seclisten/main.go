@@ -34,7 +34,19 @@ const (
 )
 
 func main() {
+	unsetEmptyEnv()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// unsetEmptyEnv removes SECLISTEN_ variables set to the empty string, so that
+// an empty variable (a blank line in a systemd EnvironmentFile, say) means
+// the default rather than an empty value.
+func unsetEmptyEnv() {
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); v == "" && strings.HasPrefix(k, "SECLISTEN_") {
+			_ = os.Unsetenv(k)
+		}
+	}
 }
 
 // usageError marks errors in what the user typed: exit status 2.

@@ -39,12 +39,9 @@ type Framer struct {
 }
 
 // NewFramer returns a Framer reading from r with lines of at most max bytes,
-// not counting the line terminator.
-func NewFramer(r io.Reader, max int) *Framer {
-	if max < 1 {
-		panic("exchange: line limit must be positive")
-	}
-	return &Framer{r: r, max: max}
+// not counting the line terminator. A max below 1 counts as 1.
+func NewFramer(r io.Reader, limit int) *Framer {
+	return &Framer{r: r, max: max(limit, 1)}
 }
 
 // Next returns the next message without its line terminator. The slice is
@@ -72,6 +69,10 @@ func (f *Framer) Next() ([]byte, error) {
 			return nil, &LineTooLongError{Max: f.max}
 		}
 		if f.err != nil {
+			if f.end-f.start > f.max {
+				// A final CR that turned out not to start a CRLF counts.
+				return nil, &LineTooLongError{Max: f.max}
+			}
 			if f.start < f.end {
 				line := f.buf[f.start:f.end]
 				f.start, f.scanned = f.end, f.end

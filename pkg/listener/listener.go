@@ -149,10 +149,15 @@ func (s *Server) start(nc net.Conn) {
 		write: s.opts.WriteTimeout,
 	}
 	s.mu.Lock()
-	s.conns[c] = struct{}{}
 	if s.closing {
-		c.drain()
+		// Accept raced with Shutdown, which may already be waiting on wg:
+		// adding to it now would be too late, so this one is not served.
+		s.mu.Unlock()
+		_ = nc.Close()
+		<-s.slots
+		return
 	}
+	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.serve(c)

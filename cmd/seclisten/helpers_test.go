@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the seclisten binary built once by TestMain, so the integration
+// tests run exactly what users run.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "seclisten-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "seclisten")
+	build := osexec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build seclisten:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is a running seclisten.
+type proc struct {
+	t      *testing.T
+	cmd    *osexec.Cmd
+	addr   string
+	stdout *lockedBuffer
+	stderr *lockedBuffer
+	done   chan struct{}
+	err    error // Wait's result, once done is closed
+}
+
+// startServer runs `seclisten serve --plain` on a free loopback port with the
+// extra args, and waits until it listens. The process is killed at the end
+// of the test if still running.
+func startServer(t *testing.T, args ...string) *proc {
+	t.Helper()
+	full := append([]string{"serve", "--plain", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
+	p := &proc{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = osexec.Command(binary, full...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.Env = cleanEnv()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start seclisten: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("seclisten stderr:\n%s", tail(p.stderr.String(), 4000))
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, rec := range parseJSONLines(t, p.stderr.String()) {
+			if rec["msg"] == "listening" {
+				p.addr = rec["addr"].(string)
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("seclisten exited at start: %v\nstderr:\n%s", p.err, p.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("seclisten did not log that it listens within 10s; stderr:\n%s", p.stderr.String())
+	return nil
+}
+
+// cleanEnv is the environment without SECLISTEN_ variables, so a developer's
+// own settings cannot change what the tests see.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SECLISTEN_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// signal sends sig and waits up to limit for the process to exit. It returns
+// the exit status and how long the exit took.
+func (p *proc) signal(sig syscall.Signal, limit time.Duration) (int, time.Duration) {
+	p.t.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal: %v", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(limit):
+		p.t.Fatalf("seclisten did not exit within %s of %s", limit, sig)
+	}
+	return p.cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+// stop shuts the server down with SIGTERM and expects exit status 0.
+func (p *proc) stop() {
+	p.t.Helper()
+	if code, _ := p.signal(syscall.SIGTERM, 15*time.Second); code != 0 {
+		p.t.Fatalf("exit status %d after SIGTERM, want 0", code)
+	}
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// fds counts the process's open file descriptors.
+func (p *proc) fds() int {
+	p.t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.pid()))
+	if err != nil {
+		p.t.Fatalf("count fds: %v", err)
+	}
+	return len(ents)
+}
+
+// status reads a field of /proc/PID/status in kB (VmRSS, VmHWM) or as a
+// count (Threads).
+func (p *proc) status(field string) int {
+	p.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))
+	if err != nil {
+		p.t.Fatalf("read status: %v", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.Atoi(strings.Fields(v)[0])
+			if err != nil {
+				p.t.Fatalf("parse %s: %v", line, err)
+			}
+			return n
+		}
+	}
+	p.t.Fatalf("no %s in /proc/%d/status", field, p.pid())
+	return 0
+}
+
+// stdoutLines waits until stdout holds at least n lines (or 10 s pass) and
+// returns them.
+func (p *proc) stdoutLines(n int) []string {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lines := splitLines(p.stdout.String())
+		if len(lines) >= n || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func splitLines(s string) []string {
+	s = strings.TrimSuffix(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func parseJSONLines(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for _, line := range splitLines(s) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", line, err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// dial connects to the server.
+func dial(t testing.TB, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	return c.(*net.TCPConn)
+}
+
+// client is a line-oriented test client with a deadline on every operation.
+type client struct {
+	t    testing.TB
+	conn *net.TCPConn
+	r    *bufio.Reader
+}
+
+func newClient(t testing.TB, addr string) *client {
+	c := dial(t, addr)
+	t.Cleanup(func() { c.Close() })
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// readLine reads one line (without its newline) within 5 s.
+func (c *client) readLine() (string, error) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	s, err := c.r.ReadString('\n')
+	if err != nil {
+		return s, err
+	}
+	return strings.TrimSuffix(s, "\n"), nil
+}
+
+func (c *client) expectLine(want string) {
+	c.t.Helper()
+	got, err := c.readLine()
+	if err != nil || got != want {
+		c.t.Fatalf("read %q, %v; want %q", got, err, want)
+	}
+}
+
+// expectEOF expects the server to close the connection within 5 s.
+func (c *client) expectEOF() {
+	c.t.Helper()
+	got, err := c.readLine()
+	if err != io.EOF {
+		c.t.Fatalf("read %q, %v; want EOF", got, err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+const defaultReply = "Message received! Thank you for connecting."
+
+// exec returns a command running the seclisten binary with args.
+func exec(t *testing.T, args ...string) *osexec.Cmd {
+	t.Helper()
+	cmd := osexec.Command(binary, args...)
+	cmd.Env = cleanEnv()
+	return cmd
+}
