@@ -27,6 +27,21 @@ const (
 	flagShutdownTimeout = "shutdown-timeout"
 	flagLogFormat       = "log-format"
 	flagLogLevel        = "log-level"
+	flagReport          = "report"
+
+	flagCert             = "cert"
+	flagKey              = "key"
+	flagTLSMin           = "tls-min"
+	flagALPN             = "alpn"
+	flagHandshakeTimeout = "handshake-timeout"
+	flagClientCA         = "client-ca"
+	flagClientAuth       = "client-auth"
+	flagAllowCN          = "allow-cn"
+	flagAllowOU          = "allow-ou"
+	flagAllowDNS         = "allow-dns"
+	flagAllowURI         = "allow-uri"
+	flagCRL              = "crl"
+	flagCRLAllowStale    = "crl-allow-stale"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -43,9 +58,35 @@ func serveFlags() []cli.Flag {
 	d := config.Default()
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagAddr, Category: "listener",
-			Usage: "`HOST:PORT` to listen on (default " + config.DefaultPlainAddr + " with --plain)"},
+			Usage: "`HOST:PORT` to listen on (default " + config.DefaultTLSAddr + ", or " + config.DefaultPlainAddr + " with --plain)"},
 		&cli.BoolFlag{Name: flagPlain, Category: "listener",
-			Usage: "serve plain TCP"},
+			Usage: "serve plain TCP instead of TLS"},
+		&cli.StringFlag{Name: flagCert, Category: "tls",
+			Usage: "server certificate `FILE` (PEM, chain allowed); without it, an ephemeral self-signed one"},
+		&cli.StringFlag{Name: flagKey, Category: "tls",
+			Usage: "private key `FILE` (PEM) of --cert"},
+		&cli.StringFlag{Name: flagTLSMin, Category: "tls", Value: d.TLS.MinVersion,
+			Usage: "lowest TLS version: 1.2 (Mozilla intermediate) or 1.3 (modern)"},
+		&cli.StringSliceFlag{Name: flagALPN, Category: "tls",
+			Usage: "application `PROTOCOL` to offer by ALPN, in order of preference (repeatable)"},
+		&cli.StringFlag{Name: flagHandshakeTimeout, Category: "timeouts", Value: durationString(d.TLS.HandshakeTimeout),
+			Usage: "time from accept to a completed TLS handshake"},
+		&cli.StringSliceFlag{Name: flagClientCA, Category: "client authentication",
+			Usage: "PEM `FILE` of CAs that sign client certificates: turns on mTLS (repeatable)"},
+		&cli.StringFlag{Name: flagClientAuth, Category: "client authentication",
+			Usage: "request (ask, don't verify), verify-if-given, require (default with --client-ca) or audit (verify and log, but serve)"},
+		&cli.StringSliceFlag{Name: flagAllowCN, Category: "client authentication",
+			Usage: "serve only clients whose certificate has this common `NAME` (repeatable)"},
+		&cli.StringSliceFlag{Name: flagAllowOU, Category: "client authentication",
+			Usage: "serve only clients with this organizational `UNIT` (repeatable)"},
+		&cli.StringSliceFlag{Name: flagAllowDNS, Category: "client authentication",
+			Usage: "serve only clients with this DNS `NAME` SAN (repeatable)"},
+		&cli.StringSliceFlag{Name: flagAllowURI, Category: "client authentication",
+			Usage: "serve only clients with this URI SAN, e.g. a SPIFFE ID (repeatable)"},
+		&cli.StringSliceFlag{Name: flagCRL, Category: "client authentication",
+			Usage: "CRL `FILE` (PEM or DER) signed by a client CA; revoked clients are refused (repeatable)"},
+		&cli.BoolFlag{Name: flagCRLAllowStale, Category: "client authentication",
+			Usage: "accept CRLs past their next update (by default they fail closed)"},
 		&cli.StringFlag{Name: flagMaxConns, Category: "listener", Value: strconv.Itoa(d.MaxConns),
 			Usage: "connections served at once; more wait in the kernel backlog"},
 		&cli.StringFlag{Name: flagReply, Category: "exchange", Value: d.Reply,
@@ -60,6 +101,8 @@ func serveFlags() []cli.Flag {
 			Usage: "give up on a reply the client does not read within this time"},
 		&cli.StringFlag{Name: flagShutdownTimeout, Category: "timeouts", Value: durationString(d.ShutdownTimeout),
 			Usage: "on SIGINT/SIGTERM, time to finish answering before closing the rest"},
+		&cli.BoolFlag{Name: flagReport, Category: "exchange",
+			Usage: "answer each line with what the server saw of the connection (identity, verdict, TLS version, cipher, ...)"},
 		&cli.BoolFlag{Name: flagJSON, Category: "output",
 			Usage: "print one JSON object per event on stdout (connect, message, reply, close)"},
 		&cli.StringFlag{Name: flagLogFormat, Category: "output", Value: d.LogFormat,
@@ -76,6 +119,10 @@ func withEnvVars(flags []cli.Flag) []cli.Flag {
 		case *cli.StringFlag:
 			f.EnvVars = []string{envVar(f.Name)}
 		case *cli.BoolFlag:
+			f.EnvVars = []string{envVar(f.Name)}
+		case *cli.StringSliceFlag:
+			f.EnvVars = []string{envVar(f.Name)}
+		case *cli.IntFlag:
 			f.EnvVars = []string{envVar(f.Name)}
 		default:
 			panic(fmt.Sprintf("flag %s: no environment variable wiring", f.Names()[0]))
@@ -100,6 +147,20 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.IdleTimeout = p.duration(flagIdleTimeout)
 	cfg.WriteTimeout = p.duration(flagWriteTimeout)
 	cfg.ShutdownTimeout = p.duration(flagShutdownTimeout)
+	cfg.Report = c.Bool(flagReport)
+	cfg.TLS.CertFile = c.String(flagCert)
+	cfg.TLS.KeyFile = c.String(flagKey)
+	cfg.TLS.MinVersion = c.String(flagTLSMin)
+	cfg.TLS.ALPN = c.StringSlice(flagALPN)
+	cfg.TLS.HandshakeTimeout = p.duration(flagHandshakeTimeout)
+	cfg.TLS.ClientCAFiles = c.StringSlice(flagClientCA)
+	cfg.TLS.ClientAuth = c.String(flagClientAuth)
+	cfg.TLS.AllowCN = c.StringSlice(flagAllowCN)
+	cfg.TLS.AllowOU = c.StringSlice(flagAllowOU)
+	cfg.TLS.AllowDNS = c.StringSlice(flagAllowDNS)
+	cfg.TLS.AllowURI = c.StringSlice(flagAllowURI)
+	cfg.TLS.CRLFiles = c.StringSlice(flagCRL)
+	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.fail(flagLogLevel, err)
 	} else {

@@ -117,6 +117,7 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 					return serve(cfg, stdout, stderr)
 				},
 			},
+			certsCommand(stdout, usageErr),
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -149,32 +150,43 @@ func rewriteFlagError(err error) error {
 var envParseError = regexp.MustCompile(`^could not parse "(.*)" as bool value from environment variable "([A-Z0-9_]+)"`)
 
 // serve runs the server until SIGINT or SIGTERM. The first signal starts a
-// graceful shutdown; a second one exits at once.
+// graceful shutdown; a second one exits at once. SIGHUP reloads the TLS
+// material.
 func serve(cfg config.Config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
+	srv, err := server.New(cfg, log, stdout)
+	if err != nil {
+		return err
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		sig, ok := <-sigs
-		if !ok {
-			return
-		}
-		log.Info("signal received: shutting down (send it again to exit at once)", "signal", sig.String())
-		cancel()
-		if sig, ok = <-sigs; ok {
-			log.Warn("second signal: exiting now", "signal", sig.String())
-			os.Exit(exitError)
+		for {
+			select {
+			case <-hup:
+				srv.Reload()
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
-
-	if err := server.Run(ctx, cfg, log, stdout); err != nil {
-		return err
-	}
-	return nil
+	go func() {
+		sig := <-sigs
+		log.Info("signal received: shutting down (send it again to exit at once)", "signal", sig.String())
+		cancel()
+		sig = <-sigs
+		log.Warn("second signal: exiting now", "signal", sig.String())
+		os.Exit(exitError)
+	}()
+	return srv.Run(ctx)
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -15,6 +15,9 @@ import (
 // address of the classic teaching server, on loopback only.
 const DefaultPlainAddr = "127.0.0.1:65432"
 
+// DefaultTLSAddr is where TLS listens unless told otherwise.
+const DefaultTLSAddr = "127.0.0.1:8443"
+
 // MaxLineLimit is the largest --max-line accepted. A line is held in memory
 // whole, so this bounds the memory one connection can make the server hold.
 const MaxLineLimit = 16 << 20
@@ -23,8 +26,11 @@ const MaxLineLimit = 16 << 20
 type Config struct {
 	// Addr is the host:port to listen on. Empty means the mode's default.
 	Addr string
-	// Plain serves plain TCP.
+	// Plain serves plain TCP instead of TLS.
 	Plain bool
+
+	// TLS holds the TLS and client-authentication settings (ignored with Plain).
+	TLS TLS
 
 	// Reply is sent, followed by a newline, after every message.
 	Reply string
@@ -43,6 +49,9 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 
+	// Report answers each line with what the server saw of the connection
+	// instead of Reply.
+	Report bool
 	// JSON prints one JSON object per event on stdout instead of text lines.
 	JSON bool
 	// LogFormat is "text" or "json" (the log on stderr).
@@ -60,28 +69,32 @@ func Default() Config {
 		WriteTimeout:    10 * time.Second,
 		MaxConns:        10000,
 		ShutdownTimeout: 10 * time.Second,
-		LogFormat:       "text",
-		LogLevel:        slog.LevelInfo,
+		TLS: TLS{
+			MinVersion:       "1.2",
+			HandshakeTimeout: 10 * time.Second,
+			ReloadInterval:   time.Second,
+		},
+		LogFormat: "text",
+		LogLevel:  slog.LevelInfo,
 	}
 }
 
 // ListenAddr is the address to listen on: Addr, or the mode's default.
 func (c *Config) ListenAddr() string {
-	if c.Addr != "" {
+	switch {
+	case c.Addr != "":
 		return c.Addr
+	case c.Plain:
+		return DefaultPlainAddr
 	}
-	return DefaultPlainAddr
+	return DefaultTLSAddr
 }
-
-// ErrNotPlain is returned by Validate when TLS is asked for: this version
-// serves plain TCP only.
-var ErrNotPlain = errors.New("this version serves plain TCP only: pass --plain")
 
 // Validate checks every field and every rule between fields. Its errors are
 // one sentence naming the flag, fit to show a user as they are.
 func (c *Config) Validate() error {
-	if !c.Plain {
-		return ErrNotPlain
+	if err := c.TLS.validate(c.Plain); err != nil {
+		return err
 	}
 	if err := ValidateAddr(c.ListenAddr()); err != nil {
 		return fmt.Errorf("--addr: %w", err)
@@ -99,6 +112,7 @@ func (c *Config) Validate() error {
 		{"--idle-timeout", c.IdleTimeout},
 		{"--write-timeout", c.WriteTimeout},
 		{"--shutdown-timeout", c.ShutdownTimeout},
+		{"--handshake-timeout", c.TLS.HandshakeTimeout},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("%s must be a positive duration, got %s", d.flag, d.v)

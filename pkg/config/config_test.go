@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -325,26 +324,11 @@ func TestValidate(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Validate() = %q, want it to contain %q", err, tt.wantErr)
 			}
-			if errors.Is(err, config.ErrNotPlain) {
-				t.Errorf("Validate() = %v: ErrNotPlain for a plain config", err)
-			}
 			// Errors are shown to users as they are: one lowercase line.
 			if msg := err.Error(); strings.ContainsAny(msg, "\n") || strings.HasSuffix(msg, ".") {
 				t.Errorf("Validate() = %q: not one sentence without a final period", msg)
 			}
 		})
-	}
-}
-
-func TestValidateNotPlain(t *testing.T) {
-	c := config.Default()
-	if err := c.Validate(); !errors.Is(err, config.ErrNotPlain) {
-		t.Errorf("Default().Validate() without Plain = %v, want ErrNotPlain", err)
-	}
-	// Not plain wins over every other error.
-	c.MaxLine, c.LogFormat, c.Addr = 0, "xml", "bad"
-	if err := c.Validate(); !errors.Is(err, config.ErrNotPlain) {
-		t.Errorf("Validate() on a config with many errors, not plain = %v, want ErrNotPlain", err)
 	}
 }
 

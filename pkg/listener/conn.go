@@ -30,6 +30,28 @@ type Conn struct {
 	idle     time.Duration
 	write    time.Duration
 	draining atomic.Bool
+	phase    atomic.Int64 // absolute deadline of the current phase, UnixNano; 0 if none
+}
+
+// SetPhaseDeadline bounds every read and write until t, whatever the idle
+// and write timeouts say: an absolute deadline for a phase such as the TLS
+// handshake, which a client cannot extend by dripping bytes. The zero time
+// removes it.
+func (c *Conn) SetPhaseDeadline(t time.Time) {
+	if t.IsZero() {
+		c.phase.Store(0)
+		return
+	}
+	c.phase.Store(t.UnixNano())
+}
+
+// deadline is now+d, or the phase deadline if that comes first.
+func (c *Conn) deadline(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if p := c.phase.Load(); p != 0 && p < t.UnixNano() {
+		return time.Unix(0, p)
+	}
+	return t
 }
 
 // ID numbers the connection, from 1, in accept order.
@@ -44,7 +66,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if c.draining.Load() {
 		return 0, ErrShutdown
 	}
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+	if err := c.Conn.SetReadDeadline(c.deadline(c.idle)); err != nil {
 		return 0, err
 	}
 	// drain sets the flag, then a past deadline. Checking the flag again
@@ -62,7 +84,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 // Write writes with the write deadline.
 func (c *Conn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write)); err != nil {
+	if err := c.Conn.SetWriteDeadline(c.deadline(c.write)); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(b)

@@ -165,6 +165,8 @@ func appendField(b []byte, key string, value []byte) []byte {
 	return appendString(b, sanitize.Append(nil, value))
 }
 
+func sanitizeString(s string) []byte { return sanitize.Append(nil, []byte(s)) }
+
 func appendInt(b []byte, key string, v int64) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
@@ -187,3 +189,6 @@ func appendString(b, s []byte) []byte {
 	}
 	return append(b, '"')
 }
+
+// JSON reports whether the printer prints JSON events.
+func (p *Printer) JSON() bool { return p.format == JSON }

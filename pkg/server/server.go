@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,50 +12,103 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
+	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/output"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
-// Run listens as cfg says and serves until ctx ends, then shuts down
-// gracefully within cfg.ShutdownTimeout. Messages are printed on stdout;
-// everything else goes to log. cfg must have passed Validate.
-//
-// Run returns nil after a shutdown, even one that had to close connections
-// when the timeout ran out (that is logged), and an error when it could not
-// start.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.ListenAddr())
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
-	}
-	return Serve(ctx, ln, cfg, log, stdout)
+// Server is seclisten's pipeline, built from a Config.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	printer *output.Printer
+	tls     *tlsconf.Source // nil in plain mode
+	h       *handler
 }
 
-// Serve is Run on a listener the caller opened. It closes ln.
-func Serve(ctx context.Context, ln net.Listener, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+// New builds the pipeline: it loads the TLS material (an error here is a
+// start-up error) and prepares the printer. cfg must have passed Validate.
+func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error) {
 	format := output.Text
 	if cfg.JSON {
 		format = output.JSON
 	}
-	h := &handler{
+	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format)}
+	if !cfg.Plain {
+		opts, err := tlsOptions(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		if s.tls, err = tlsconf.New(opts); err != nil {
+			return nil, err
+		}
+	}
+	s.h = &handler{
 		log:     log,
-		printer: output.New(stdout, format),
+		printer: s.printer,
+		tls:     s.tls,
+		report:  cfg.Report,
+		hsTime:  cfg.TLS.HandshakeTimeout,
 		opts: exchange.Options{
 			Reply:   []byte(cfg.Reply),
 			MaxLine: cfg.MaxLine,
 			Once:    cfg.Once,
 		},
 	}
-	srv := listener.New(listener.Options{
-		MaxConns:     cfg.MaxConns,
-		IdleTimeout:  cfg.IdleTimeout,
-		WriteTimeout: cfg.WriteTimeout,
-		Logger:       log,
-	}, h.serve)
+	return s, nil
+}
 
-	log.Info("listening", "addr", ln.Addr().String(), "mode", "plain",
-		"max_line", cfg.MaxLine, "idle_timeout", cfg.IdleTimeout, "max_conns", cfg.MaxConns)
+func tlsOptions(t config.TLS) (tlsconf.Options, error) {
+	mode, err := tlsconf.ParseClientAuth(t.ClientAuthMode())
+	if err != nil {
+		return tlsconf.Options{}, err
+	}
+	opts := tlsconf.Options{
+		CertFile:      t.CertFile,
+		KeyFile:       t.KeyFile,
+		ClientCAFiles: t.ClientCAFiles,
+		CRLFiles:      t.CRLFiles,
+		CRLAllowStale: t.CRLAllowStale,
+		ClientAuth:    mode,
+		Allow:         identity.Allowlist{CN: t.AllowCN, OU: t.AllowOU, DNS: t.AllowDNS, URI: t.AllowURI},
+		MinVersion:    tls.VersionTLS12,
+		ALPN:          t.ALPN,
+	}
+	if t.MinVersion == "1.3" {
+		opts.MinVersion = tls.VersionTLS13
+	}
+	return opts, nil
+}
+
+// Run listens as the Config says and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.ListenAddr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr(), err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully within the
+// configured timeout and closes ln. It returns nil after a shutdown, even
+// one that had to close connections when the timeout ran out (that is
+// logged), and an error if accepting failed for good.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := listener.New(listener.Options{
+		MaxConns:     s.cfg.MaxConns,
+		IdleTimeout:  s.cfg.IdleTimeout,
+		WriteTimeout: s.cfg.WriteTimeout,
+		Logger:       s.log,
+	}, s.h.serve)
+
+	s.logStart(ln.Addr())
+	if s.tls != nil {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go s.tls.Watch(wctx, s.cfg.TLS.ReloadInterval, func(err error) { s.logReload("file change", err) })
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -65,47 +119,63 @@ func Serve(ctx context.Context, ln net.Listener, cfg config.Config, log *slog.Lo
 	case <-ctx.Done():
 	}
 
-	log.Info("shutting down: finishing what clients already sent",
-		"active_conns", srv.Active(), "timeout", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	s.log.Info("shutting down: finishing what clients already sent",
+		"active_conns", srv.Active(), "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	if err := <-errc; !errors.Is(err, listener.ErrServerClosed) {
-		log.Warn("accept loop ended with an error", "err", err)
+		s.log.Warn("accept loop ended with an error", "err", err)
 	}
-	log.Info("stopped")
+	s.log.Info("stopped")
 	return nil
 }
 
-type handler struct {
-	log     *slog.Logger
-	printer *output.Printer
-	opts    exchange.Options
+// Reload reloads the certificate, key, client CAs and CRLs (on SIGHUP). A
+// broken file keeps the material in service; the log says why either way.
+func (s *Server) Reload() {
+	if s.tls == nil {
+		s.log.Info("reload: nothing to reload in plain mode")
+		return
+	}
+	s.logReload("SIGHUP", s.tls.Reload())
 }
 
-func (h *handler) serve(_ context.Context, c *listener.Conn) {
-	remote := c.RemoteAddr().String()
-	p := h.printer.Conn(c.ID(), remote)
-	p.Connect(remote, c.LocalAddr().String())
-	h.log.Debug("connection opened", "conn_id", c.ID(), "remote_addr", remote)
-
-	res := exchange.Run(c, h.opts, p)
-
-	reason := res.End.String()
-	switch res.End {
-	case exchange.EndReadError:
-		reason = listener.Reason(res.Err)
-		if reason == "timeout" {
-			reason = "idle timeout"
-		}
-	case exchange.EndWriteError:
-		reason = "write failed: " + listener.Reason(res.Err)
+func (s *Server) logReload(trigger string, err error) {
+	if err != nil {
+		s.log.Warn("reload failed: keeping the TLS material in service", "trigger", trigger, "err", err)
+		return
 	}
-	d := time.Since(c.Start())
-	p.Close(output.Summary{
-		Reason: reason, Messages: res.Messages,
-		BytesIn: res.BytesIn, BytesOut: res.BytesOut, Duration: d,
-	})
-	h.log.Debug("connection closed", "conn_id", c.ID(), "remote_addr", remote, "reason", reason,
-		"messages", res.Messages, "bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration", d)
+	s.log.Info("reloaded TLS material", append([]any{"trigger", trigger}, s.materialAttrs()...)...)
+}
+
+func (s *Server) logStart(addr net.Addr) {
+	attrs := []any{"addr", addr.String(), "max_line", s.cfg.MaxLine,
+		"idle_timeout", s.cfg.IdleTimeout, "max_conns", s.cfg.MaxConns}
+	if s.tls == nil {
+		s.log.Info("listening", append([]any{"mode", "plain"}, attrs...)...)
+		return
+	}
+	attrs = append([]any{"mode", "tls", "tls_min", s.cfg.TLS.MinVersion,
+		"client_auth", s.cfg.TLS.ClientAuthMode()}, attrs...)
+	s.log.Info("listening", append(attrs, s.materialAttrs()...)...)
+}
+
+// materialAttrs describe the server certificate in service.
+func (s *Server) materialAttrs() []any {
+	m := s.tls.Current()
+	leaf, err := tlsconf.Leaf(m.Cert)
+	if err != nil {
+		return []any{"cert_err", err}
+	}
+	id := identity.FromCertificate(leaf)
+	attrs := []any{"cert_subject", id.Subject, "cert_sans", id.SANs(),
+		"cert_not_after", id.NotAfter.UTC().Format(time.RFC3339), "cert_sha256", id.Fingerprint}
+	if m.Ephemeral {
+		attrs = append(attrs, "cert", "ephemeral self-signed (no --cert given)")
+	}
+	if len(m.CAs) > 0 {
+		attrs = append(attrs, "client_cas", len(m.CAs), "crls", len(m.CRLs))
+	}
+	return attrs
 }

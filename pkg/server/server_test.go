@@ -61,7 +61,11 @@ func TestServeLeaksNothing(t *testing.T) {
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), out) }()
+	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- srv.Serve(ctx, ln) }()
 
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 50)

@@ -1,0 +1,197 @@
+package handshake
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/sanitize"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
+	"github.com/seclisten/seclisten/pkg/verdict"
+)
+
+// peekSize is how much of the first bytes is read to classify them and,
+// for plaintext, to quote in the log.
+const peekSize = 64
+
+// Conn replays bytes already read before reading from the connection.
+type Conn struct {
+	net.Conn
+	prefix []byte
+}
+
+// Read returns the replayed bytes first.
+func (c *Conn) Read(b []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(b, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// Peek reads the first bytes the client sends (one read, at most 64 bytes)
+// and returns them with a Conn that replays them.
+func Peek(c net.Conn) (*Conn, []byte, error) {
+	buf := make([]byte, peekSize)
+	n, err := c.Read(buf)
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return nil, nil, err
+	}
+	return &Conn{Conn: c, prefix: buf[:n]}, buf[:n], nil
+}
+
+// IsTLS reports whether b starts like a TLS handshake record (RFC 8446
+// section 5.1: content type 22, legacy version 3.x).
+func IsTLS(b []byte) bool {
+	return len(b) > 0 && b[0] == 0x16 && (len(b) < 2 || b[1] == 0x03)
+}
+
+// IsHTTP reports whether b starts like an HTTP/1 request line.
+func IsHTTP(b []byte) bool {
+	for _, m := range []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PRI * HTTP/2"} {
+		if bytes.HasPrefix(b, []byte(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Quote is the first line of b, sanitized and quoted, for a log line.
+func Quote(b []byte) string {
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		b = b[:i]
+	}
+	return `"` + sanitize.String(b) + `"`
+}
+
+// NotTLSError is a client that sent plaintext to the TLS port.
+type NotTLSError struct {
+	First []byte
+}
+
+func (e *NotTLSError) Error() string {
+	return "client sent plaintext, not a TLS ClientHello: " + Quote(e.First)
+}
+
+// Reply is what a plaintext client is told before the close, in its own
+// protocol where possible.
+func (e *NotTLSError) Reply() []byte {
+	if IsHTTP(e.First) {
+		return []byte("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" +
+			"Client sent an HTTP request to a TLS server.\n")
+	}
+	return []byte("error: this port speaks TLS: connect with TLS (openssl s_client), or run seclisten with --plain\n")
+}
+
+// Result is a successful handshake.
+type Result struct {
+	Conn  *tls.Conn
+	State tls.ConnectionState
+}
+
+// Server sniffs the first bytes of c and runs the TLS handshake. c should
+// carry the handshake deadline; ctx ending aborts the handshake too.
+func Server(ctx context.Context, c net.Conn, cfg *tls.Config) (*Result, error) {
+	pc, first, err := Peek(c)
+	if err != nil {
+		return nil, err
+	}
+	if !IsTLS(first) {
+		return nil, &NotTLSError{First: first}
+	}
+	tc := tls.Server(pc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return &Result{Conn: tc, State: tc.ConnectionState()}, nil
+}
+
+// offeredVersions turns crypto/tls's "client offered only unsupported
+// versions: [302 301]" (hexadecimal) into "TLS 1.1, TLS 1.0".
+func offeredVersions(s string) string {
+	i, j := strings.LastIndexByte(s, '['), strings.LastIndexByte(s, ']')
+	if i < 0 || j < i {
+		return "unsupported versions"
+	}
+	var names []string
+	for _, f := range strings.Fields(s[i+1 : j]) {
+		v, err := strconv.ParseUint(f, 16, 16)
+		if err != nil {
+			return "unsupported versions (" + s[i:j+1] + ")"
+		}
+		names = append(names, tls.VersionName(uint16(v)))
+	}
+	if len(names) == 0 {
+		return "unsupported versions"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Failure describes a failed handshake.
+type Failure struct {
+	// Verdict is set when the client certificate was refused.
+	Verdict *verdict.Verdict
+	// Leaf is the refused client certificate, when one was sent.
+	Leaf *x509.Certificate
+	// Text is the failure in plain words.
+	Text string
+	// Code is short and stable: a verdict code, or "timeout", "not-tls",
+	// "protocol-version", "closed", "tls-error".
+	Code string
+}
+
+// Explain describes a handshake error. now is the time of the attempt.
+func Explain(err error, now time.Time) Failure {
+	var (
+		notTLS *NotTLSError
+		verr   *tls.CertificateVerificationError
+		rej    *tlsconf.Rejection
+	)
+	switch {
+	case errors.As(err, &notTLS):
+		return Failure{Code: "not-tls", Text: notTLS.Error()}
+	case errors.As(err, &verr):
+		v := verdict.Explain(err, nil, now)
+		var leaf *x509.Certificate
+		if len(verr.UnverifiedCertificates) > 0 {
+			leaf = verr.UnverifiedCertificates[0]
+		}
+		return Failure{Code: v.Code, Text: v.Text, Verdict: &v, Leaf: leaf}
+	case errors.As(err, &rej):
+		v := verdict.Explain(rej.Err, rej.Leaf, now)
+		return Failure{Code: v.Code, Text: v.Text, Verdict: &v, Leaf: rej.Leaf}
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return Failure{Code: "timeout", Text: "handshake timed out"}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.ErrNoProgress):
+		return Failure{Code: "closed", Text: "client closed the connection during the handshake"}
+	case errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
+		return Failure{Code: "closed", Text: "handshake interrupted by shutdown"}
+	}
+	v := verdict.Explain(err, nil, now)
+	if v.Code != verdict.Failed {
+		return Failure{Code: v.Code, Text: v.Text, Verdict: &v}
+	}
+	s := strings.TrimPrefix(err.Error(), "tls: ")
+	switch {
+	case strings.Contains(s, "client offered only unsupported versions"):
+		return Failure{Code: "protocol-version", Text: "client offered only " + offeredVersions(s) + ", below the server's minimum TLS version"}
+	case strings.Contains(s, "no cipher suite supported"):
+		return Failure{Code: "no-cipher", Text: "no cipher suite in common with the client"}
+	case strings.Contains(s, "no application protocol"):
+		return Failure{Code: "alpn", Text: "no application protocol (ALPN) in common with the client"}
+	}
+	return Failure{Code: "tls-error", Text: fmt.Sprintf("TLS handshake failed: %s", s)}
+}

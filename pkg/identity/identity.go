@@ -1,0 +1,157 @@
+package identity
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Identity is what a client certificate says about its holder.
+type Identity struct {
+	// Name is how the client is named in output: "CN=alice", or the first
+	// URI SAN (a SPIFFE ID) or DNS SAN when the subject has no common name.
+	Name        string
+	Subject     string
+	CommonName  string
+	OUs         []string
+	DNSNames    []string
+	URIs        []string
+	Emails      []string
+	IPs         []string
+	Issuer      string
+	Serial      string // 0x-prefixed hexadecimal
+	Fingerprint string // SHA-256 of the DER, lowercase hex
+	NotBefore   time.Time
+	NotAfter    time.Time
+}
+
+// FromCertificate describes a certificate.
+func FromCertificate(c *x509.Certificate) Identity {
+	id := Identity{
+		Subject:     c.Subject.String(),
+		CommonName:  c.Subject.CommonName,
+		OUs:         c.Subject.OrganizationalUnit,
+		DNSNames:    c.DNSNames,
+		Emails:      c.EmailAddresses,
+		Issuer:      c.Issuer.String(),
+		Serial:      Serial(c),
+		Fingerprint: Fingerprint(c),
+		NotBefore:   c.NotBefore,
+		NotAfter:    c.NotAfter,
+	}
+	for _, u := range c.URIs {
+		id.URIs = append(id.URIs, u.String())
+	}
+	for _, ip := range c.IPAddresses {
+		id.IPs = append(id.IPs, ip.String())
+	}
+	switch {
+	case id.CommonName != "":
+		id.Name = "CN=" + id.CommonName
+	case len(id.URIs) > 0:
+		id.Name = "URI=" + id.URIs[0]
+	case len(id.DNSNames) > 0:
+		id.Name = "DNS=" + id.DNSNames[0]
+	default:
+		id.Name = "subject=" + id.Subject
+	}
+	return id
+}
+
+// Serial formats a certificate's serial number as 0x-prefixed hex, the way
+// CRLs and openssl show it.
+func Serial(c *x509.Certificate) string {
+	if c.SerialNumber == nil {
+		return "0x0"
+	}
+	return "0x" + c.SerialNumber.Text(16)
+}
+
+// Fingerprint is the lowercase hex SHA-256 of the certificate's DER.
+func Fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// SANs lists the subject alternative names, typed: "DNS:x", "IP:x",
+// "URI:x", "email:x".
+func (id Identity) SANs() []string {
+	var s []string
+	for _, v := range id.DNSNames {
+		s = append(s, "DNS:"+v)
+	}
+	for _, v := range id.IPs {
+		s = append(s, "IP:"+v)
+	}
+	for _, v := range id.URIs {
+		s = append(s, "URI:"+v)
+	}
+	for _, v := range id.Emails {
+		s = append(s, "email:"+v)
+	}
+	return s
+}
+
+// Allowlist restricts which verified clients are served. A client is
+// allowed when every non-empty list has at least one match: the lists are
+// ANDed with each other, and the entries within a list are ORed. Matching
+// is exact (case-sensitive for CN, OU and URI; case-insensitive for DNS
+// names, as DNS is). The zero Allowlist allows every verified client.
+type Allowlist struct {
+	CN  []string
+	OU  []string
+	DNS []string
+	URI []string
+}
+
+// Empty reports whether no list is set.
+func (a Allowlist) Empty() bool {
+	return len(a.CN) == 0 && len(a.OU) == 0 && len(a.DNS) == 0 && len(a.URI) == 0
+}
+
+// NotAllowedError says which allowlist a client missed and what it
+// presented.
+type NotAllowedError struct {
+	Flag      string   // "--allow-cn", ...
+	Presented []string // what the certificate had for that field
+}
+
+func (e *NotAllowedError) Error() string {
+	field := strings.ToUpper(strings.TrimPrefix(e.Flag, "--allow-"))
+	if len(e.Presented) == 0 {
+		return fmt.Sprintf("certificate has no %s, and %s is set", field, e.Flag)
+	}
+	vals := make([]string, len(e.Presented))
+	for i, p := range e.Presented {
+		vals[i] = field + "=" + p
+	}
+	return fmt.Sprintf("%s not in %s", strings.Join(vals, ", "), e.Flag)
+}
+
+// Check reports whether id may be served: nil, or a *NotAllowedError
+// naming the first list it fails.
+func (a Allowlist) Check(id Identity) error {
+	if len(a.CN) > 0 && !slices.Contains(a.CN, id.CommonName) {
+		var presented []string
+		if id.CommonName != "" {
+			presented = []string{id.CommonName}
+		}
+		return &NotAllowedError{Flag: "--allow-cn", Presented: presented}
+	}
+	if len(a.OU) > 0 && !slices.ContainsFunc(id.OUs, func(ou string) bool { return slices.Contains(a.OU, ou) }) {
+		return &NotAllowedError{Flag: "--allow-ou", Presented: id.OUs}
+	}
+	if len(a.DNS) > 0 && !slices.ContainsFunc(id.DNSNames, func(n string) bool {
+		return slices.ContainsFunc(a.DNS, func(allowed string) bool { return strings.EqualFold(allowed, n) })
+	}) {
+		return &NotAllowedError{Flag: "--allow-dns", Presented: id.DNSNames}
+	}
+	if len(a.URI) > 0 && !slices.ContainsFunc(id.URIs, func(u string) bool { return slices.Contains(a.URI, u) }) {
+		return &NotAllowedError{Flag: "--allow-uri", Presented: id.URIs}
+	}
+	return nil
+}

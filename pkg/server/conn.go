@@ -1,0 +1,298 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/exchange"
+	"github.com/seclisten/seclisten/pkg/handshake"
+	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/listener"
+	"github.com/seclisten/seclisten/pkg/output"
+	"github.com/seclisten/seclisten/pkg/sanitize"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
+	"github.com/seclisten/seclisten/pkg/verdict"
+)
+
+// handler runs the pipeline of one connection: handshake (TLS mode),
+// identity, exchange, close.
+type handler struct {
+	log     *slog.Logger
+	printer *output.Printer
+	tls     *tlsconf.Source
+	report  bool
+	hsTime  time.Duration
+	opts    exchange.Options
+}
+
+// conn is the state of one connection as it goes through the pipeline.
+type conn struct {
+	c      *listener.Conn
+	remote string
+	p      *output.Conn
+	log    *slog.Logger
+}
+
+func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
+	remote := lc.RemoteAddr().String()
+	c := &conn{c: lc, remote: remote, p: h.printer.Conn(lc.ID(), remote),
+		log: h.log.With("conn_id", lc.ID(), "remote_addr", remote)}
+	c.p.Connect(remote, lc.LocalAddr().String())
+	c.log.Debug("connection opened")
+
+	var res exchange.Result
+	var reason string
+	if h.tls != nil {
+		res, reason = h.serveTLS(ctx, c)
+	} else {
+		res, reason = h.servePlain(c)
+	}
+	d := time.Since(lc.Start())
+	c.p.Close(output.Summary{Reason: reason, Messages: res.Messages,
+		BytesIn: res.BytesIn, BytesOut: res.BytesOut, Duration: d})
+	c.log.Debug("connection closed", "reason", reason, "messages", res.Messages,
+		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration", d)
+}
+
+func (h *handler) servePlain(c *conn) (exchange.Result, string) {
+	var rw io.ReadWriter = c.c
+	pc, first, err := handshake.Peek(c.c)
+	if err == nil {
+		if handshake.IsTLS(first) {
+			text := "client sent a TLS ClientHello to the plain port: connect without TLS, or run seclisten without --plain"
+			c.log.Warn("refused: TLS on the plain port", "reason", text)
+			c.p.Reject("tls-on-plain", text, nil)
+			return exchange.Result{BytesIn: int64(len(first))}, "refused: tls on plain port"
+		}
+		rw = pc
+	}
+	// On a Peek error the exchange reads again, meets the same error
+	// (EOF, deadline, reset and shutdown all repeat) and reports it.
+	res := exchange.Run(rw, h.opts, c.p)
+	return res, closeReason(res)
+}
+
+func (h *handler) serveTLS(ctx context.Context, c *conn) (exchange.Result, string) {
+	// The handshake deadline is absolute from accept: a client dripping its
+	// ClientHello a byte at a time cannot extend it.
+	c.c.SetPhaseDeadline(c.c.Start().Add(h.hsTime))
+	hs, err := handshake.Server(ctx, c.c, h.tls.Config())
+	c.c.SetPhaseDeadline(time.Time{})
+	if err != nil {
+		return h.refuse(c, err), "handshake failed"
+	}
+	st := hs.State
+	name, peerID, v := h.identify(st)
+	if name != "" {
+		c.p.SetPeer(name + " " + c.remote)
+	}
+	h.logHandshake(c, st, peerID, v)
+
+	opts := h.opts
+	if h.report {
+		opts.Reply = []byte(reportLine(h.printer.JSON(), name, c.remote, st, peerID, v))
+	}
+	res := exchange.Run(hs.Conn, opts, c.p)
+	// close_notify before the listener's TCP close.
+	_ = hs.Conn.CloseWrite()
+	return res, closeReason(res)
+}
+
+// refuse logs and prints a failed handshake, and returns what the client
+// was sent.
+func (h *handler) refuse(c *conn, err error) exchange.Result {
+	f := handshake.Explain(err, time.Now())
+	var res exchange.Result
+	if nt, ok := err.(*handshake.NotTLSError); ok {
+		n, _ := c.c.Write(nt.Reply())
+		res.BytesOut = int64(n)
+	}
+	attrs := []any{"verdict", f.Code, "reason", f.Text}
+	var cert *identity.Identity
+	if f.Leaf != nil {
+		id := identity.FromCertificate(f.Leaf)
+		cert = &id
+		attrs = append(attrs, certAttrs("client_", cert)...)
+	}
+	switch {
+	case f.Verdict != nil:
+		c.log.Warn("client certificate refused", attrs...)
+	case f.Code == "closed" || f.Code == "timeout":
+		c.log.Info("handshake not completed", attrs...)
+	default:
+		c.log.Warn("handshake failed", attrs...)
+	}
+	c.p.Reject(f.Code, f.Text, cert)
+	return res
+}
+
+// identify names the client and judges its certificate according to the
+// client-auth mode. name is empty when the client is known by address only.
+func (h *handler) identify(st tls.ConnectionState) (name string, peer *identity.Identity, v verdict.Verdict) {
+	mode := h.tls.Options().ClientAuth
+	if mode == tlsconf.NoClientCert {
+		return "", nil, verdict.Verdict{}
+	}
+	if len(st.PeerCertificates) == 0 {
+		if mode == tlsconf.Audit {
+			return "", nil, verdict.Explain(verdict.ErrNoCertificate, nil, time.Now())
+		}
+		return "", nil, verdict.Verdict{Code: verdict.NoCertificate, Text: "no client certificate sent (allowed by --client-auth " + mode.String() + ")"}
+	}
+	leaf := st.PeerCertificates[0]
+	id := identity.FromCertificate(leaf)
+	switch mode {
+	case tlsconf.Request:
+		return "unverified " + id.Name, &id, verdict.Verdict{Code: "unverified", Text: "not verified (--client-auth request)"}
+	case tlsconf.Audit:
+		v := verdict.Explain(h.tls.Verify(st.PeerCertificates), leaf, time.Now())
+		if v.Code != verdict.OK {
+			return "unverified " + id.Name, &id, v
+		}
+		return id.Name, &id, v
+	}
+	return id.Name, &id, verdict.OKVerdict
+}
+
+func (h *handler) logHandshake(c *conn, st tls.ConnectionState, peer *identity.Identity, v verdict.Verdict) {
+	mode := h.tls.Options().ClientAuth
+	hs := output.Handshake{
+		Version:     tls.VersionName(st.Version),
+		Cipher:      tls.CipherSuiteName(st.CipherSuite),
+		Group:       groupName(st.CurveID),
+		ALPN:        st.NegotiatedProtocol,
+		SNI:         st.ServerName,
+		Resumed:     st.DidResume,
+		ClientAuth:  mode.String(),
+		Verdict:     v.Code,
+		VerdictText: v.Text,
+		ClientCert:  peer,
+	}
+	c.p.Handshake(hs)
+	attrs := []any{"tls_version", hs.Version, "cipher", hs.Cipher, "group", hs.Group,
+		"alpn", sanitize.String([]byte(hs.ALPN)), "sni", sanitize.String([]byte(hs.SNI)), "resumed", hs.Resumed,
+		"client_auth", hs.ClientAuth}
+	if v.Code != "" {
+		attrs = append(attrs, "verdict", v.Code)
+	}
+	if peer != nil {
+		attrs = append(attrs, certAttrs("client_", peer)...)
+	}
+	c.log.Info("handshake", attrs...)
+	if mode == tlsconf.Audit {
+		if v.Code == verdict.OK {
+			c.log.Info("audit: client certificate verified; a require server would accept it")
+		} else {
+			c.log.Warn("audit: a require server would refuse this client; serving it anyway",
+				"verdict", v.Code, "reason", v.Text)
+		}
+	}
+}
+
+// certAttrs are log attributes describing a certificate. Every string from
+// a certificate is sanitized: in request and audit modes anyone can send one.
+func certAttrs(prefix string, id *identity.Identity) []any {
+	sans := id.SANs()
+	for i := range sans {
+		sans[i] = sanitize.String([]byte(sans[i]))
+	}
+	return []any{
+		prefix + "subject", sanitize.String([]byte(id.Subject)),
+		prefix + "sans", sans,
+		prefix + "issuer", sanitize.String([]byte(id.Issuer)),
+		prefix + "serial", id.Serial,
+		prefix + "sha256", id.Fingerprint,
+		prefix + "not_before", id.NotBefore.UTC().Format(time.RFC3339),
+		prefix + "not_after", id.NotAfter.UTC().Format(time.RFC3339),
+	}
+}
+
+// groupName names a key-exchange group, or "-" for none (resumption
+// without a new key exchange).
+func groupName(id tls.CurveID) string {
+	if id == 0 {
+		return "-"
+	}
+	return id.String()
+}
+
+func closeReason(res exchange.Result) string {
+	switch res.End {
+	case exchange.EndReadError:
+		r := listener.Reason(res.Err)
+		if r == "timeout" {
+			return "idle timeout"
+		}
+		return r
+	case exchange.EndWriteError:
+		return "write failed: " + listener.Reason(res.Err)
+	}
+	return res.End.String()
+}
+
+// reportLine is the --report reply: what the server saw of this connection,
+// on one line, as key=value pairs or (with --json) a JSON object.
+func reportLine(asJSON bool, name, remote string, st tls.ConnectionState, peer *identity.Identity, v verdict.Verdict) string {
+	if name == "" {
+		name = remote
+	}
+	fp := ""
+	if peer != nil {
+		fp = peer.Fingerprint
+	}
+	kv := [][2]string{
+		{"identity", name},
+		{"remote_addr", remote},
+		{"verdict", v.Code},
+		{"tls_version", tls.VersionName(st.Version)},
+		{"cipher", tls.CipherSuiteName(st.CipherSuite)},
+		{"group", groupName(st.CurveID)},
+		{"alpn", st.NegotiatedProtocol},
+		{"sni", st.ServerName},
+		{"resumed", strconv.FormatBool(st.DidResume)},
+		{"client_cert_sha256", fp},
+	}
+	var b strings.Builder
+	if asJSON {
+		b.WriteByte('{')
+		for i, p := range kv {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Quote(p[0]))
+			b.WriteByte(':')
+			if p[0] == "resumed" {
+				b.WriteString(p[1])
+			} else {
+				b.WriteString(jsonString(sanitize.String([]byte(p[1]))))
+			}
+		}
+		b.WriteByte('}')
+		return b.String()
+	}
+	for i, p := range kv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		val := sanitize.String([]byte(p[1]))
+		if val == "" {
+			val = "-"
+		}
+		if strings.ContainsAny(val, " \"=") {
+			val = strconv.Quote(val)
+		}
+		b.WriteString(p[0] + "=" + val)
+	}
+	return b.String()
+}
+
+// jsonString quotes a sanitized string for JSON: only quote and backslash
+// need escaping, as sanitized text holds no control characters.
+func jsonString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}

@@ -1,0 +1,350 @@
+package tlsconf
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/crl"
+	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/verdict"
+)
+
+// ClientAuth is how client certificates are handled.
+type ClientAuth int
+
+// The client authentication modes.
+const (
+	// NoClientCert does not ask for a certificate.
+	NoClientCert ClientAuth = iota
+	// Request asks for a certificate and does not verify it: the mode for
+	// seeing what a client presents.
+	Request
+	// VerifyIfGiven verifies a certificate if the client sends one.
+	VerifyIfGiven
+	// Require requires a verified certificate.
+	Require
+	// Audit verifies like Require and reports the verdict, but serves the
+	// client whatever it is: for rolling mTLS out without locking anyone out.
+	Audit
+)
+
+var clientAuthNames = []string{"none", "request", "verify-if-given", "require", "audit"}
+
+func (m ClientAuth) String() string { return clientAuthNames[m] }
+
+// ParseClientAuth parses a mode name: request, verify-if-given, require,
+// audit (or none).
+func ParseClientAuth(s string) (ClientAuth, error) {
+	if i := slices.Index(clientAuthNames, s); i >= 0 {
+		return ClientAuth(i), nil
+	}
+	return 0, fmt.Errorf("must be request, verify-if-given, require or audit, got %q", s)
+}
+
+// CipherSuites are the TLS 1.2 suites offered: exactly the six ECDHE AEAD
+// suites of Mozilla's intermediate profile (no CBC, no RSA key exchange).
+// TLS 1.3 suites are not configurable in crypto/tls, and all three are AEAD.
+var CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// CurvePreferences are the key-exchange groups, in order: the hybrid
+// post-quantum X25519MLKEM768 first, then X25519, P-256 and P-384 (Mozilla
+// v6.0; no P-521).
+var CurvePreferences = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
+
+// Options say where the TLS material comes from. Zero values: no file
+// certificate (an ephemeral one is made), no client authentication, TLS 1.2
+// minimum, no ALPN.
+type Options struct {
+	CertFile, KeyFile string
+	// ClientCAFiles are PEM bundles of the CAs that sign client certificates.
+	ClientCAFiles []string
+	// CRLFiles are CRLs (PEM or DER) signed by those CAs.
+	CRLFiles []string
+	// CRLAllowStale accepts CRLs past their NextUpdate.
+	CRLAllowStale bool
+	ClientAuth    ClientAuth
+	Allow         identity.Allowlist
+	// MinVersion is tls.VersionTLS12 (the zero value means that) or tls.VersionTLS13.
+	MinVersion uint16
+	// ALPN lists the application protocols offered, in order of preference.
+	ALPN []string
+	// Now is the clock (time.Now if nil), for tests.
+	Now func() time.Time
+}
+
+// Material is one consistent set of TLS material, loaded together.
+type Material struct {
+	Cert      *tls.Certificate
+	Ephemeral bool // Cert is self-signed and made at start
+	CAs       []*x509.Certificate
+	Pool      *x509.CertPool
+	CRLs      []*crl.List
+	config    *tls.Config
+}
+
+// Source holds the current Material and hands out TLS configs that always
+// use it. It is safe for concurrent use.
+type Source struct {
+	opts    Options
+	current atomic.Pointer[Material]
+	base    *tls.Config
+	files   []string
+}
+
+// New loads the material and returns a Source. A missing or broken file is
+// an error here; after start, Reload keeps the old material instead.
+func New(opts Options) (*Source, error) {
+	if opts.MinVersion == 0 {
+		opts.MinVersion = tls.VersionTLS12
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if (opts.CertFile == "") != (opts.KeyFile == "") {
+		return nil, errors.New("--cert and --key go together")
+	}
+	s := &Source{opts: opts}
+	for _, f := range append(append([]string{opts.CertFile, opts.KeyFile}, opts.ClientCAFiles...), opts.CRLFiles...) {
+		if f != "" {
+			s.files = append(s.files, f)
+		}
+	}
+	m, err := s.load(nil)
+	if err != nil {
+		return nil, err
+	}
+	s.current.Store(m)
+	// The base config only dispatches to the current material. Session
+	// ticket keys live here and survive reloads: crypto/tls uses the parent
+	// config's keys for configs returned by GetConfigForClient.
+	s.base = &tls.Config{
+		MinVersion: opts.MinVersion,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return s.current.Load().config, nil
+		},
+	}
+	return s, nil
+}
+
+// Config is the *tls.Config to serve with.
+func (s *Source) Config() *tls.Config { return s.base }
+
+// Current is the material in service.
+func (s *Source) Current() *Material { return s.current.Load() }
+
+// Options are the options the Source was made with.
+func (s *Source) Options() Options { return s.opts }
+
+// Reload loads every file again. On any error the material in service stays
+// as it was, and the error says why.
+func (s *Source) Reload() error {
+	m, err := s.load(s.current.Load())
+	if err != nil {
+		return err
+	}
+	s.current.Store(m)
+	return nil
+}
+
+func (s *Source) load(old *Material) (*Material, error) {
+	m := &Material{}
+	if s.opts.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.opts.CertFile, s.opts.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load certificate %q and key %q: %w", s.opts.CertFile, s.opts.KeyFile, err)
+		}
+		m.Cert = &cert
+	} else if old != nil {
+		m.Cert, m.Ephemeral = old.Cert, old.Ephemeral
+	} else {
+		cert, err := selfSigned(s.opts.Now())
+		if err != nil {
+			return nil, fmt.Errorf("make ephemeral certificate: %w", err)
+		}
+		m.Cert, m.Ephemeral = cert, true
+	}
+	if len(s.opts.ClientCAFiles) > 0 {
+		m.Pool = x509.NewCertPool()
+		for _, f := range s.opts.ClientCAFiles {
+			certs, err := loadCerts(f)
+			if err != nil {
+				return nil, fmt.Errorf("load client CA %q: %w", f, err)
+			}
+			for _, c := range certs {
+				m.Pool.AddCert(c)
+				m.CAs = append(m.CAs, c)
+			}
+		}
+	}
+	for _, f := range s.opts.CRLFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("load CRL %q: %w", f, err)
+		}
+		lists, err := crl.Parse(data, m.CAs)
+		if err != nil {
+			return nil, fmt.Errorf("load CRL %q: %w", f, err)
+		}
+		m.CRLs = append(m.CRLs, lists...)
+	}
+	m.config = s.tlsConfig(m)
+	return m, nil
+}
+
+func loadCerts(file string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := parseCertsPEM(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return certs, nil
+}
+
+func (s *Source) tlsConfig(m *Material) *tls.Config {
+	cfg := &tls.Config{
+		Certificates:     []tls.Certificate{*m.Cert},
+		MinVersion:       s.opts.MinVersion,
+		CipherSuites:     CipherSuites,
+		CurvePreferences: CurvePreferences,
+		NextProtos:       s.opts.ALPN,
+		ClientCAs:        m.Pool,
+	}
+	switch s.opts.ClientAuth {
+	case NoClientCert:
+		cfg.ClientAuth = tls.NoClientCert
+	case Request, Audit:
+		// Audit verifies after the handshake (Verify), to report the
+		// verdict without refusing anyone.
+		cfg.ClientAuth = tls.RequestClientCert
+	case VerifyIfGiven:
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	case Require:
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if s.opts.ClientAuth == VerifyIfGiven || s.opts.ClientAuth == Require {
+		// crypto/tls has checked the chain (and sent the matching alert:
+		// unknown_ca, certificate_expired, certificate_required). What it
+		// does not check, we do here: CRLs and the allowlists. This runs on
+		// resumed handshakes too, so a revocation or a narrower allowlist
+		// applies to resumed sessions after a reload.
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.VerifiedChains) == 0 {
+				if len(cs.PeerCertificates) == 0 && !s.opts.Allow.Empty() {
+					return &Rejection{Err: verdict.ErrNoCertificate}
+				}
+				return nil
+			}
+			if err := s.checkChain(m, cs.VerifiedChains[0]); err != nil {
+				return &Rejection{Leaf: cs.VerifiedChains[0][0], Err: err}
+			}
+			return nil
+		}
+	}
+	return cfg
+}
+
+// Rejection is a client refused by the checks crypto/tls leaves to us.
+type Rejection struct {
+	Leaf *x509.Certificate // nil when no certificate was sent
+	Err  error
+}
+
+func (r *Rejection) Error() string { return r.Err.Error() }
+func (r *Rejection) Unwrap() error { return r.Err }
+
+// checkChain applies the CRLs and the allowlists to a verified chain.
+func (s *Source) checkChain(m *Material, chain []*x509.Certificate) error {
+	if err := crl.Check(m.CRLs, chain, s.opts.Now(), s.opts.CRLAllowStale); err != nil {
+		return err
+	}
+	return s.opts.Allow.Check(identity.FromCertificate(chain[0]))
+}
+
+// Verify checks certificates a client sent (leaf first) the way Require
+// does: chain to a client CA, clientAuth usage, CRLs, allowlists. It is what
+// Audit mode reports after a handshake. An empty certs is
+// verdict.ErrNoCertificate.
+func (s *Source) Verify(certs []*x509.Certificate) error {
+	if len(certs) == 0 {
+		return verdict.ErrNoCertificate
+	}
+	m := s.current.Load()
+	if m.Pool == nil {
+		return errors.New("no client CA configured")
+	}
+	opts := x509.VerifyOptions{
+		Roots:         m.Pool,
+		Intermediates: x509.NewCertPool(),
+		CurrentTime:   s.opts.Now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	chains, err := certs[0].Verify(opts)
+	if err != nil {
+		return err
+	}
+	return s.checkChain(m, chains[0])
+}
+
+// Watch reloads the material whenever one of its files changes (size,
+// modification time or inode, polled every interval: this also sees the
+// symlink swaps of Kubernetes secrets), until ctx ends. Each attempt's
+// outcome goes to report.
+func (s *Source) Watch(ctx context.Context, interval time.Duration, report func(error)) {
+	if len(s.files) == 0 {
+		return
+	}
+	last := s.fingerprint()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fp := s.fingerprint()
+		if fp == last {
+			continue
+		}
+		last = fp
+		report(s.Reload())
+	}
+}
+
+// fingerprint summarises the files' identities and mtimes.
+func (s *Source) fingerprint() string {
+	var b strings.Builder
+	for _, f := range s.files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			fmt.Fprintf(&b, "%s:missing;", f)
+			continue
+		}
+		fmt.Fprintf(&b, "%s:%d:%d:%v;", f, fi.Size(), fi.ModTime().UnixNano(), inode(fi))
+	}
+	return b.String()
+}

@@ -1,0 +1,185 @@
+package verdict
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/crl"
+	"github.com/seclisten/seclisten/pkg/identity"
+)
+
+// Codes, stable for JSON output and metrics.
+const (
+	OK               = "ok"
+	NoCertificate    = "no-certificate"
+	Expired          = "expired"
+	NotYetValid      = "not-yet-valid"
+	UnknownAuthority = "unknown-authority"
+	WrongUsage       = "wrong-eku"
+	Revoked          = "revoked"
+	CRLStale         = "crl-stale"
+	NotAllowed       = "not-allowed"
+	ChainTooLong     = "chain-too-long"
+	Malformed        = "malformed"
+	Failed           = "failed"
+)
+
+// Verdict is the outcome of checking a client certificate.
+type Verdict struct {
+	Code string // one of the codes above
+	Text string // plain words, for the log
+}
+
+// OKVerdict is the verdict on a client that passed every check.
+var OKVerdict = Verdict{Code: OK, Text: "client certificate verified"}
+
+// ErrNoCertificate is the error for a client that sent no certificate when
+// one was required.
+var ErrNoCertificate = errors.New("no client certificate sent")
+
+// Explain describes a verification error. leaf is the client's certificate
+// when known (nil if none was sent or it did not parse); now is the time of
+// the check.
+func Explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
+	var (
+		verr     *tls.CertificateVerificationError
+		invalid  x509.CertificateInvalidError
+		unknown  x509.UnknownAuthorityError
+		revoked  *crl.RevokedError
+		stale    *crl.StaleError
+		disallow *identity.NotAllowedError
+	)
+	if errors.As(err, &verr) && leaf == nil && len(verr.UnverifiedCertificates) > 0 {
+		leaf = verr.UnverifiedCertificates[0]
+	}
+	switch {
+	case err == nil:
+		return OKVerdict
+	case errors.Is(err, ErrNoCertificate), isNoCertificate(err):
+		return Verdict{NoCertificate, "no client certificate sent"}
+	case errors.As(err, &revoked):
+		return Verdict{Revoked, revoked.Error()}
+	case errors.As(err, &stale):
+		return Verdict{CRLStale, stale.Error()}
+	case errors.As(err, &disallow):
+		return Verdict{NotAllowed, disallow.Error()}
+	case errors.As(err, &unknown):
+		cert := unknown.Cert
+		if cert == nil {
+			cert = leaf
+		}
+		if cert == nil {
+			return Verdict{UnknownAuthority, "signed by an unknown authority"}
+		}
+		return Verdict{UnknownAuthority, fmt.Sprintf("signed by an unknown authority: issuer %s", cert.Issuer)}
+	case errors.As(err, &invalid):
+		cert := invalid.Cert
+		if cert == nil {
+			cert = leaf
+		}
+		return explainInvalid(invalid, cert, now)
+	case isMalformed(err):
+		return Verdict{Malformed, "client certificate malformed: " + trimTLS(err.Error())}
+	}
+	return Verdict{Failed, trimTLS(err.Error())}
+}
+
+func explainInvalid(e x509.CertificateInvalidError, cert *x509.Certificate, now time.Time) Verdict {
+	switch e.Reason {
+	case x509.Expired:
+		if cert == nil {
+			return Verdict{Expired, "client certificate expired or not yet valid: " + e.Detail}
+		}
+		if now.Before(cert.NotBefore) {
+			return Verdict{NotYetValid, fmt.Sprintf("client certificate not valid until %s (%s from now)",
+				stamp(cert.NotBefore), Ago(cert.NotBefore.Sub(now)))}
+		}
+		subject := "client certificate"
+		if !isLeaf(cert) {
+			subject = "certificate " + cert.Subject.String() + " in the chain"
+		}
+		return Verdict{Expired, fmt.Sprintf("%s expired %s ago (not after %s)",
+			subject, Ago(now.Sub(cert.NotAfter)), stamp(cert.NotAfter))}
+	case x509.IncompatibleUsage:
+		have := "none"
+		if cert != nil && len(cert.ExtKeyUsage) > 0 {
+			names := make([]string, len(cert.ExtKeyUsage))
+			for i, u := range cert.ExtKeyUsage {
+				names[i] = ekuName(u)
+			}
+			have = strings.Join(names, ", ")
+		}
+		return Verdict{WrongUsage, "certificate lacks clientAuth extended key usage (has " + have + ")"}
+	case x509.TooManyIntermediates, x509.TooManyConstraints:
+		return Verdict{ChainTooLong, "certificate chain too long: " + e.Error()}
+	case x509.NotAuthorizedToSign, x509.CANotAuthorizedForThisName, x509.CANotAuthorizedForExtKeyUsage,
+		x509.NameConstraintsWithoutSANs, x509.UnconstrainedName:
+		return Verdict{Malformed, "certificate chain invalid: " + e.Error()}
+	}
+	return Verdict{Failed, e.Error()}
+}
+
+func isLeaf(c *x509.Certificate) bool { return !c.IsCA }
+
+// isNoCertificate recognises crypto/tls's errors for a client that sent no
+// certificate: it has no sentinel for them.
+func isNoCertificate(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "client didn't provide a certificate")
+}
+
+// isMalformed recognises crypto/tls's parse errors for client certificates.
+func isMalformed(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "failed to parse client certificate") ||
+		strings.Contains(s, "x509: malformed") ||
+		strings.Contains(s, "client certificate contains an unsupported public key")
+}
+
+func trimTLS(s string) string { return strings.TrimPrefix(s, "tls: ") }
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// Ago formats a duration coarsely, as a person would say it: "3 days",
+// "5 hours", "2 minutes", "40 seconds".
+func Ago(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	unit := func(n int64, name string) string {
+		if n == 1 {
+			return "1 " + name
+		}
+		return fmt.Sprintf("%d %ss", n, name)
+	}
+	switch {
+	case d >= 48*time.Hour:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d >= 2*time.Hour:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= 2*time.Minute:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return unit(int64(d/time.Second), "second")
+}
+
+var ekuNames = map[x509.ExtKeyUsage]string{
+	x509.ExtKeyUsageAny:             "any",
+	x509.ExtKeyUsageServerAuth:      "serverAuth",
+	x509.ExtKeyUsageClientAuth:      "clientAuth",
+	x509.ExtKeyUsageCodeSigning:     "codeSigning",
+	x509.ExtKeyUsageEmailProtection: "emailProtection",
+	x509.ExtKeyUsageTimeStamping:    "timeStamping",
+	x509.ExtKeyUsageOCSPSigning:     "OCSPSigning",
+}
+
+func ekuName(u x509.ExtKeyUsage) string {
+	if n, ok := ekuNames[u]; ok {
+		return n
+	}
+	return fmt.Sprintf("eku(%d)", int(u))
+}
