@@ -5,20 +5,29 @@ GO      ?= go
 BIN     := bin/seclisten
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-# Arguments for `make run`.
-RUN_ARGS ?= serve --plain --addr 127.0.0.1:65432
+# Arguments for `make run`: TLS on 127.0.0.1:8443 with the development PKI
+# in certs/, client certificates verified when given (and checked against
+# the CRL), so both `openssl s_client` with and without -cert work.
+RUN_ARGS ?= serve --addr 127.0.0.1:8443 \
+	--cert certs/server.pem --key certs/server-key.pem \
+	--client-ca certs/ca.pem --crl certs/crl.pem --client-auth verify-if-given
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-short fuzz lint fmt clean
+.PHONY: all build run certs test test-short fuzz lint fmt clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/seclisten
 
-## run: build and serve plain TCP on 127.0.0.1:65432 (Ctrl-C stops it).
-run: build
+## run: build, make the test PKI if missing, serve TLS on 127.0.0.1:8443.
+run: build certs
 	./$(BIN) $(RUN_ARGS)
+
+## certs: the development PKI in certs/ (kept if certs/ca.pem exists).
+certs: build
+	@if [ -f certs/ca.pem ]; then echo "certs/ already holds a PKI (seclisten certs init --dir certs --force remakes it)"; \
+	  else ./$(BIN) certs init --dir certs; fi
 
 ## test: formatting, vet and every test with the race detector.
 test: lint

@@ -61,7 +61,7 @@ func certsCommand(stdout io.Writer, usageErr cli.OnUsageErrorFunc) *cli.Command 
 					for _, f := range res.Files {
 						fmt.Fprintf(stdout, "  %s\n", f)
 					}
-					fmt.Fprintf(stdout, "see %s for what each file is for and how to try it\n", filepath.Join(res.Dir, "README.md"))
+					fmt.Fprintf(stdout, "see %s for what each file is for and how to try it\n", filepath.Join(res.Dir, "FILES.md"))
 					return nil
 				},
 			},

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,11 +71,18 @@ type proc struct {
 }
 
 // startServer runs `seclisten serve --plain` on a free loopback port with the
-// extra args, and waits until it listens. The process is killed at the end
-// of the test if still running.
+// extra args, and waits until it listens.
 func startServer(t *testing.T, args ...string) *proc {
 	t.Helper()
-	full := append([]string{"serve", "--plain", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
+	return startServe(t, append([]string{"--plain"}, args...)...)
+}
+
+// startServe runs `seclisten serve` (TLS unless args say --plain) on a free
+// loopback port with JSON logs and the extra args, and waits until it
+// listens. The process is killed at the end of the test if still running.
+func startServe(t *testing.T, args ...string) *proc {
+	t.Helper()
+	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	p := &proc{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = osexec.Command(binary, full...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -99,11 +107,9 @@ func startServer(t *testing.T, args ...string) *proc {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, rec := range parseJSONLines(t, p.stderr.String()) {
-			if rec["msg"] == "listening" {
-				p.addr = rec["addr"].(string)
-				return p
-			}
+		if rec := p.logRecord("listening"); rec != nil {
+			p.addr = rec["addr"].(string)
+			return p
 		}
 		select {
 		case <-p.done:
@@ -113,6 +119,40 @@ func startServer(t *testing.T, args ...string) *proc {
 	}
 	t.Fatalf("seclisten did not log that it listens within 10s; stderr:\n%s", p.stderr.String())
 	return nil
+}
+
+// logRecords are the JSON log records with the given msg.
+func (p *proc) logRecords(msg string) []map[string]any {
+	var out []map[string]any
+	for _, rec := range parseJSONLines(p.t, p.stderr.String()) {
+		if rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// logRecord is the first log record with the given msg, or nil.
+func (p *proc) logRecord(msg string) map[string]any {
+	if recs := p.logRecords(msg); len(recs) > 0 {
+		return recs[0]
+	}
+	return nil
+}
+
+// waitLog waits up to 10 s for the n-th log record with msg and returns it.
+func (p *proc) waitLog(msg string, n int) map[string]any {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if recs := p.logRecords(msg); len(recs) >= n {
+			return recs[n-1]
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no log record %d with msg %q within 10s; stderr:\n%s", n, msg, tail(p.stderr.String(), 3000))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // cleanEnv is the environment without SECLISTEN_ variables, so a developer's
@@ -234,6 +274,7 @@ type client struct {
 	t    testing.TB
 	conn *net.TCPConn
 	r    *bufio.Reader
+	w    io.Writer // conn unless set (a TLS connection over conn)
 }
 
 func newClient(t testing.TB, addr string) *client {
@@ -245,7 +286,11 @@ func newClient(t testing.TB, addr string) *client {
 func (c *client) send(s string) {
 	c.t.Helper()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c.conn, s); err != nil {
+	var w io.Writer = c.conn
+	if c.w != nil {
+		w = c.w
+	}
+	if _, err := io.WriteString(w, s); err != nil {
 		c.t.Fatalf("send: %v", err)
 	}
 }
@@ -286,10 +331,26 @@ func tail(s string, n int) string {
 
 const defaultReply = "Message received! Thank you for connecting."
 
-// exec returns a command running the seclisten binary with args.
-func exec(t *testing.T, args ...string) *osexec.Cmd {
+// seclistenCmd returns a command running the seclisten binary with args.
+func seclistenCmd(t *testing.T, args ...string) *osexec.Cmd {
 	t.Helper()
 	cmd := osexec.Command(binary, args...)
 	cmd.Env = cleanEnv()
 	return cmd
+}
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// x509Pool loads a PEM bundle into a pool.
+func x509Pool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		t.Fatalf("no certificate in %s", file)
+	}
+	return pool
 }

@@ -452,7 +452,7 @@ func TestServeAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := exec(t, "serve", "--plain", "--addr", ln.Addr().String())
+	cmd := seclistenCmd(t, "serve", "--plain", "--addr", ln.Addr().String())
 	out, err := cmd.CombinedOutput()
 	var ee interface{ ExitCode() int }
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {

@@ -34,7 +34,7 @@ var initFiles = []string{
 	"client-revoked.pem", "client-revoked-key.pem",
 	"other-ca.pem", "other-ca-key.pem",
 	"crl.pem",
-	"README.md",
+	"FILES.md",
 }
 
 var keyTypes = []KeyType{ECDSAP256, RSA2048, Ed25519}
@@ -135,13 +135,13 @@ func checkInitFiles(t *testing.T, dir string, res *InitResult) {
 			t.Errorf("%s: mode %v, want %v", name, fi.Mode(), wantMode)
 		}
 	}
-	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	readme, err := os.ReadFile(filepath.Join(dir, "FILES.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range initFiles {
 		if !strings.HasSuffix(name, "-key.pem") && !bytes.Contains(readme, []byte(name)) {
-			t.Errorf("README.md does not mention %s", name)
+			t.Errorf("FILES.md does not mention %s", name)
 		}
 	}
 	for _, s := range []string{
@@ -155,7 +155,7 @@ func checkInitFiles(t *testing.T, dir string, res *InitResult) {
 		"Leaf only",
 	} {
 		if !bytes.Contains(readme, []byte(s)) {
-			t.Errorf("README.md lacks %q", s)
+			t.Errorf("FILES.md lacks %q", s)
 		}
 	}
 }
@@ -335,12 +335,12 @@ func checkInitCRL(t *testing.T, dir string) {
 	if crl.ThisUpdate.After(now) || crl.NextUpdate.Before(now.Add(29*24*time.Hour)) {
 		t.Errorf("CRL current %v to %v; want from before now to ~30 days ahead", crl.ThisUpdate, crl.NextUpdate)
 	}
-	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	readme, err := os.ReadFile(filepath.Join(dir, "FILES.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := serialHex(revoked.SerialNumber); !bytes.Contains(readme, []byte(s)) {
-		t.Errorf("README.md does not give the revoked serial %s", s)
+		t.Errorf("FILES.md does not give the revoked serial %s", s)
 	}
 }
 
@@ -577,8 +577,8 @@ func TestInitRefusesOverwrite(t *testing.T) {
 		},
 		{
 			name:      "only the last target",
-			prepare:   func(t *testing.T, dir string) { writeTestFile(t, filepath.Join(dir, "README.md"), "mine") },
-			wantFirst: "README.md",
+			prepare:   func(t *testing.T, dir string) { writeTestFile(t, filepath.Join(dir, "FILES.md"), "mine") },
+			wantFirst: "FILES.md",
 		},
 		{
 			name: "two targets in the middle",

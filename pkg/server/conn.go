@@ -283,7 +283,7 @@ func reportLine(asJSON bool, name, remote string, st tls.ConnectionState, peer *
 		if val == "" {
 			val = "-"
 		}
-		if strings.ContainsAny(val, " \"=") {
+		if strings.ContainsAny(val, " \"") {
 			val = strconv.Quote(val)
 		}
 		b.WriteString(p[0] + "=" + val)
