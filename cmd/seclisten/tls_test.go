@@ -492,3 +492,12 @@ func clientHello(t *testing.T) []byte {
 	}
 	return buf[:n]
 }
+
+// --report over plain TCP says what little there is to see.
+func TestReportPlain(t *testing.T) {
+	p := startServer(t, "--report")
+	c := newClient(t, p.addr)
+	c.send("what did you see?\n")
+	c.expectLine(fmt.Sprintf("identity=%[1]s remote_addr=%[1]s tls_version=none", c.conn.LocalAddr()))
+	p.stop()
+}

@@ -71,9 +71,13 @@ func (h *handler) servePlain(c *conn) (exchange.Result, string) {
 		}
 		rw = pc
 	}
+	opts := h.opts
+	if h.report {
+		opts.Reply = []byte(reportLine(h.printer.JSON(), "", c.remote, nil, nil, verdict.Verdict{}))
+	}
 	// On a Peek error the exchange reads again, meets the same error
 	// (EOF, deadline, reset and shutdown all repeat) and reports it.
-	res := exchange.Run(rw, h.opts, c.p)
+	res := exchange.Run(rw, opts, c.p)
 	return res, closeReason(res)
 }
 
@@ -95,7 +99,7 @@ func (h *handler) serveTLS(ctx context.Context, c *conn) (exchange.Result, strin
 
 	opts := h.opts
 	if h.report {
-		opts.Reply = []byte(reportLine(h.printer.JSON(), name, c.remote, st, peerID, v))
+		opts.Reply = []byte(reportLine(h.printer.JSON(), name, c.remote, &st, peerID, v))
 	}
 	res := exchange.Run(hs.Conn, opts, c.p)
 	// close_notify before the listener's TCP close.
@@ -236,26 +240,29 @@ func closeReason(res exchange.Result) string {
 }
 
 // reportLine is the --report reply: what the server saw of this connection,
-// on one line, as key=value pairs or (with --json) a JSON object.
-func reportLine(asJSON bool, name, remote string, st tls.ConnectionState, peer *identity.Identity, v verdict.Verdict) string {
+// on one line, as key=value pairs or (with --json) a JSON object. st is nil
+// for plain TCP.
+func reportLine(asJSON bool, name, remote string, st *tls.ConnectionState, peer *identity.Identity, v verdict.Verdict) string {
 	if name == "" {
 		name = remote
 	}
-	fp := ""
-	if peer != nil {
-		fp = peer.Fingerprint
-	}
-	kv := [][2]string{
-		{"identity", name},
-		{"remote_addr", remote},
-		{"verdict", v.Code},
-		{"tls_version", tls.VersionName(st.Version)},
-		{"cipher", tls.CipherSuiteName(st.CipherSuite)},
-		{"group", groupName(st.CurveID)},
-		{"alpn", st.NegotiatedProtocol},
-		{"sni", st.ServerName},
-		{"resumed", strconv.FormatBool(st.DidResume)},
-		{"client_cert_sha256", fp},
+	kv := [][2]string{{"identity", name}, {"remote_addr", remote}}
+	if st == nil {
+		kv = append(kv, [2]string{"tls_version", "none"})
+	} else {
+		fp := ""
+		if peer != nil {
+			fp = peer.Fingerprint
+		}
+		kv = append(kv,
+			[2]string{"verdict", v.Code},
+			[2]string{"tls_version", tls.VersionName(st.Version)},
+			[2]string{"cipher", tls.CipherSuiteName(st.CipherSuite)},
+			[2]string{"group", groupName(st.CurveID)},
+			[2]string{"alpn", st.NegotiatedProtocol},
+			[2]string{"sni", st.ServerName},
+			[2]string{"resumed", strconv.FormatBool(st.DidResume)},
+			[2]string{"client_cert_sha256", fp})
 	}
 	var b strings.Builder
 	if asJSON {
