@@ -6,12 +6,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/sanitize"
@@ -153,7 +153,9 @@ type Failure struct {
 	Code string
 }
 
-// Explain describes a handshake error. now is the time of the attempt.
+// Explain describes a handshake error. now is the time of the attempt. The
+// text is safe to print: what it quotes from the client (plaintext, names in
+// certificates, protocol lists in TLS errors) is sanitized.
 func Explain(err error, now time.Time) Failure {
 	var (
 		notTLS *NotTLSError
@@ -175,7 +177,8 @@ func Explain(err error, now time.Time) Failure {
 		return Failure{Code: v.Code, Text: v.Text, Verdict: &v, Leaf: rej.Leaf}
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return Failure{Code: "timeout", Text: "handshake timed out"}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.ErrNoProgress):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.ErrNoProgress),
+		errors.Is(err, syscall.ECONNRESET):
 		return Failure{Code: "closed", Text: "client closed the connection during the handshake"}
 	case errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
 		return Failure{Code: "closed", Text: "handshake interrupted by shutdown"}
@@ -190,8 +193,9 @@ func Explain(err error, now time.Time) Failure {
 		return Failure{Code: "protocol-version", Text: "client offered only " + offeredVersions(s) + ", below the server's minimum TLS version"}
 	case strings.Contains(s, "no cipher suite supported"):
 		return Failure{Code: "no-cipher", Text: "no cipher suite in common with the client"}
-	case strings.Contains(s, "no application protocol"):
+	case strings.Contains(s, "no application protocol"),
+		strings.Contains(s, "client requested unsupported application protocols"):
 		return Failure{Code: "alpn", Text: "no application protocol (ALPN) in common with the client"}
 	}
-	return Failure{Code: "tls-error", Text: fmt.Sprintf("TLS handshake failed: %s", s)}
+	return Failure{Code: "tls-error", Text: "TLS handshake failed: " + sanitize.String([]byte(s))}
 }

@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/sanitize"
 )
 
 // Codes, stable for JSON output and metrics.
@@ -44,7 +46,16 @@ var ErrNoCertificate = errors.New("no client certificate sent")
 // Explain describes a verification error. leaf is the client's certificate
 // when known (nil if none was sent or it did not parse); now is the time of
 // the check.
+//
+// The text is sanitized: it quotes names from certificates, which a client
+// controls (an issuer CN with a newline or a bidi override, say).
 func Explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
+	v := explain(err, leaf, now)
+	v.Text = sanitize.String([]byte(v.Text))
+	return v
+}
+
+func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 	var (
 		verr     *tls.CertificateVerificationError
 		invalid  x509.CertificateInvalidError
@@ -147,7 +158,9 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // Ago formats a duration coarsely, as a person would say it: "3 days",
 // "5 hours", "2 minutes", "40 seconds".
 func Ago(d time.Duration) string {
-	if d < 0 {
+	if d == math.MinInt64 {
+		d = math.MaxInt64
+	} else if d < 0 {
 		d = -d
 	}
 	unit := func(n int64, name string) string {

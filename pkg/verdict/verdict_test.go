@@ -1,0 +1,253 @@
+package verdict_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/crl"
+	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/pki"
+	"github.com/seclisten/seclisten/pkg/verdict"
+)
+
+func newCA(t testing.TB, opts pki.CAOptions) *pki.CA {
+	t.Helper()
+	ca, err := pki.NewCA(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+func newClient(t testing.TB, ca *pki.CA, opts pki.ClientOptions) *pki.Cert {
+	t.Helper()
+	c, err := ca.IssueClient(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// verify runs x509 verification as a require-mode server does: roots, the
+// clientAuth usage, and the time of the check.
+func verify(leaf *x509.Certificate, roots *x509.CertPool, intermediates []*x509.Certificate, now time.Time) error {
+	opts := x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: x509.NewCertPool(),
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, c := range intermediates {
+		opts.Intermediates.AddCert(c)
+	}
+	_, err := leaf.Verify(opts)
+	return err
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func TestExplain(t *testing.T) {
+	// Certificates carry whole seconds; so does now, for exact durations.
+	now := time.Now().Truncate(time.Second)
+	ca := newCA(t, pki.CAOptions{CommonName: "Client CA"})
+	otherCA := newCA(t, pki.CAOptions{CommonName: "Other CA"})
+	expiredCA := newCA(t, pki.CAOptions{CommonName: "Old CA", Validity: pki.Validity{
+		NotBefore: now.AddDate(0, 0, -60), NotAfter: now.Add(-50 * time.Hour)}})
+
+	good := newClient(t, ca, pki.ClientOptions{CommonName: "alice"})
+	expiredLeaf := newClient(t, ca, pki.ClientOptions{CommonName: "old", Validity: pki.Validity{
+		NotBefore: now.AddDate(0, 0, -30), NotAfter: now.Add(-(3*24 + 1) * time.Hour)}})
+	futureLeaf := newClient(t, ca, pki.ClientOptions{CommonName: "future", Validity: pki.Validity{
+		NotBefore: now.Add(5 * 24 * time.Hour), NotAfter: now.AddDate(0, 0, 30)}})
+	strangerLeaf := newClient(t, otherCA, pki.ClientOptions{CommonName: "stranger"})
+	serverOnly := newClient(t, ca, pki.ClientOptions{CommonName: "server-ish",
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	twoEKUs := newClient(t, ca, pki.ClientOptions{CommonName: "mail",
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageCodeSigning}})
+	underExpiredCA := newClient(t, expiredCA, pki.ClientOptions{CommonName: "orphan"})
+	// A leaf used as a CA: its certificate is not allowed to sign.
+	leafAsCA := &pki.CA{Cert: *good}
+	signedByLeaf := newClient(t, leafAsCA, pki.ClientOptions{CommonName: "sub"})
+
+	real := func(c *pki.Cert, roots *pki.CA, inter ...*x509.Certificate) error {
+		err := verify(c.Certificate, roots.CertPool(), inter, now)
+		if err == nil {
+			t.Fatalf("verify %s: no error", c.Certificate.Subject)
+		}
+		return err
+	}
+	_, parseErr := x509.ParseCertificate([]byte("\x30\x03\x02\x01\x00"))
+	if parseErr == nil {
+		t.Fatal("garbage certificate parsed")
+	}
+	revoked := &crl.RevokedError{Serial: big.NewInt(0xabc), Subject: "CN=mallory", CRLIssuer: "CN=Client CA", RevokedAt: now}
+	stale := &crl.StaleError{CRLIssuer: "CN=Client CA", NextUpdate: now.Add(-time.Hour)}
+	notAllowed := identity.Allowlist{CN: []string{"alice"}}.Check(identity.Identity{CommonName: "bob"})
+
+	tests := []struct {
+		name     string
+		err      error
+		leaf     *x509.Certificate
+		wantCode string
+		wantText string // exact unless contains is set
+		contains bool
+	}{
+		{"nil", nil, nil, verdict.OK, "client certificate verified", false},
+		{"nil with leaf", nil, good.Certificate, verdict.OK, "client certificate verified", false},
+
+		{"expired", real(expiredLeaf, ca), expiredLeaf.Certificate, verdict.Expired,
+			"client certificate expired 3 days ago (not after " + stamp(expiredLeaf.Certificate.NotAfter) + ")", false},
+		{"expired without leaf", real(expiredLeaf, ca), nil, verdict.Expired,
+			"client certificate expired 3 days ago (not after " + stamp(expiredLeaf.Certificate.NotAfter) + ")", false},
+		{"not yet valid", real(futureLeaf, ca), futureLeaf.Certificate, verdict.NotYetValid,
+			"client certificate not valid until " + stamp(futureLeaf.Certificate.NotBefore) + " (5 days from now)", false},
+		{"expired CA in chain", real(underExpiredCA, expiredCA), underExpiredCA.Certificate, verdict.Expired,
+			"certificate CN=Old CA,O=seclisten development in the chain expired 2 days ago (not after " +
+				stamp(expiredCA.Certificate.NotAfter) + ")", false},
+		{"unknown authority", real(strangerLeaf, ca), strangerLeaf.Certificate, verdict.UnknownAuthority,
+			"signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
+		{"wrong EKU", real(serverOnly, ca), serverOnly.Certificate, verdict.WrongUsage,
+			"certificate lacks clientAuth extended key usage (has serverAuth)", false},
+		{"wrong EKUs", real(twoEKUs, ca), twoEKUs.Certificate, verdict.WrongUsage,
+			"certificate lacks clientAuth extended key usage (has emailProtection, codeSigning)", false},
+		// x509 reports a leaf that signed another as an unknown authority
+		// (the candidate parent "cannot sign this kind of certificate").
+		{"signed by a leaf", real(signedByLeaf, ca, good.Certificate), signedByLeaf.Certificate, verdict.UnknownAuthority,
+			"signed by an unknown authority: issuer CN=alice,O=seclisten development", false},
+
+		{"revoked", revoked, good.Certificate, verdict.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
+		{"revoked wrapped", fmt.Errorf("check: %w", revoked), nil, verdict.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
+		{"stale", stale, good.Certificate, verdict.CRLStale, stale.Error(), false},
+		{"not allowed", notAllowed, good.Certificate, verdict.NotAllowed, "CN=bob not in --allow-cn", false},
+		{"not allowed wrapped", fmt.Errorf("reject: %w", notAllowed), nil, verdict.NotAllowed, "CN=bob not in --allow-cn", false},
+		{"no certificate", verdict.ErrNoCertificate, nil, verdict.NoCertificate, "no client certificate sent", false},
+		{"no certificate wrapped", fmt.Errorf("x: %w", verdict.ErrNoCertificate), nil, verdict.NoCertificate, "no client certificate sent", false},
+		{"crypto/tls no certificate", errors.New("tls: client didn't provide a certificate"), nil, verdict.NoCertificate,
+			"no client certificate sent", false},
+
+		{"tls verification error, expired", &tls.CertificateVerificationError{
+			UnverifiedCertificates: []*x509.Certificate{expiredLeaf.Certificate}, Err: real(expiredLeaf, ca)}, nil,
+			verdict.Expired, "client certificate expired 3 days ago", true},
+		{"tls verification error, unknown authority", &tls.CertificateVerificationError{
+			UnverifiedCertificates: []*x509.Certificate{strangerLeaf.Certificate}, Err: real(strangerLeaf, ca)}, nil,
+			verdict.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
+		{"tls verification error, wrong EKU", &tls.CertificateVerificationError{
+			UnverifiedCertificates: []*x509.Certificate{serverOnly.Certificate}, Err: real(serverOnly, ca)}, nil,
+			verdict.WrongUsage, "certificate lacks clientAuth extended key usage (has serverAuth)", false},
+		{"tls verification error, bare unknown authority", &tls.CertificateVerificationError{
+			UnverifiedCertificates: []*x509.Certificate{strangerLeaf.Certificate}, Err: x509.UnknownAuthorityError{}}, nil,
+			verdict.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
+		{"tls verification error, bare expired", &tls.CertificateVerificationError{
+			UnverifiedCertificates: []*x509.Certificate{expiredLeaf.Certificate}, Err: x509.CertificateInvalidError{Reason: x509.Expired}}, nil,
+			verdict.Expired, "client certificate expired 3 days ago", true},
+
+		{"bare unknown authority", x509.UnknownAuthorityError{}, nil, verdict.UnknownAuthority, "signed by an unknown authority", false},
+		{"bare unknown authority, leaf given", x509.UnknownAuthorityError{}, strangerLeaf.Certificate, verdict.UnknownAuthority,
+			"signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
+		{"bare expired", x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time is after"}, nil, verdict.Expired,
+			"client certificate expired or not yet valid: current time is after", false},
+		{"bare incompatible usage", x509.CertificateInvalidError{Reason: x509.IncompatibleUsage}, nil, verdict.WrongUsage,
+			"certificate lacks clientAuth extended key usage (has none)", false},
+		{"too many intermediates", x509.CertificateInvalidError{Reason: x509.TooManyIntermediates}, nil, verdict.ChainTooLong,
+			"certificate chain too long: x509: too many intermediates for path length constraint", false},
+		{"too many constraints", x509.CertificateInvalidError{Reason: x509.TooManyConstraints}, nil, verdict.ChainTooLong,
+			"certificate chain too long: ", true},
+		{"not authorized to sign", x509.CertificateInvalidError{Cert: good.Certificate, Reason: x509.NotAuthorizedToSign}, nil, verdict.Malformed,
+			"certificate chain invalid: x509: certificate is not authorized to sign other certificates", false},
+		{"name constraints", x509.CertificateInvalidError{Reason: x509.CANotAuthorizedForThisName, Detail: "x"}, nil, verdict.Malformed,
+			"certificate chain invalid: ", true},
+		{"other invalid reason", x509.CertificateInvalidError{Reason: x509.NotAuthorizedToSign + 100}, nil, verdict.Failed, "x509: ", true},
+
+		{"malformed", fmt.Errorf("tls: failed to parse client certificate: %w", parseErr), nil, verdict.Malformed,
+			"client certificate malformed: failed to parse client certificate: " + parseErr.Error(), false},
+		{"x509 malformed", parseErr, nil, verdict.Malformed, "client certificate malformed: " + parseErr.Error(), false},
+		{"unsupported key", errors.New("tls: client certificate contains an unsupported public key of type *dh.PublicKey"), nil,
+			verdict.Malformed, "client certificate malformed: client certificate contains an unsupported public key of type *dh.PublicKey", false},
+		{"unknown", errors.New("tls: something odd"), nil, verdict.Failed, "something odd", false},
+		{"unknown without prefix", errors.New("connection reset by peer"), nil, verdict.Failed, "connection reset by peer", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := verdict.Explain(tt.err, tt.leaf, now)
+			if v.Code != tt.wantCode {
+				t.Errorf("Code = %q, want %q (text %q, err %v)", v.Code, tt.wantCode, v.Text, tt.err)
+			}
+			if tt.contains {
+				if !strings.Contains(v.Text, tt.wantText) {
+					t.Errorf("Text = %q, want it to contain %q", v.Text, tt.wantText)
+				}
+			} else if v.Text != tt.wantText {
+				t.Errorf("Text = %q\nwant   %q", v.Text, tt.wantText)
+			}
+			if strings.ContainsAny(v.Text, "\r\n") {
+				t.Errorf("Text %q is not one line", v.Text)
+			}
+		})
+	}
+}
+
+func TestExplainOKVerdict(t *testing.T) {
+	if v := verdict.Explain(nil, nil, time.Time{}); v != verdict.OKVerdict {
+		t.Errorf("Explain(nil) = %+v, want OKVerdict", v)
+	}
+}
+
+func TestAgo(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0 seconds"},
+		{time.Second, "1 second"},
+		{1500 * time.Millisecond, "1 second"},
+		{40 * time.Second, "40 seconds"},
+		{time.Minute, "60 seconds"},
+		{119 * time.Second, "119 seconds"},
+		{2 * time.Minute, "2 minutes"},
+		{59 * time.Minute, "59 minutes"},
+		{119 * time.Minute, "119 minutes"},
+		{2 * time.Hour, "2 hours"},
+		{5*time.Hour + 59*time.Minute, "5 hours"},
+		{47 * time.Hour, "47 hours"},
+		{48 * time.Hour, "2 days"},
+		{3*24*time.Hour + 23*time.Hour, "3 days"},
+		{365 * 24 * time.Hour, "365 days"},
+		{-time.Second, "1 second"},
+		{-40 * time.Second, "40 seconds"},
+		{-5 * time.Minute, "5 minutes"},
+		{-3 * time.Hour, "3 hours"},
+		{-3 * 24 * time.Hour, "3 days"},
+		{1<<63 - 1, "106751 days"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.d.String(), func(t *testing.T) {
+			if got := verdict.Ago(tt.d); got != tt.want {
+				t.Errorf("Ago(%v) = %q, want %q", tt.d, got, tt.want)
+			}
+		})
+	}
+}
+
+// A client controls the names in its certificate: the verdict quotes them
+// escaped, on one line.
+func TestExplainSanitizesCertificateNames(t *testing.T) {
+	ca, err := pki.NewCA(pki.CAOptions{CommonName: "evil\nline\u202e\x1b[31m\u009b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.IssueClient(pki.ClientOptions{CommonName: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := verdict.Explain(x509.UnknownAuthorityError{Cert: leaf.Certificate}, nil, time.Now())
+	want := `signed by an unknown authority: issuer CN=evil\nline\u202e\x1b[31m\u009b,O=seclisten development`
+	if v.Text != want {
+		t.Errorf("Text = %q, want %q", v.Text, want)
+	}
+}
