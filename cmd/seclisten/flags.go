@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seclisten/seclisten/pkg/acme"
 	"github.com/seclisten/seclisten/pkg/config"
 )
 
@@ -42,6 +43,25 @@ const (
 	flagAllowURI         = "allow-uri"
 	flagCRL              = "crl"
 	flagCRLAllowStale    = "crl-allow-stale"
+
+	flagACMEDomain         = "acme-domain"
+	flagACMEEmail          = "acme-email"
+	flagACMEAgree          = "acme-agree"
+	flagACMECA             = "acme-ca"
+	flagACMEStaging        = "acme-staging"
+	flagACMECARoot         = "acme-ca-root"
+	flagACMEEABKID         = "acme-eab-kid"
+	flagACMEEABHMAC        = "acme-eab-hmac"
+	flagACMEProfile        = "acme-profile"
+	flagACMEStorage        = "acme-storage"
+	flagACMEHTTPAddr       = "acme-http-addr"
+	flagACMEAltHTTPPort    = "acme-alt-http-port"
+	flagACMEAltTLSALPNPort = "acme-alt-tls-alpn-port"
+	flagACMEOnDemand       = "acme-on-demand"
+	flagACMENoTLSALPN      = "acme-disable-tls-alpn"
+	flagACMEOnDemandAllow  = "acme-on-demand-allow"
+	flagACMEAsk            = "acme-ask"
+	flagACMERenewCheck     = "acme-renew-check-interval"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -89,6 +109,35 @@ func serveFlags() []cli.Flag {
 			Usage: "accept CRLs past their next update (by default they fail closed)"},
 		&cli.StringFlag{Name: flagMaxConns, Category: "listener", Value: strconv.Itoa(d.MaxConns),
 			Usage: "connections served at once; more wait in the kernel backlog"},
+		&cli.StringSliceFlag{Name: flagACMEDomain, Category: "acme",
+			Usage: "obtain and renew a certificate for `NAME` automatically (repeatable)"},
+		&cli.StringFlag{Name: flagACMEEmail, Category: "acme", Usage: "ACME account contact `ADDRESS` (the CA warns there of problems)"},
+		&cli.BoolFlag{Name: flagACMEAgree, Category: "acme", Usage: "accept the ACME CA's terms of service (required)"},
+		&cli.StringFlag{Name: flagACMECA, Category: "acme",
+			Usage: "ACME directory `URL` (default: Let's Encrypt production)"},
+		&cli.BoolFlag{Name: flagACMEStaging, Category: "acme", Usage: "use Let's Encrypt's staging CA (try this first)"},
+		&cli.StringFlag{Name: flagACMECARoot, Category: "acme", Usage: "PEM `FILE` of roots to trust for a private ACME CA's API"},
+		&cli.StringFlag{Name: flagACMEEABKID, Category: "acme", Usage: "external account binding key `ID` (CAs that need one)"},
+		&cli.StringFlag{Name: flagACMEEABHMAC, Category: "acme", Usage: "external account binding HMAC `KEY` (base64url)"},
+		&cli.StringFlag{Name: flagACMEProfile, Category: "acme", Usage: "the CA's certificate `PROFILE` (e.g. shortlived); default: the CA's"},
+		&cli.StringFlag{Name: flagACMEStorage, Category: "acme", Value: acme.DefaultStorageDir(),
+			Usage: "`DIR` for the ACME account, keys and certificates; replicas may share it"},
+		&cli.StringFlag{Name: flagACMEHTTPAddr, Category: "acme",
+			Usage: "`HOST:PORT` answering HTTP-01 challenges (default :80 with ACME), or off"},
+		&cli.StringFlag{Name: flagACMEAltHTTPPort, Category: "acme", Value: "0",
+			Usage: "`PORT` the CA connects to for HTTP-01, if not 80 (port forwarding)"},
+		&cli.StringFlag{Name: flagACMEAltTLSALPNPort, Category: "acme", Value: "0",
+			Usage: "`PORT` the CA connects to for TLS-ALPN-01, if not 443 (port forwarding)"},
+		&cli.BoolFlag{Name: flagACMENoTLSALPN, Category: "acme",
+			Usage: "do not answer TLS-ALPN-01 on the listener (when the CA cannot reach it on 443)"},
+		&cli.BoolFlag{Name: flagACMEOnDemand, Category: "acme",
+			Usage: "obtain certificates at the first handshake for names not known in advance (needs a gate)"},
+		&cli.StringSliceFlag{Name: flagACMEOnDemandAllow, Category: "acme",
+			Usage: "on-demand gate: allowed `NAME` or *.suffix pattern (repeatable)"},
+		&cli.StringFlag{Name: flagACMEAsk, Category: "acme",
+			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
+		&cli.StringFlag{Name: flagACMERenewCheck, Category: "acme", Hidden: true, Value: "0s",
+			Usage: "how often certificates are checked for renewal (tests only)"},
 		&cli.StringFlag{Name: flagReply, Category: "exchange", Value: d.Reply,
 			Usage: "reply sent, with a newline, after every message"},
 		&cli.BoolFlag{Name: flagOnce, Category: "exchange",
@@ -161,6 +210,24 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.TLS.AllowURI = c.StringSlice(flagAllowURI)
 	cfg.TLS.CRLFiles = c.StringSlice(flagCRL)
 	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
+	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
+	cfg.ACME.Email = c.String(flagACMEEmail)
+	cfg.ACME.Agree = c.Bool(flagACMEAgree)
+	cfg.ACME.CA = c.String(flagACMECA)
+	cfg.ACME.Staging = c.Bool(flagACMEStaging)
+	cfg.ACME.CARootFile = c.String(flagACMECARoot)
+	cfg.ACME.EABKeyID = c.String(flagACMEEABKID)
+	cfg.ACME.EABMAC = c.String(flagACMEEABHMAC)
+	cfg.ACME.Profile = c.String(flagACMEProfile)
+	cfg.ACME.Storage = c.String(flagACMEStorage)
+	cfg.ACME.HTTPAddr = c.String(flagACMEHTTPAddr)
+	cfg.ACME.AltHTTPPort = p.int(flagACMEAltHTTPPort)
+	cfg.ACME.AltTLSALPNPort = p.int(flagACMEAltTLSALPNPort)
+	cfg.ACME.OnDemand = c.Bool(flagACMEOnDemand)
+	cfg.ACME.DisableTLSALPN = c.Bool(flagACMENoTLSALPN)
+	cfg.ACME.OnDemandAllow = c.StringSlice(flagACMEOnDemandAllow)
+	cfg.ACME.Ask = c.String(flagACMEAsk)
+	cfg.ACME.RenewCheckInterval = p.duration(flagACMERenewCheck)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.fail(flagLogLevel, err)
 	} else {

@@ -31,6 +31,8 @@ type Config struct {
 
 	// TLS holds the TLS and client-authentication settings (ignored with Plain).
 	TLS TLS
+	// ACME holds the automatic-certificate settings.
+	ACME ACME
 
 	// Reply is sent, followed by a newline, after every message.
 	Reply string
@@ -94,6 +96,9 @@ func (c *Config) ListenAddr() string {
 // one sentence naming the flag, fit to show a user as they are.
 func (c *Config) Validate() error {
 	if err := c.TLS.validate(c.Plain); err != nil {
+		return err
+	}
+	if err := c.ACME.validate(c); err != nil {
 		return err
 	}
 	if err := ValidateAddr(c.ListenAddr()); err != nil {

@@ -91,6 +91,12 @@ func (h *handler) serveTLS(ctx context.Context, c *conn) (exchange.Result, strin
 		return h.refuse(c, err), "handshake failed"
 	}
 	st := hs.State
+	if tlsconf.IsACMEChallenge(st) {
+		// A CA validating TLS-ALPN-01: the handshake was the whole answer.
+		c.log.Debug("ACME TLS-ALPN-01 validation answered", "sni", sanitize.String([]byte(st.ServerName)))
+		_ = hs.Conn.Close()
+		return exchange.Result{}, "acme tls-alpn-01 validation"
+	}
 	name, peerID, v := h.identify(st)
 	if name != "" {
 		c.p.SetPeer(name + " " + c.remote)
@@ -126,7 +132,10 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 	switch {
 	case f.Verdict != nil:
 		c.log.Warn("client certificate refused", attrs...)
-	case f.Code == "closed" || f.Code == "timeout":
+	case f.Code == "closed":
+		// Port probes and TCP health checks connect and leave: not news.
+		c.log.Debug("handshake not completed", attrs...)
+	case f.Code == "timeout":
 		c.log.Info("handshake not completed", attrs...)
 	default:
 		c.log.Warn("handshake failed", attrs...)

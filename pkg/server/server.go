@@ -3,13 +3,19 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+
+	"github.com/seclisten/seclisten/pkg/acme"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/identity"
@@ -24,6 +30,7 @@ type Server struct {
 	log     *slog.Logger
 	printer *output.Printer
 	tls     *tlsconf.Source // nil in plain mode
+	acme    *acme.Manager   // nil unless certificates come from ACME
 	h       *handler
 }
 
@@ -39,6 +46,17 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		opts, err := tlsOptions(cfg.TLS)
 		if err != nil {
 			return nil, err
+		}
+		if cfg.ACME.Enabled() {
+			aopts, err := acmeOptions(cfg, log)
+			if err != nil {
+				return nil, err
+			}
+			if s.acme, err = acme.New(aopts); err != nil {
+				return nil, err
+			}
+			opts.GetCertificate = s.acme.GetCertificate
+			opts.ACMEChallenges = !cfg.ACME.DisableTLSALPN
 		}
 		if s.tls, err = tlsconf.New(opts); err != nil {
 			return nil, err
@@ -81,6 +99,49 @@ func tlsOptions(t config.TLS) (tlsconf.Options, error) {
 	return opts, nil
 }
 
+func acmeOptions(cfg config.Config, log *slog.Logger) (acme.Options, error) {
+	a := cfg.ACME
+	opts := acme.Options{
+		Domains:            a.Domains,
+		Email:              a.Email,
+		Agreed:             a.Agree,
+		CA:                 a.CA,
+		EABKeyID:           a.EABKeyID,
+		EABHMAC:            a.EABMAC,
+		Profile:            a.Profile,
+		StorageDir:         a.Storage,
+		HTTPAddr:           a.HTTPListen(),
+		AltHTTPPort:        a.AltHTTPPort,
+		AltTLSALPNPort:     a.AltTLSALPNPort,
+		OnDemand:           a.OnDemand,
+		RenewCheckInterval: a.RenewCheckInterval,
+		Logger:             log,
+	}
+	switch {
+	case a.Staging:
+		opts.CA = certmagic.LetsEncryptStagingCA
+	case a.CA == "":
+		opts.CA = certmagic.LetsEncryptProductionCA
+	}
+	if a.OnDemand {
+		opts.Gate = &acme.Gate{Patterns: a.OnDemandAllow, Ask: a.Ask}
+	}
+	if _, port, err := net.SplitHostPort(cfg.ListenAddr()); err == nil && !a.DisableTLSALPN {
+		opts.TLSALPNPort, _ = strconv.Atoi(port)
+	}
+	if a.CARootFile != "" {
+		data, err := os.ReadFile(a.CARootFile)
+		if err != nil {
+			return opts, fmt.Errorf("load ACME CA root: %w", err)
+		}
+		opts.CARoots = x509.NewCertPool()
+		if !opts.CARoots.AppendCertsFromPEM(data) {
+			return opts, fmt.Errorf("load ACME CA root %q: no PEM certificate found", a.CARootFile)
+		}
+	}
+	return opts, nil
+}
+
 // Run listens as the Config says and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	var lc net.ListenConfig
@@ -104,6 +165,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}, s.h.serve)
 
 	s.logStart(ln.Addr())
+	if s.acme != nil {
+		if err := s.acme.Start(ctx); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer s.acme.Stop()
+	}
 	if s.tls != nil {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
@@ -164,6 +232,13 @@ func (s *Server) logStart(addr net.Addr) {
 // materialAttrs describe the server certificate in service.
 func (s *Server) materialAttrs() []any {
 	m := s.tls.Current()
+	if m.Cert == nil {
+		attrs := []any{"cert", "acme", "acme_domains", s.cfg.ACME.Domains, "acme_on_demand", s.cfg.ACME.OnDemand}
+		if len(m.CAs) > 0 {
+			attrs = append(attrs, "client_cas", len(m.CAs), "crls", len(m.CRLs))
+		}
+		return attrs
+	}
 	leaf, err := tlsconf.Leaf(m.Cert)
 	if err != nil {
 		return []any{"cert_err", err}

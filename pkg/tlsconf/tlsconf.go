@@ -83,14 +83,38 @@ type Options struct {
 	MinVersion uint16
 	// ALPN lists the application protocols offered, in order of preference.
 	ALPN []string
+	// GetCertificate, if set, is the certificate source (ACME) instead of
+	// CertFile/KeyFile.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// ACMEChallenges answers TLS-ALPN-01 validation handshakes (see
+	// isACMEChallenge) through GetCertificate, without client
+	// authentication.
+	ACMEChallenges bool
 	// Now is the clock (time.Now if nil), for tests.
 	Now func() time.Time
 }
 
+// acmeTLSALPN is the ALPN protocol of TLS-ALPN-01 (RFC 8737 section 6).
+const acmeTLSALPN = "acme-tls/1"
+
+// isACMEChallenge recognises an ACME CA's TLS-ALPN-01 validation handshake:
+// RFC 8737 section 3 requires it to offer exactly one ALPN protocol,
+// acme-tls/1. No real client does that.
+func isACMEChallenge(hello *tls.ClientHelloInfo) bool {
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmeTLSALPN
+}
+
+// IsACMEChallenge reports whether a completed handshake was a TLS-ALPN-01
+// validation: such a connection is closed at once and never reaches the
+// exchange.
+func IsACMEChallenge(st tls.ConnectionState) bool {
+	return st.NegotiatedProtocol == acmeTLSALPN
+}
+
 // Material is one consistent set of TLS material, loaded together.
 type Material struct {
-	Cert      *tls.Certificate
-	Ephemeral bool // Cert is self-signed and made at start
+	Cert      *tls.Certificate // nil when Options.GetCertificate serves certificates
+	Ephemeral bool             // Cert is self-signed and made at start
 	CAs       []*x509.Certificate
 	Pool      *x509.CertPool
 	CRLs      []*crl.List
@@ -118,6 +142,9 @@ func New(opts Options) (*Source, error) {
 	if (opts.CertFile == "") != (opts.KeyFile == "") {
 		return nil, errors.New("--cert and --key go together")
 	}
+	if opts.ACMEChallenges && opts.GetCertificate == nil {
+		return nil, errors.New("ACME challenges need a certificate source")
+	}
 	s := &Source{opts: opts}
 	for _, f := range append(append([]string{opts.CertFile, opts.KeyFile}, opts.ClientCAFiles...), opts.CRLFiles...) {
 		if f != "" {
@@ -132,9 +159,25 @@ func New(opts Options) (*Source, error) {
 	// The base config only dispatches to the current material. Session
 	// ticket keys live here and survive reloads: crypto/tls uses the parent
 	// config's keys for configs returned by GetConfigForClient.
+	var challenge *tls.Config
+	if opts.ACMEChallenges {
+		// The one exception to client authentication: the CA's validation
+		// connection carries no client certificate, and refusing it would
+		// make every issuance and renewal fail, silently, under mTLS. It
+		// gets only the challenge certificate and the acme-tls/1
+		// protocol, and the server closes it after the handshake.
+		challenge = &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: opts.GetCertificate,
+			NextProtos:     []string{acmeTLSALPN},
+		}
+	}
 	s.base = &tls.Config{
 		MinVersion: opts.MinVersion,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if challenge != nil && isACMEChallenge(hello) {
+				return challenge, nil
+			}
 			return s.current.Load().config, nil
 		},
 	}
@@ -163,7 +206,9 @@ func (s *Source) Reload() error {
 
 func (s *Source) load(old *Material) (*Material, error) {
 	m := &Material{}
-	if s.opts.CertFile != "" {
+	if s.opts.GetCertificate != nil {
+		// Certificates come from elsewhere (ACME).
+	} else if s.opts.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.opts.CertFile, s.opts.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("load certificate %q and key %q: %w", s.opts.CertFile, s.opts.KeyFile, err)
@@ -223,12 +268,16 @@ func loadCerts(file string) ([]*x509.Certificate, error) {
 
 func (s *Source) tlsConfig(m *Material) *tls.Config {
 	cfg := &tls.Config{
-		Certificates:     []tls.Certificate{*m.Cert},
 		MinVersion:       s.opts.MinVersion,
 		CipherSuites:     CipherSuites,
 		CurvePreferences: CurvePreferences,
 		NextProtos:       s.opts.ALPN,
 		ClientCAs:        m.Pool,
+	}
+	if m.Cert != nil {
+		cfg.Certificates = []tls.Certificate{*m.Cert}
+	} else {
+		cfg.GetCertificate = s.opts.GetCertificate
 	}
 	switch s.opts.ClientAuth {
 	case NoClientCert:
