@@ -1,0 +1,749 @@
+package ratelimit
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// fakeClock is a clock that moves only when told; safe for concurrent use.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// step is one call to Allow in a scripted test: advance the clock, then
+// Allow(addr), expecting want ("" means admitted). Admitted connections are
+// released at once unless hold is set.
+type step struct {
+	adv  time.Duration
+	addr string
+	want Reason
+	hold bool
+}
+
+func runSteps(t *testing.T, opts Options, steps []step) *Limiter {
+	t.Helper()
+	clk := newClock()
+	opts.Now = clk.Now
+	l := New(opts)
+	for i, s := range steps {
+		clk.Advance(s.adv)
+		release, reason, ok := l.Allow(netip.MustParseAddr(s.addr))
+		if reason != s.want || ok != (s.want == "") {
+			t.Fatalf("step %d: Allow(%s) = %q, %v; want %q", i, s.addr, reason, ok, s.want)
+		}
+		if release == nil {
+			t.Fatalf("step %d: nil release", i)
+		}
+		if !s.hold {
+			release()
+		}
+		if err := checkInvariants(l); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	return l
+}
+
+func TestRate(t *testing.T) {
+	base := Options{Rate: 2, Burst: 3} // a token every 500ms
+	tests := []struct {
+		name  string
+		opts  Options
+		steps []step
+	}{
+		{"burst then refill", base, []step{
+			{addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"},
+			{addr: "192.0.2.1", want: RefusedRate},
+			{adv: 499 * time.Millisecond, addr: "192.0.2.1", want: RefusedRate},
+			{adv: time.Millisecond, addr: "192.0.2.1"},
+			{addr: "192.0.2.1", want: RefusedRate},
+			{adv: time.Second, addr: "192.0.2.1"}, {addr: "192.0.2.1"},
+			{addr: "192.0.2.1", want: RefusedRate},
+			{adv: time.Hour, addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"},
+			{addr: "192.0.2.1", want: RefusedRate},
+		}},
+		{"refused calls take no token", base, []step{
+			{addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"},
+			{adv: 100 * time.Millisecond, addr: "192.0.2.1", want: RefusedRate},
+			{adv: 100 * time.Millisecond, addr: "192.0.2.1", want: RefusedRate},
+			{adv: 300 * time.Millisecond, addr: "192.0.2.1"},
+		}},
+		{"addresses are independent", base, []step{
+			{addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"},
+			{addr: "192.0.2.1", want: RefusedRate},
+			{addr: "192.0.2.2"}, {addr: "192.0.2.2"}, {addr: "192.0.2.2"},
+			{addr: "192.0.2.2", want: RefusedRate},
+			{addr: "198.51.100.1"},
+		}},
+		{"burst below 1 means 1", Options{Rate: 1, Burst: -5}, []step{
+			{addr: "192.0.2.1"},
+			{addr: "192.0.2.1", want: RefusedRate},
+			{adv: time.Second, addr: "192.0.2.1"},
+		}},
+		{"ipv6 same /64 shares a bucket", base, []step{
+			{addr: "2001:db8:1:2::1"}, {addr: "2001:db8:1:2::2"},
+			{addr: "2001:db8:1:2:ffff:ffff:ffff:ffff"},
+			{addr: "2001:db8:1:2:abcd::9", want: RefusedRate},
+			{addr: "2001:db8:1:3::1"}, // next /64
+			{addr: "2001:db8:1:1::1"}, // previous /64
+		}},
+		{"ipv6 prefix 128 keys each address", Options{Rate: 2, Burst: 1, IPv6Prefix: 128}, []step{
+			{addr: "2001:db8::1"},
+			{addr: "2001:db8::1", want: RefusedRate},
+			{addr: "2001:db8::2"},
+			{addr: "2001:db8::2", want: RefusedRate},
+		}},
+		{"ipv6 prefix 48", Options{Rate: 2, Burst: 1, IPv6Prefix: 48}, []step{
+			{addr: "2001:db8:1:2::1"},
+			{addr: "2001:db8:1:ffff::1", want: RefusedRate},
+			{addr: "2001:db8:2::1"},
+		}},
+		{"ipv6 prefix out of range means 64", Options{Rate: 2, Burst: 1, IPv6Prefix: 129}, []step{
+			{addr: "2001:db8::1"},
+			{addr: "2001:db8::ffff", want: RefusedRate},
+			{addr: "2001:db8:0:1::1"},
+		}},
+		{"ipv4-mapped is ipv4", Options{Rate: 2, Burst: 2}, []step{
+			{addr: "192.0.2.1"},
+			{addr: "::ffff:192.0.2.1"},
+			{addr: "192.0.2.1", want: RefusedRate},
+			{addr: "::ffff:192.0.2.1", want: RefusedRate},
+			{addr: "::ffff:192.0.2.2"},
+		}},
+		{"ipv4-mapped is not its /64", Options{Rate: 2, Burst: 1}, []step{
+			{addr: "::ffff:192.0.2.1"},
+			{addr: "::ffff:192.0.2.2"}, // same /64 as IPv6, but keyed per IPv4 address
+		}},
+		{"zone is dropped", Options{Rate: 2, Burst: 1, IPv6Prefix: 128}, []step{
+			{addr: "fe80::1%eth0"},
+			{addr: "fe80::1%eth1", want: RefusedRate},
+			{addr: "fe80::1", want: RefusedRate},
+		}},
+		{"no rate limit", Options{}, []step{
+			{addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"},
+		}},
+		{"rate inf is no rate limit", Options{Rate: rate.Inf, Burst: 1}, []step{
+			{addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { runSteps(t, tt.opts, tt.steps) })
+	}
+}
+
+func TestConcurrency(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  Options
+		steps []step
+	}{
+		{"cap", Options{MaxConcurrent: 2}, []step{
+			{addr: "192.0.2.1", hold: true}, {addr: "192.0.2.1", hold: true},
+			{addr: "192.0.2.1", want: RefusedConcurrency},
+			{addr: "192.0.2.2", hold: true}, // other keys unaffected
+			{addr: "2001:db8::1", hold: true}, {addr: "2001:db8::2", hold: true},
+			{addr: "2001:db8::3", want: RefusedConcurrency},
+		}},
+		{"cap checked before rate", Options{MaxConcurrent: 1, Rate: 1, Burst: 2}, []step{
+			{addr: "192.0.2.1", hold: true},
+			{addr: "192.0.2.1", want: RefusedConcurrency},
+			{addr: "192.0.2.1", want: RefusedConcurrency},
+		}},
+		{"no cap", Options{Rate: 100, Burst: 100}, []step{
+			{addr: "192.0.2.1", hold: true}, {addr: "192.0.2.1", hold: true},
+			{addr: "192.0.2.1", hold: true}, {addr: "192.0.2.1", hold: true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { runSteps(t, tt.opts, tt.steps) })
+	}
+}
+
+func mustAllow(t *testing.T, l *Limiter, addr netip.Addr) func() {
+	t.Helper()
+	release, reason, ok := l.Allow(addr)
+	if !ok {
+		t.Fatalf("Allow(%s) refused: %q", addr, reason)
+	}
+	return release
+}
+
+func wantRefused(t *testing.T, l *Limiter, addr netip.Addr, want Reason) {
+	t.Helper()
+	release, reason, ok := l.Allow(addr)
+	if ok || reason != want {
+		t.Fatalf("Allow(%s) = %q, %v; want %q", addr, reason, ok, want)
+	}
+	release() // a refusal's release must do nothing
+	if err := checkInvariants(l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRelease(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.1")
+	t.Run("frees one slot, twice is harmless", func(t *testing.T) {
+		l := New(Options{MaxConcurrent: 2})
+		r1 := mustAllow(t, l, a)
+		r2 := mustAllow(t, l, a)
+		wantRefused(t, l, a, RefusedConcurrency)
+		r1()
+		r3 := mustAllow(t, l, a)
+		r1() // must not free r2's or r3's slot
+		r1()
+		wantRefused(t, l, a, RefusedConcurrency)
+		r2()
+		r3()
+		r2()
+		if got := activeOf(l, a); got != 0 {
+			t.Fatalf("active = %d after releasing all", got)
+		}
+		mustAllow(t, l, a)
+		mustAllow(t, l, a)
+		wantRefused(t, l, a, RefusedConcurrency)
+	})
+	t.Run("refused release does nothing", func(t *testing.T) {
+		l := New(Options{MaxConcurrent: 1})
+		r1 := mustAllow(t, l, a)
+		for range 5 {
+			wantRefused(t, l, a, RefusedConcurrency) // calls the refusal's release
+		}
+		if got := activeOf(l, a); got != 1 {
+			t.Fatalf("active = %d, want 1", got)
+		}
+		r1()
+		mustAllow(t, l, a)
+	})
+	t.Run("after eviction pressure", func(t *testing.T) {
+		clk := newClock()
+		l := New(Options{MaxConcurrent: 2, Rate: 1, Burst: 10, MaxEntries: 4, Now: clk.Now})
+		held := mustAllow(t, l, a)
+		// Spray: every other entry is evicted many times over, a's stays.
+		for i := range 1000 {
+			mustAllow(t, l, v4(uint32(i)+1<<24))()
+			clk.Advance(time.Millisecond)
+		}
+		if n := l.Len(); n > 4 {
+			t.Fatalf("Len = %d > 4", n)
+		}
+		if got := activeOf(l, a); got != 1 {
+			t.Fatalf("active = %d after spray, want 1", got)
+		}
+		r2 := mustAllow(t, l, a)
+		wantRefused(t, l, a, RefusedConcurrency)
+		held()
+		r2()
+		mustAllow(t, l, a)
+		mustAllow(t, l, a)
+		wantRefused(t, l, a, RefusedConcurrency)
+	})
+	t.Run("stale release after the entry is reused", func(t *testing.T) {
+		l := New(Options{MaxConcurrent: 1, MaxEntries: 1})
+		b := netip.MustParseAddr("192.0.2.2")
+		old := mustAllow(t, l, a)
+		old()
+		// a's entry is idle; b takes it over (MaxEntries 1), then a again.
+		rb := mustAllow(t, l, b)
+		rb()
+		ra := mustAllow(t, l, a)
+		old() // stale: must not free ra's slot
+		rb()
+		wantRefused(t, l, a, RefusedConcurrency)
+		ra()
+		mustAllow(t, l, a)
+	})
+}
+
+// v4 returns the IPv4 address with value n.
+func v4(n uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], n)
+	return netip.AddrFrom4(b)
+}
+
+func TestSpray(t *testing.T) {
+	const maxEntries = 10_000
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	clk := newClock()
+	l := New(Options{Rate: 1, Burst: 5, MaxConcurrent: 4, MaxEntries: maxEntries, Now: clk.Now})
+	for i := range n {
+		release, reason, ok := l.Allow(v4(uint32(i) + 1<<24))
+		if !ok {
+			t.Fatalf("fresh address %d refused: %q", i, reason)
+		}
+		release()
+		if i%1000 == 0 {
+			clk.Advance(time.Millisecond)
+			if got := l.Len(); got > maxEntries {
+				t.Fatalf("after %d addresses: Len = %d > %d", i, got, maxEntries)
+			}
+		}
+	}
+	if got := l.Len(); got != maxEntries {
+		t.Fatalf("Len = %d, want %d (full)", got, maxEntries)
+	}
+	if err := checkInvariants(l); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("HeapAlloc after %d addresses: %.1f MiB", n, float64(ms.HeapAlloc)/(1<<20))
+	if ms.HeapAlloc > 20<<20 {
+		t.Fatalf("HeapAlloc = %d bytes after the spray, want < 20 MiB", ms.HeapAlloc)
+	}
+	runtime.KeepAlive(l)
+}
+
+// TestEntrySize checks the per-entry cost that DefaultMaxEntries's comment
+// quotes.
+func TestEntrySize(t *testing.T) {
+	const n = 50_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := New(Options{Rate: 1, Burst: 5, MaxConcurrent: 4, MaxEntries: n})
+	for i := range n {
+		mustAllow(t, l, v4(uint32(i)+1<<24))()
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%.0f bytes per entry", per)
+	if per > 250 {
+		t.Fatalf("%.0f bytes per entry, want at most 250", per)
+	}
+	runtime.KeepAlive(l)
+}
+
+func TestTableFull(t *testing.T) {
+	const maxEntries = 8
+	l := New(Options{MaxConcurrent: 2, Rate: 10, Burst: 10, MaxEntries: maxEntries})
+	releases := make([]func(), maxEntries)
+	for i := range releases {
+		releases[i] = mustAllow(t, l, v4(uint32(i+1)))
+	}
+	newKey := v4(1000)
+	wantRefused(t, l, newKey, RefusedTableFull)
+	wantRefused(t, l, netip.MustParseAddr("2001:db8::1"), RefusedTableFull)
+	if got := l.Len(); got != maxEntries {
+		t.Fatalf("Len = %d, want %d", got, maxEntries)
+	}
+	// Existing keys still work, up to their cap.
+	extra := mustAllow(t, l, v4(1))
+	wantRefused(t, l, v4(1), RefusedConcurrency)
+	extra()
+	// Once one key has no open connection, its entry can be evicted.
+	releases[3]()
+	mustAllow(t, l, newKey)
+	if got := activeOf(l, v4(4)); got != 0 {
+		t.Fatalf("evicted key active = %d", got)
+	}
+	wantRefused(t, l, v4(4), RefusedTableFull)
+	if got := l.Len(); got != maxEntries {
+		t.Fatalf("Len = %d, want %d", got, maxEntries)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	t.Run("refilled entries are swept", func(t *testing.T) {
+		clk := newClock()
+		// Refill time: 5 tokens at 10/s = 500ms.
+		l := New(Options{Rate: 10, Burst: 5, MaxConcurrent: 3, MaxEntries: 1000, Now: clk.Now})
+		for i := range 500 {
+			mustAllow(t, l, v4(uint32(i+1)))()
+		}
+		held := mustAllow(t, l, v4(1))
+		clk.Advance(499 * time.Millisecond)
+		trigger := netip.MustParseAddr("198.51.100.1")
+		for range 200 {
+			l.Allow(trigger)
+		}
+		if got := l.Len(); got != 501 {
+			t.Fatalf("before refill: Len = %d, want 501", got)
+		}
+		clk.Advance(2 * time.Millisecond)
+		for range 200 {
+			l.Allow(trigger)
+		}
+		// v4(1) has an open connection; trigger was used just now.
+		if got := l.Len(); got != 2 {
+			t.Fatalf("after refill: Len = %d, want 2", got)
+		}
+		held()
+		clk.Advance(time.Second)
+		l.Allow(trigger)
+		if got := l.Len(); got != 1 {
+			t.Fatalf("after releasing the last: Len = %d, want 1", got)
+		}
+		if err := checkInvariants(l); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("without a rate, idle entries go at once", func(t *testing.T) {
+		l := New(Options{MaxConcurrent: 3})
+		var rs []func()
+		for i := range 100 {
+			rs = append(rs, mustAllow(t, l, v4(uint32(i+1))))
+		}
+		if got := l.Len(); got != 100 {
+			t.Fatalf("Len = %d, want 100", got)
+		}
+		for _, r := range rs {
+			r()
+		}
+		if got := l.Len(); got != 0 {
+			t.Fatalf("Len = %d after releasing all, want 0", got)
+		}
+	})
+	t.Run("no limits, no table", func(t *testing.T) {
+		l := New(Options{})
+		for i := range 100 {
+			mustAllow(t, l, v4(uint32(i+1)))()
+		}
+		if got := l.Len(); got != 0 {
+			t.Fatalf("Len = %d, want 0", got)
+		}
+	})
+}
+
+func TestConcurrentUse(t *testing.T) {
+	const (
+		goroutines = 8
+		maxConc    = 3
+	)
+	iters := 5000
+	if testing.Short() {
+		iters = 500
+	}
+	clk := newClock()
+	// More keys than entries, so eviction and table-full refusals happen.
+	l := New(Options{Rate: 1000, Burst: 50, MaxConcurrent: maxConc, MaxEntries: 12, Now: clk.Now})
+	var keys []netip.Addr
+	for i := range 16 {
+		keys = append(keys, v4(uint32(i+1)), netip.AddrFrom16([16]byte{0x20, 0x01, 0xd, 0xb8, 15: byte(i)}))
+	}
+	counts := make([]atomic.Int32, len(keys))
+	var refused [4]atomic.Int64
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			type held struct {
+				i       int
+				release func()
+			}
+			var hold []held
+			for range iters {
+				if len(hold) > 0 && rng.IntN(2) == 0 {
+					j := rng.IntN(len(hold))
+					h := hold[j]
+					hold[j] = hold[len(hold)-1]
+					hold = hold[:len(hold)-1]
+					counts[h.i].Add(-1) // before release: counts never exceed the truth
+					h.release()
+					if rng.IntN(4) == 0 {
+						h.release()
+					}
+					continue
+				}
+				if rng.IntN(50) == 0 {
+					clk.Advance(time.Millisecond)
+				}
+				i := rng.IntN(len(keys))
+				release, reason, ok := l.Allow(keys[i])
+				if !ok {
+					switch reason {
+					case RefusedRate:
+						refused[1].Add(1)
+					case RefusedConcurrency:
+						refused[2].Add(1)
+					case RefusedTableFull:
+						refused[3].Add(1)
+					default:
+						t.Errorf("refused with reason %q", reason)
+					}
+					release()
+					continue
+				}
+				refused[0].Add(1)
+				if n := counts[i].Add(1); n > maxConc {
+					t.Errorf("key %s: %d connections open, cap %d", keys[i], n, maxConc)
+				}
+				hold = append(hold, held{i, release})
+				if n := l.Len(); n > 12 {
+					t.Errorf("Len = %d > 12", n)
+				}
+			}
+			for _, h := range hold {
+				counts[h.i].Add(-1)
+				h.release()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("admitted %d, refused: rate %d, per-ip cap %d, table full %d",
+		refused[0].Load(), refused[1].Load(), refused[2].Load(), refused[3].Load())
+	if err := checkInvariants(l); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	for _, k := range keys {
+		if got := activeOf(l, k); got != 0 {
+			t.Fatalf("key %s: active = %d after all released", k, got)
+		}
+		var rs []func()
+		for range maxConc {
+			rs = append(rs, mustAllow(t, l, k))
+		}
+		wantRefused(t, l, k, RefusedConcurrency)
+		for _, r := range rs {
+			r()
+		}
+	}
+}
+
+func TestKey(t *testing.T) {
+	tests := []struct {
+		addr string
+		bits int
+		want string
+	}{
+		{"192.0.2.1", 64, "192.0.2.1/32"},
+		{"192.0.2.1", 128, "192.0.2.1/32"},
+		{"::ffff:192.0.2.1", 64, "192.0.2.1/32"},
+		{"::ffff:192.0.2.1", 128, "192.0.2.1/32"},
+		{"2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:3:4:5:6", 0, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:3:4:5:6", -1, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:3:4:5:6", 129, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:3:4:5:6", 128, "2001:db8:1:2:3:4:5:6/128"},
+		{"2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::/48"},
+		{"2001:db8:1:2:3:4:5:6", 1, "::/1"},
+		{"fe80::1%eth0", 128, "fe80::1/128"},
+		{"fe80::1:2:3:4%eth0", 64, "fe80::/64"},
+		{"::", 64, "::/64"},
+		{"::1", 128, "::1/128"},
+		{"0.0.0.0", 64, "0.0.0.0/32"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.addr, tt.bits), func(t *testing.T) {
+			got := Key(netip.MustParseAddr(tt.addr), tt.bits)
+			if got.String() != tt.want {
+				t.Fatalf("Key = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	if got := Key(netip.Addr{}, 64); got.IsValid() {
+		t.Fatalf("Key(zero Addr) = %s, want the zero Prefix", got)
+	}
+}
+
+func TestInvalidAddrsShareAKey(t *testing.T) {
+	l := New(Options{MaxConcurrent: 1})
+	r := mustAllow(t, l, netip.Addr{})
+	wantRefused(t, l, netip.Addr{}, RefusedConcurrency)
+	mustAllow(t, l, netip.IPv4Unspecified())() // a real address is another key
+	r()
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       Options
+		wantShards int
+		wantMax    int
+		wantOff    bool
+	}{
+		{"zero", Options{}, 64, DefaultMaxEntries, true},
+		{"rate only", Options{Rate: 1}, 64, DefaultMaxEntries, false},
+		{"negative rate", Options{Rate: -1, MaxEntries: 10}, 1, 10, true},
+		{"cap only", Options{MaxConcurrent: 1, MaxEntries: 10}, 1, 10, false},
+		{"small", Options{Rate: 1, MaxEntries: 2047}, 1, 2047, false},
+		{"two shards", Options{Rate: 1, MaxEntries: 2048}, 2, 2048, false},
+		{"10k", Options{Rate: 1, MaxEntries: 10_000}, 8, 10_000, false},
+		{"huge", Options{Rate: 1, MaxEntries: 1 << 30}, 64, 1 << 30, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := New(tt.opts)
+			total := 0
+			for i := range l.shards {
+				total += l.shards[i].max
+			}
+			if len(l.shards) != tt.wantShards || total != tt.wantMax || l.off != tt.wantOff {
+				t.Fatalf("shards %d, max %d, off %v; want %d, %d, %v",
+					len(l.shards), total, l.off, tt.wantShards, tt.wantMax, tt.wantOff)
+			}
+		})
+	}
+	// newLimiter's shard count is a power of two, at most MaxEntries.
+	for _, c := range []struct{ req, maxEntries, want int }{{3, 100, 2}, {64, 5, 4}, {1, 100, 1}, {16, 16, 16}} {
+		if got := len(newLimiter(Options{Rate: 1, MaxEntries: c.maxEntries}, c.req).shards); got != c.want {
+			t.Errorf("newLimiter(%d shards, MaxEntries %d): %d shards, want %d", c.req, c.maxEntries, got, c.want)
+		}
+	}
+}
+
+func TestRefillTime(t *testing.T) {
+	tests := []struct {
+		r     rate.Limit
+		burst int
+		want  time.Duration
+	}{
+		{10, 5, 500*time.Millisecond + 1},
+		{3, 1, 333333335},
+		{1e-12, 1, 1<<63 - 1},
+	}
+	for _, tt := range tests {
+		if got := refillTime(tt.r, tt.burst); got != tt.want {
+			t.Errorf("refillTime(%v, %d) = %v, want %v", tt.r, tt.burst, got, tt.want)
+		}
+	}
+}
+
+func TestAllocs(t *testing.T) {
+	a := netip.MustParseAddr("2001:db8::1")
+	tests := []struct {
+		name string
+		opts Options
+		addr func(i int) netip.Addr
+		want float64
+	}{
+		{"same ip, rate", Options{Rate: 1e9, Burst: 1e9}, func(int) netip.Addr { return a }, 0},
+		{"same ip, rate and cap", Options{Rate: 1e9, Burst: 1e9, MaxConcurrent: 10}, func(int) netip.Addr { return a }, 1},
+		{"new ips, full table", Options{Rate: 1, Burst: 5, MaxEntries: 1000}, func(i int) netip.Addr { return v4(uint32(i)) }, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := New(tt.opts)
+			i := 0
+			run := func() {
+				i++
+				release, reason, ok := l.Allow(tt.addr(i))
+				if !ok {
+					t.Fatalf("refused: %q", reason)
+				}
+				release()
+			}
+			for range 5000 { // warm up: fill the table
+				run()
+			}
+			if got := testing.AllocsPerRun(1000, run); got != tt.want {
+				t.Fatalf("%v allocations per Allow and release, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// activeOf returns the open connections that l counts for addr's key.
+func activeOf(l *Limiter, addr netip.Addr) int {
+	k := keyOf(addr, l.v6bits)
+	s := l.shardOf(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.m[k]; e != nil {
+		return int(e.active)
+	}
+	return 0
+}
+
+// tracked reports whether l has an entry for addr's key.
+func tracked(l *Limiter, addr netip.Addr) bool {
+	k := keyOf(addr, l.v6bits)
+	s := l.shardOf(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[k] != nil
+}
+
+// checkInvariants checks the internal structure of every shard: the map
+// within its share; the LRU list exactly the entries with no open
+// connection, linked both ways; each entry's count matching its slots; no
+// entry beyond its cap.
+func checkInvariants(l *Limiter) error {
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		err := func() error {
+			if len(s.m) > s.max {
+				return fmt.Errorf("shard %d: %d entries, max %d", i, len(s.m), s.max)
+			}
+			inList := 0
+			var prev *entry
+			for e := s.head; e != nil; e = e.next {
+				if e.prev != prev {
+					return fmt.Errorf("shard %d: broken prev link at %s", i, e.key)
+				}
+				if s.m[e.key] != e {
+					return fmt.Errorf("shard %d: listed entry %s not in the map", i, e.key)
+				}
+				if e.active != 0 {
+					return fmt.Errorf("shard %d: listed entry %s has %d open", i, e.key, e.active)
+				}
+				prev = e
+				inList++
+				if inList > len(s.m) {
+					return fmt.Errorf("shard %d: list longer than the map", i)
+				}
+			}
+			if s.tail != prev {
+				return fmt.Errorf("shard %d: tail is not the last entry", i)
+			}
+			for k, e := range s.m {
+				if e.key != k {
+					return fmt.Errorf("shard %d: entry %s under key %s", i, e.key, k)
+				}
+				if keyOf(k, l.v6bits) != k {
+					return fmt.Errorf("shard %d: key %s not normalized", i, k)
+				}
+				if l.shardOf(k) != s {
+					return fmt.Errorf("key %s in the wrong shard", k)
+				}
+				if l.maxConc > 0 && int(e.active) > l.maxConc {
+					return fmt.Errorf("key %s: %d open, cap %d", k, e.active, l.maxConc)
+				}
+				used := 0
+				for _, v := range e.slots {
+					if v&freeBit == 0 {
+						used++
+					}
+				}
+				if used != int(e.active) {
+					return fmt.Errorf("key %s: active %d, %d slots used", k, e.active, used)
+				}
+				if e.active == 0 {
+					inList--
+				}
+			}
+			if inList != 0 {
+				return fmt.Errorf("shard %d: list and idle entries differ by %d", i, inList)
+			}
+			return nil
+		}()
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
