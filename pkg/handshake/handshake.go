@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/internal/replay"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -23,21 +24,8 @@ import (
 // for plaintext, to quote in the log.
 const peekSize = 64
 
-// Conn replays bytes already read before reading from the connection.
-type Conn struct {
-	net.Conn
-	prefix []byte
-}
-
-// Read returns the replayed bytes first.
-func (c *Conn) Read(b []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(b, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(b)
-}
+// Conn replays the bytes Peek read before reading from the connection.
+type Conn = replay.Conn
 
 // Peek reads the first bytes the client sends (one read, at most 64 bytes)
 // and returns them with a Conn that replays them.
@@ -50,7 +38,7 @@ func Peek(c net.Conn) (*Conn, []byte, error) {
 		}
 		return nil, nil, err
 	}
-	return &Conn{Conn: c, prefix: buf[:n]}, buf[:n], nil
+	return replay.New(c, buf[:n]), buf[:n], nil
 }
 
 // IsTLS reports whether b starts like a TLS handshake record (RFC 8446
