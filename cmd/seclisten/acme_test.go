@@ -106,7 +106,8 @@ func TestACMERenewalUnderRequiredMTLS(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	p := startServe(t, peb.acmeArgs(t, t.TempDir(), "--addr", addr, "--acme-domain", "renew.seclisten.test",
 		"--acme-http-addr", "off", "--acme-profile", "tiny", "--acme-renew-check-interval", "1s",
-		"--client-ca", filepath.Join(dir, "ca.pem"), "--client-auth", "require", "--log-level", "debug")...)
+		"--client-ca", filepath.Join(dir, "ca.pem"), "--client-auth", "require", "--log-level", "debug",
+		"--rate", "0")...)
 	p.waitLogWithin("ACME certificate in service", 1, 30*time.Second)
 	first := servedSerial(t, addr, "renew.seclisten.test")
 

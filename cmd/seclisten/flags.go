@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +64,19 @@ const (
 	flagACMEOnDemandAllow  = "acme-on-demand-allow"
 	flagACMEAsk            = "acme-ask"
 	flagACMERenewCheck     = "acme-renew-check-interval"
+
+	flagRate           = "rate"
+	flagBurst          = "burst"
+	flagMaxConnsPerIP  = "max-conns-per-ip"
+	flagIPv6Prefix     = "ipv6-prefix"
+	flagAllowCIDR      = "allow-cidr"
+	flagDenyCIDR       = "deny-cidr"
+	flagMsgRate        = "msg-rate"
+	flagMsgBurst       = "msg-burst"
+	flagMaxLifetime    = "max-lifetime"
+	flagProxyProtocol  = "proxy-protocol"
+	flagTrustedProxy   = "trusted-proxy"
+	flagRejectLogEvery = "reject-log-interval"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -138,6 +153,30 @@ func serveFlags() []cli.Flag {
 			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
 		&cli.StringFlag{Name: flagACMERenewCheck, Category: "acme", Hidden: true, Value: "0s",
 			Usage: "how often certificates are checked for renewal (tests only)"},
+		&cli.StringFlag{Name: flagRate, Category: "limits", Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
+			Usage: "new connections per second per client IP (0: no limit)"},
+		&cli.StringFlag{Name: flagBurst, Category: "limits", Value: strconv.Itoa(d.Limits.Burst),
+			Usage: "new connections a client IP may open at once before --rate applies"},
+		&cli.StringFlag{Name: flagMaxConnsPerIP, Category: "limits", Value: strconv.Itoa(d.Limits.MaxConnsPerIP),
+			Usage: "concurrent connections per client IP (0: no cap)"},
+		&cli.StringFlag{Name: flagIPv6Prefix, Category: "limits", Value: strconv.Itoa(d.Limits.IPv6Prefix),
+			Usage: "IPv6 clients are limited per prefix of this length (a host gets a /64)"},
+		&cli.StringSliceFlag{Name: flagAllowCIDR, Category: "limits",
+			Usage: "serve only clients in this `CIDR` (repeatable)"},
+		&cli.StringSliceFlag{Name: flagDenyCIDR, Category: "limits",
+			Usage: "never serve clients in this `CIDR` (repeatable; wins over --allow-cidr)"},
+		&cli.StringFlag{Name: flagMsgRate, Category: "limits", Value: strconv.FormatFloat(d.Limits.MsgRate, 'g', -1, 64),
+			Usage: "messages per second per connection; a faster client is slowed (0: no limit)"},
+		&cli.StringFlag{Name: flagMsgBurst, Category: "limits", Value: strconv.Itoa(d.Limits.MsgBurst),
+			Usage: "messages a connection may send at once before --msg-rate applies"},
+		&cli.StringFlag{Name: flagMaxLifetime, Category: "timeouts", Value: durationString(d.Limits.MaxLifetime),
+			Usage: "close any connection this long after accept (0: unbounded)"},
+		&cli.BoolFlag{Name: flagProxyProtocol, Category: "limits",
+			Usage: "read a PROXY protocol v1/v2 header for the real client address; only --trusted-proxy peers may connect"},
+		&cli.StringSliceFlag{Name: flagTrustedProxy, Category: "limits",
+			Usage: "`CIDR` of load balancers allowed to send PROXY headers (repeatable)"},
+		&cli.StringFlag{Name: flagRejectLogEvery, Category: "limits", Hidden: true, Value: "10s",
+			Usage: "how often refused connections are summarised in the log"},
 		&cli.StringFlag{Name: flagReply, Category: "exchange", Value: d.Reply,
 			Usage: "reply sent, with a newline, after every message"},
 		&cli.BoolFlag{Name: flagOnce, Category: "exchange",
@@ -228,6 +267,18 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.ACME.OnDemandAllow = c.StringSlice(flagACMEOnDemandAllow)
 	cfg.ACME.Ask = c.String(flagACMEAsk)
 	cfg.ACME.RenewCheckInterval = p.duration(flagACMERenewCheck)
+	cfg.Limits.Rate = p.float(flagRate)
+	cfg.Limits.Burst = p.int(flagBurst)
+	cfg.Limits.MaxConnsPerIP = p.int(flagMaxConnsPerIP)
+	cfg.Limits.IPv6Prefix = p.int(flagIPv6Prefix)
+	cfg.Limits.AllowCIDR = p.cidrs(flagAllowCIDR)
+	cfg.Limits.DenyCIDR = p.cidrs(flagDenyCIDR)
+	cfg.Limits.MsgRate = p.float(flagMsgRate)
+	cfg.Limits.MsgBurst = p.int(flagMsgBurst)
+	cfg.Limits.MaxLifetime = p.duration(flagMaxLifetime)
+	cfg.Limits.ProxyProtocol = c.Bool(flagProxyProtocol)
+	cfg.Limits.TrustedProxies = p.cidrs(flagTrustedProxy)
+	cfg.RejectLogInterval = p.duration(flagRejectLogEvery)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.fail(flagLogLevel, err)
 	} else {
@@ -302,11 +353,31 @@ func (p *parser) int(flag string) int {
 	return n
 }
 
+func (p *parser) float(flag string) float64 {
+	s := strings.TrimSpace(p.c.String(flag))
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		p.fail(flag, errors.New(strconv.Quote(s)+" is not a number"))
+	}
+	return v
+}
+
+func (p *parser) cidrs(flag string) []netip.Prefix {
+	list, err := config.ParseCIDRs(p.c.StringSlice(flag))
+	if err != nil {
+		p.fail(flag, err)
+	}
+	return list
+}
+
 // durationString prints a duration the way a user would type it: 2m, not 2m0s.
 func durationString(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
+	}
+	if s == "0s" {
+		return "0"
 	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")

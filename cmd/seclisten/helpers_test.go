@@ -283,6 +283,17 @@ func newClient(t testing.TB, addr string) *client {
 	return &client{t: t, conn: c, r: bufio.NewReader(c)}
 }
 
+// newClientFrom is newClient from a given loopback source address: a
+// distinct client for the per-IP limits and the aggregated refusal log.
+func newClientFrom(t testing.TB, src, addr string) *client {
+	t.Helper()
+	c, err := dialFrom(t, src, addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, src, err)
+	}
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
 func (c *client) send(s string) {
 	c.t.Helper()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -330,6 +341,11 @@ func tail(s string, n int) string {
 }
 
 const defaultReply = "Message received! Thank you for connecting."
+
+// noLimits turns the per-IP limits off, for tests that load the server from
+// one address on purpose (all clients here are 127.0.0.1) and are not about
+// those limits.
+var noLimits = []string{"--rate", "0", "--max-conns-per-ip", "0", "--msg-rate", "0"}
 
 // seclistenCmd returns a command running the seclisten binary with args.
 func seclistenCmd(t *testing.T, args ...string) *osexec.Cmd {

@@ -30,7 +30,7 @@ func TestServeClassicExchange(t *testing.T) {
 // exactly once: nothing lost, nothing doubled, no two lines mixed.
 func TestServeManyConcurrentClients(t *testing.T) {
 	const clients, lines = 200, 20
-	p := startServer(t, "--reply", "ok")
+	p := startServer(t, append(noLimits, "--reply", "ok")...)
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	peers := make([]string, clients)
@@ -279,7 +279,7 @@ func TestServeIdleTimeout(t *testing.T) {
 // was printed, exactly once; the server exits 0 within the timeout.
 func TestServeSIGTERMLosesNoAnsweredMessage(t *testing.T) {
 	const clients = 50
-	p := startServer(t, "--reply", "ok", "--shutdown-timeout", "5s")
+	p := startServer(t, append(noLimits, "--reply", "ok", "--shutdown-timeout", "5s")...)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -388,7 +388,7 @@ func TestServeSecondSignalExitsAtOnce(t *testing.T) {
 // 1,000 connections come and go; open file descriptors and threads return
 // to their baseline.
 func TestServeNoFDLeakAfter1000Connections(t *testing.T) {
-	p := startServer(t)
+	p := startServer(t, noLimits...)
 	c := newClient(t, p.addr)
 	c.send("baseline\n")
 	c.expectLine(defaultReply)

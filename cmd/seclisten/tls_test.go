@@ -249,7 +249,9 @@ func TestWrongProtocol(t *testing.T) {
 	if rec["reason"] != `client sent plaintext, not a TLS ClientHello: "GET / HTTP/1.1"` {
 		t.Errorf("log = %v", rec)
 	}
-	c2 := newClient(t, p.addr)
+	// Another address: refusals of one address are logged in full once
+	// per period, then summarised.
+	c2 := newClientFrom(t, "127.0.0.3", p.addr)
 	c2.send("hello \x1b[31m\n")
 	c2.expectLine("error: this port speaks TLS: connect with TLS (openssl s_client), or run seclisten with --plain")
 	rec = p.waitLog("handshake failed", 2)
@@ -304,7 +306,7 @@ func TestReport(t *testing.T) {
 // the files alone reloads too.
 func TestHotReload(t *testing.T) {
 	dir := pkiDir(t)
-	p := startServe(t, mtlsArgs(dir)...)
+	p := startServe(t, mtlsArgs(dir, noLimits...)...)
 	old := tlsClient(t, dir, p.addr)
 	oldFP := fingerprint(old)
 	old.send("before\n")
@@ -367,7 +369,10 @@ func TestHandshakeTimeout(t *testing.T) {
 	// A real ClientHello, one byte every 50 ms: without an absolute
 	// deadline, each byte would extend it.
 	hello := clientHello(t)
-	drip := dial(t, p.addr)
+	drip, err := dialFrom(t, "127.0.0.4", p.addr) // its own address: its own log line
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer drip.Close()
 	start = time.Now()
 	closed := make(chan time.Duration, 1)

@@ -33,6 +33,8 @@ type Config struct {
 	TLS TLS
 	// ACME holds the automatic-certificate settings.
 	ACME ACME
+	// Limits holds the per-IP limits and the PROXY protocol settings.
+	Limits Limits
 
 	// Reply is sent, followed by a newline, after every message.
 	Reply string
@@ -54,6 +56,9 @@ type Config struct {
 	// Report answers each line with what the server saw of the connection
 	// instead of Reply.
 	Report bool
+	// RejectLogInterval is how often refused connections are summarised in
+	// the log (only tests change it).
+	RejectLogInterval time.Duration
 	// JSON prints one JSON object per event on stdout instead of text lines.
 	JSON bool
 	// LogFormat is "text" or "json" (the log on stderr).
@@ -65,12 +70,22 @@ type Config struct {
 // Default returns the configuration used when no flag is given.
 func Default() Config {
 	return Config{
-		Reply:           "Message received! Thank you for connecting.",
-		MaxLine:         64 << 10,
-		IdleTimeout:     2 * time.Minute,
-		WriteTimeout:    10 * time.Second,
-		MaxConns:        10000,
-		ShutdownTimeout: 10 * time.Second,
+		Reply:             "Message received! Thank you for connecting.",
+		MaxLine:           64 << 10,
+		IdleTimeout:       2 * time.Minute,
+		WriteTimeout:      10 * time.Second,
+		MaxConns:          10000,
+		ShutdownTimeout:   10 * time.Second,
+		RejectLogInterval: 10 * time.Second,
+		Limits: Limits{
+			Rate:          10,
+			Burst:         20,
+			MaxConnsPerIP: 32,
+			IPv6Prefix:    64,
+			MsgRate:       1000,
+			MsgBurst:      1000,
+			MaxLifetime:   24 * time.Hour,
+		},
 		TLS: TLS{
 			MinVersion:       "1.2",
 			HandshakeTimeout: 10 * time.Second,
@@ -101,6 +116,9 @@ func (c *Config) Validate() error {
 	if err := c.ACME.validate(c); err != nil {
 		return err
 	}
+	if err := c.Limits.validate(); err != nil {
+		return err
+	}
 	if err := ValidateAddr(c.ListenAddr()); err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
@@ -118,6 +136,7 @@ func (c *Config) Validate() error {
 		{"--write-timeout", c.WriteTimeout},
 		{"--shutdown-timeout", c.ShutdownTimeout},
 		{"--handshake-timeout", c.TLS.HandshakeTimeout},
+		{"--reject-log-interval", c.RejectLogInterval},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("%s must be a positive duration, got %s", d.flag, d.v)

@@ -27,6 +27,11 @@ type Options struct {
 	MaxLine int
 	// Once ends the exchange after the first reply.
 	Once bool
+	// Pace, if set, is called before each message is read, and may block
+	// to slow a chatty client (a per-connection rate limit costs the
+	// server nothing but a sleeping goroutine). An error ends the exchange
+	// as a read error.
+	Pace func() error
 }
 
 // End says why an exchange ended.
@@ -84,6 +89,12 @@ func Run(rw io.ReadWriter, opts Options, obs Observer) Result {
 	out = append(append(out, opts.Reply...), '\n')
 	var res Result
 	for {
+		if opts.Pace != nil {
+			if err := opts.Pace(); err != nil {
+				res.End, res.Err, res.BytesIn = EndReadError, err, f.BytesRead()
+				return res
+			}
+		}
 		msg, err := f.Next()
 		if err != nil {
 			res.BytesIn = f.BytesRead()

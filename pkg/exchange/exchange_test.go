@@ -392,3 +392,24 @@ func BenchmarkRun(b *testing.B) {
 		b.Fatalf("Result = %+v, want %d messages and EndEOF", res, b.N)
 	}
 }
+
+// Pace runs before every message is read, and its error ends the exchange.
+func TestRunPace(t *testing.T) {
+	calls := 0
+	errStop := errors.New("paced out")
+	var out bytes.Buffer
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{strings.NewReader("a\nb\nc\n"), &out}
+	res := exchange.Run(rw, exchange.Options{Reply: []byte("ok"), MaxLine: 10, Pace: func() error {
+		calls++
+		if calls == 3 {
+			return errStop
+		}
+		return nil
+	}}, nopObserver{})
+	if res.End != exchange.EndReadError || !errors.Is(res.Err, errStop) || res.Messages != 2 || out.String() != "ok\nok\n" {
+		t.Errorf("Run = %+v, output %q; want two messages answered, then the pacing error", res, out.String())
+	}
+}

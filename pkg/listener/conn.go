@@ -31,6 +31,21 @@ type Conn struct {
 	write    time.Duration
 	draining atomic.Bool
 	phase    atomic.Int64 // absolute deadline of the current phase, UnixNano; 0 if none
+	end      time.Time    // end of the connection's allowed lifetime; zero if unbounded
+	closed   atomic.Bool  // CloseNow was called
+}
+
+// CloseNow closes the connection at once, without the lingering close: for
+// connections refused before anything was written to them.
+func (c *Conn) CloseNow() {
+	c.closed.Store(true)
+	_ = c.Conn.Close()
+}
+
+// LifetimeOver reports whether the connection has reached its maximum
+// lifetime (so a deadline error means that, not idleness).
+func (c *Conn) LifetimeOver() bool {
+	return !c.end.IsZero() && !time.Now().Before(c.end)
 }
 
 // SetPhaseDeadline bounds every read and write until t, whatever the idle
@@ -45,11 +60,15 @@ func (c *Conn) SetPhaseDeadline(t time.Time) {
 	c.phase.Store(t.UnixNano())
 }
 
-// deadline is now+d, or the phase deadline if that comes first.
+// deadline is now+d, or the phase deadline or the end of the lifetime if
+// one of those comes first.
 func (c *Conn) deadline(d time.Duration) time.Time {
 	t := time.Now().Add(d)
 	if p := c.phase.Load(); p != 0 && p < t.UnixNano() {
-		return time.Unix(0, p)
+		t = time.Unix(0, p)
+	}
+	if !c.end.IsZero() && c.end.Before(t) {
+		t = c.end
 	}
 	return t
 }
@@ -104,6 +123,9 @@ func (c *Conn) drain() {
 // discard input until the peer closes too or lingerTimeout passes, then
 // close. (net/http's closeWriteAndWait does the same.)
 func (c *Conn) closeGracefully() {
+	if c.closed.Load() {
+		return
+	}
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		if c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
 			_, _ = io.Copy(io.Discard, c.Conn)

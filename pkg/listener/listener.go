@@ -37,6 +37,9 @@ type Options struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each Write.
 	WriteTimeout time.Duration
+	// MaxLifetime bounds a connection's whole life, from accept; zero means
+	// unbounded.
+	MaxLifetime time.Duration
 	// Logger gets lifecycle events and errors.
 	Logger *slog.Logger
 }
@@ -147,6 +150,9 @@ func (s *Server) start(nc net.Conn) {
 		start: time.Now(),
 		idle:  s.opts.IdleTimeout,
 		write: s.opts.WriteTimeout,
+	}
+	if s.opts.MaxLifetime > 0 {
+		c.end = c.start.Add(s.opts.MaxLifetime)
 	}
 	s.mu.Lock()
 	if s.closing {

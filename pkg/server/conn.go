@@ -3,54 +3,99 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/seclisten/seclisten/pkg/admit"
+	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/handshake"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/output"
+	"github.com/seclisten/seclisten/pkg/proxy"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
 )
 
-// handler runs the pipeline of one connection: handshake (TLS mode),
-// identity, exchange, close.
+// handler runs the pipeline of one connection: PROXY header (if on),
+// admission, handshake (TLS mode), identity, exchange, close.
 type handler struct {
-	log     *slog.Logger
-	printer *output.Printer
-	tls     *tlsconf.Source
-	report  bool
-	hsTime  time.Duration
-	opts    exchange.Options
+	log      *slog.Logger
+	printer  *output.Printer
+	tls      *tlsconf.Source
+	admit    *admit.Admitter
+	reporter *admit.Reporter
+	limits   config.Limits
+	report   bool
+	hsTime   time.Duration
+	opts     exchange.Options
 }
 
 // conn is the state of one connection as it goes through the pipeline.
 type conn struct {
-	c      *listener.Conn
-	remote string
+	c      *listener.Conn // deadlines, lifetime, close
+	rw     net.Conn       // the client's byte stream (after any PROXY header)
+	remote string         // the real client address
+	key    string         // the client as the limits see it (IPv6 by prefix)
 	p      *output.Conn
 	log    *slog.Logger
 }
 
 func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
-	remote := lc.RemoteAddr().String()
-	c := &conn{c: lc, remote: remote, p: h.printer.Conn(lc.ID(), remote),
+	// The handshake budget counts from accept and covers the PROXY header
+	// and the TLS handshake together.
+	lc.SetPhaseDeadline(lc.Start().Add(h.hsTime))
+	rw, client, ok := h.proxyHeader(lc)
+	if !ok {
+		return
+	}
+	release, why, ok := h.admit.Admit(client.Addr())
+	if !ok {
+		// Refused before any TLS work and without a byte written.
+		h.reporter.Refused(h.admit.Key(client.Addr()), why)
+		lc.CloseNow()
+		return
+	}
+	defer release()
+
+	remote := client.String()
+	c := &conn{c: lc, rw: rw, remote: remote, key: h.admit.Key(client.Addr()), p: h.printer.Conn(lc.ID(), remote),
 		log: h.log.With("conn_id", lc.ID(), "remote_addr", remote)}
 	c.p.Connect(remote, lc.LocalAddr().String())
 	c.log.Debug("connection opened")
 
+	opts := h.opts
+	if h.limits.MsgRate > 0 {
+		lim := rate.NewLimiter(rate.Limit(h.limits.MsgRate), h.limits.MsgBurst)
+		opts.Pace = func() error {
+			if err := lim.Wait(ctx); err != nil {
+				return listener.ErrShutdown
+			}
+			return nil
+		}
+	}
+
 	var res exchange.Result
 	var reason string
 	if h.tls != nil {
-		res, reason = h.serveTLS(ctx, c)
+		res, reason = h.serveTLS(ctx, c, opts)
 	} else {
-		res, reason = h.servePlain(c)
+		lc.SetPhaseDeadline(time.Time{})
+		res, reason = h.servePlain(c, opts)
+	}
+	if reason == "idle timeout" && lc.LifetimeOver() {
+		reason = "max lifetime"
 	}
 	d := time.Since(lc.Start())
 	c.p.Close(output.Summary{Reason: reason, Messages: res.Messages,
@@ -59,9 +104,51 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration", d)
 }
 
-func (h *handler) servePlain(c *conn) (exchange.Result, string) {
-	var rw io.ReadWriter = c.c
-	pc, first, err := handshake.Peek(c.c)
+// proxyHeader reads the PROXY header when --proxy-protocol is on, and
+// returns the client's stream and real address. It reports false when the
+// connection was refused (and closed).
+func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool) {
+	peer, err := netip.ParseAddrPort(lc.RemoteAddr().String())
+	if err != nil {
+		h.log.Warn("refused: unparsable peer address", "remote_addr", lc.RemoteAddr().String())
+		lc.CloseNow()
+		return nil, peer, false
+	}
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	if !h.limits.ProxyProtocol {
+		return lc, peer, true
+	}
+	res, err := proxy.Read(lc, h.limits.TrustedProxies)
+	if err != nil {
+		var why admit.Reason
+		var herr *proxy.HeaderError
+		switch {
+		case errors.Is(err, proxy.ErrUntrusted):
+			why = "untrusted proxy"
+		case errors.As(err, &herr):
+			why = admit.Reason("bad PROXY header: " + sanitize.String([]byte(herr.Err.Error())))
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			why = "no PROXY header in time"
+		default:
+			h.log.Debug("closed before a PROXY header", "remote_addr", peer.String(), "err", err)
+			lc.CloseNow()
+			return nil, peer, false
+		}
+		h.reporter.Refused(peer.Addr().String(), why)
+		lc.CloseNow()
+		return nil, peer, false
+	}
+	if res.Local {
+		// The proxy speaking for itself (a health check, say): served as
+		// the proxy's own connection, as the spec says.
+		h.log.Debug("PROXY LOCAL connection: served as the proxy's own", "remote_addr", peer.String())
+	}
+	return res.Conn, res.Client, true
+}
+
+func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, string) {
+	var rw io.ReadWriter = c.rw
+	pc, first, err := handshake.Peek(c.rw)
 	if err == nil {
 		if handshake.IsTLS(first) {
 			text := "client sent a TLS ClientHello to the plain port: connect without TLS, or run seclisten without --plain"
@@ -71,7 +158,6 @@ func (h *handler) servePlain(c *conn) (exchange.Result, string) {
 		}
 		rw = pc
 	}
-	opts := h.opts
 	if h.report {
 		opts.Reply = []byte(reportLine(h.printer.JSON(), "", c.remote, nil, nil, verdict.Verdict{}))
 	}
@@ -81,11 +167,10 @@ func (h *handler) servePlain(c *conn) (exchange.Result, string) {
 	return res, closeReason(res)
 }
 
-func (h *handler) serveTLS(ctx context.Context, c *conn) (exchange.Result, string) {
-	// The handshake deadline is absolute from accept: a client dripping its
-	// ClientHello a byte at a time cannot extend it.
-	c.c.SetPhaseDeadline(c.c.Start().Add(h.hsTime))
-	hs, err := handshake.Server(ctx, c.c, h.tls.Config())
+func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) (exchange.Result, string) {
+	// The handshake deadline (set at accept) is absolute: a client
+	// dripping its ClientHello a byte at a time cannot extend it.
+	hs, err := handshake.Server(ctx, c.rw, h.tls.Config())
 	c.c.SetPhaseDeadline(time.Time{})
 	if err != nil {
 		return h.refuse(c, err), "handshake failed"
@@ -103,7 +188,6 @@ func (h *handler) serveTLS(ctx context.Context, c *conn) (exchange.Result, strin
 	}
 	h.logHandshake(c, st, peerID, v)
 
-	opts := h.opts
 	if h.report {
 		opts.Reply = []byte(reportLine(h.printer.JSON(), name, c.remote, &st, peerID, v))
 	}
@@ -119,7 +203,7 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 	f := handshake.Explain(err, time.Now())
 	var res exchange.Result
 	if nt, ok := err.(*handshake.NotTLSError); ok {
-		n, _ := c.c.Write(nt.Reply())
+		n, _ := c.rw.Write(nt.Reply())
 		res.BytesOut = int64(n)
 	}
 	attrs := []any{"verdict", f.Code, "reason", f.Text}
@@ -129,12 +213,18 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 		cert = &id
 		attrs = append(attrs, certAttrs("client_", cert)...)
 	}
+	// Every refusal is logged in full the first time per client and
+	// verdict in each period, then summarised with a count, so an attack
+	// from many connections cannot flood the log; a developer trying each
+	// broken certificate in turn still sees every verdict.
+	full := f.Code == "closed" || h.reporter.Note(c.key, admit.Reason("handshake: "+f.Code))
 	switch {
-	case f.Verdict != nil:
-		c.log.Warn("client certificate refused", attrs...)
 	case f.Code == "closed":
 		// Port probes and TCP health checks connect and leave: not news.
 		c.log.Debug("handshake not completed", attrs...)
+	case !full:
+	case f.Verdict != nil:
+		c.log.Warn("client certificate refused", attrs...)
 	case f.Code == "timeout":
 		c.log.Info("handshake not completed", attrs...)
 	default:

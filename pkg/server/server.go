@@ -15,12 +15,16 @@ import (
 
 	"github.com/caddyserver/certmagic"
 
+	"golang.org/x/time/rate"
+
 	"github.com/seclisten/seclisten/pkg/acme"
+	"github.com/seclisten/seclisten/pkg/admit"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/output"
+	"github.com/seclisten/seclisten/pkg/ratelimit"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
@@ -62,12 +66,19 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			return nil, err
 		}
 	}
+	l := cfg.Limits
 	s.h = &handler{
 		log:     log,
 		printer: s.printer,
 		tls:     s.tls,
-		report:  cfg.Report,
-		hsTime:  cfg.TLS.HandshakeTimeout,
+		admit: admit.New(admit.Options{Allow: l.AllowCIDR, Deny: l.DenyCIDR, Limits: ratelimit.Options{
+			Rate: rate.Limit(l.Rate), Burst: l.Burst, MaxConcurrent: l.MaxConnsPerIP, IPv6Prefix: l.IPv6Prefix,
+			MaxEntries: limiterEntries(cfg.MaxConns),
+		}}),
+		reporter: admit.NewReporter(log, cfg.RejectLogInterval),
+		limits:   l,
+		report:   cfg.Report,
+		hsTime:   cfg.TLS.HandshakeTimeout,
 		opts: exchange.Options{
 			Reply:   []byte(cfg.Reply),
 			MaxLine: cfg.MaxLine,
@@ -75,6 +86,14 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		},
 	}
 	return s, nil
+}
+
+// limiterEntries bounds the per-IP table: a fixed 100,000 entries (a few
+// MiB), and never fewer than four times the connection cap, so every
+// address with a live connection always fits and the table is never full
+// of active entries.
+func limiterEntries(maxConns int) int {
+	return max(100_000, 4*maxConns)
 }
 
 func tlsOptions(t config.TLS) (tlsconf.Options, error) {
@@ -161,8 +180,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxConns:     s.cfg.MaxConns,
 		IdleTimeout:  s.cfg.IdleTimeout,
 		WriteTimeout: s.cfg.WriteTimeout,
+		MaxLifetime:  s.cfg.Limits.MaxLifetime,
 		Logger:       s.log,
 	}, s.h.serve)
+	reporterDone := make(chan struct{})
+	reporterStopped := make(chan struct{})
+	go func() {
+		s.h.reporter.Run(reporterDone)
+		close(reporterStopped)
+	}()
+	defer func() {
+		close(reporterDone)
+		<-reporterStopped
+	}()
 
 	s.logStart(ln.Addr())
 	if s.acme != nil {
@@ -218,8 +248,13 @@ func (s *Server) logReload(trigger string, err error) {
 }
 
 func (s *Server) logStart(addr net.Addr) {
+	l := s.cfg.Limits
 	attrs := []any{"addr", addr.String(), "max_line", s.cfg.MaxLine,
-		"idle_timeout", s.cfg.IdleTimeout, "max_conns", s.cfg.MaxConns}
+		"idle_timeout", s.cfg.IdleTimeout, "max_conns", s.cfg.MaxConns,
+		"rate", l.Rate, "burst", l.Burst, "max_conns_per_ip", l.MaxConnsPerIP, "msg_rate", l.MsgRate}
+	if l.ProxyProtocol {
+		attrs = append(attrs, "proxy_protocol", true, "trusted_proxies", fmt.Sprint(l.TrustedProxies))
+	}
 	if s.tls == nil {
 		s.log.Info("listening", append([]any{"mode", "plain"}, attrs...)...)
 		return

@@ -58,6 +58,7 @@ func TestServeLeaksNothing(t *testing.T) {
 	cfg := config.Default()
 	cfg.Plain = true
 	cfg.IdleTimeout = 2 * time.Second
+	cfg.Limits.Rate, cfg.Limits.MaxConnsPerIP = 0, 0 // 1,000 clients from one address, on purpose
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,0 +1,78 @@
+package admit
+
+import (
+	"net/netip"
+
+	"github.com/seclisten/seclisten/pkg/ratelimit"
+)
+
+// Reason says why a connection was refused.
+type Reason string
+
+// The reasons for refusing a connection.
+const (
+	Denied     Reason = "deny list"
+	NotAllowed Reason = "not in allow list"
+)
+
+// Options configure an Admitter. The zero lists admit every address.
+type Options struct {
+	// Allow, if not empty, lists the only addresses served.
+	Allow []netip.Prefix
+	// Deny lists addresses never served; it wins over Allow.
+	Deny []netip.Prefix
+	// Limits are the per-IP limits.
+	Limits ratelimit.Options
+}
+
+// Admitter applies the lists and the limits. It is safe for concurrent use.
+type Admitter struct {
+	allow, deny []netip.Prefix
+	limiter     *ratelimit.Limiter
+	ipv6Prefix  int
+}
+
+// New returns an Admitter.
+func New(opts Options) *Admitter {
+	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: ratelimit.New(opts.Limits),
+		ipv6Prefix: opts.Limits.IPv6Prefix}
+}
+
+// Key names the address as the limits see it: the address itself for
+// IPv4, its prefix for IPv6 (so "2001:db8::/64").
+func (a *Admitter) Key(addr netip.Addr) string {
+	p := ratelimit.Key(addr.Unmap(), a.ipv6Prefix)
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// Admit decides on a connection from addr. When it is admitted, release
+// must be called exactly once when the connection ends.
+func (a *Admitter) Admit(addr netip.Addr) (release func(), refused Reason, ok bool) {
+	addr = addr.Unmap()
+	if contains(a.deny, addr) {
+		return nil, Denied, false
+	}
+	if len(a.allow) > 0 && !contains(a.allow, addr) {
+		return nil, NotAllowed, false
+	}
+	release, reason, ok := a.limiter.Allow(addr)
+	if !ok {
+		return nil, Reason(reason), false
+	}
+	return release, "", true
+}
+
+// Tracked is the number of addresses the limiter holds state for.
+func (a *Admitter) Tracked() int { return a.limiter.Len() }
+
+func contains(list []netip.Prefix, addr netip.Addr) bool {
+	for _, p := range list {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,125 @@
+package admit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/seclisten/seclisten/pkg/ratelimit"
+)
+
+func TestAdmitLists(t *testing.T) {
+	a := New(Options{
+		Allow:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
+		Deny:   []netip.Prefix{netip.MustParsePrefix("10.0.0.66/32")},
+		Limits: ratelimit.Options{IPv6Prefix: 64},
+	})
+	tests := []struct {
+		addr string
+		want Reason // "" admitted
+	}{
+		{"10.1.2.3", ""},
+		{"::ffff:10.1.2.3", ""}, // IPv4-mapped is the IPv4 address
+		{"10.0.0.66", Denied},
+		{"192.0.2.1", NotAllowed},
+		{"2001:db8::1", ""},
+		{"2001:db9::1", NotAllowed},
+	}
+	for _, tt := range tests {
+		release, why, ok := a.Admit(netip.MustParseAddr(tt.addr))
+		if ok != (tt.want == "") || why != tt.want {
+			t.Errorf("Admit(%s) = %v, %q; want refused for %q", tt.addr, ok, why, tt.want)
+		}
+		if ok {
+			release()
+		}
+	}
+}
+
+func TestAdmitLimitsAndKey(t *testing.T) {
+	a := New(Options{Limits: ratelimit.Options{Rate: 1, Burst: 2, MaxConcurrent: 5, IPv6Prefix: 64}})
+	addr := netip.MustParseAddr("192.0.2.7")
+	for range 2 {
+		release, _, ok := a.Admit(addr)
+		if !ok {
+			t.Fatal("refused within the burst")
+		}
+		release()
+	}
+	if _, why, ok := a.Admit(addr); ok || why != Reason(ratelimit.RefusedRate) {
+		t.Errorf("third = %v, %q; want refused for rate", ok, why)
+	}
+	if got := a.Key(netip.MustParseAddr("2001:db8:1:2:3:4:5:6")); got != "2001:db8:1:2::/64" {
+		t.Errorf("Key(IPv6) = %s", got)
+	}
+	if got := a.Key(addr); got != "192.0.2.7" {
+		t.Errorf("Key(IPv4) = %s", got)
+	}
+	if a.Tracked() != 1 {
+		t.Errorf("Tracked = %d", a.Tracked())
+	}
+}
+
+func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// A flood of refusals makes two log lines per address and reason and
+// period, and a spray of addresses a bounded number.
+func TestReporterAggregates(t *testing.T) {
+	var buf bytes.Buffer
+	r := NewReporter(slog.New(slog.NewJSONHandler(&buf, nil)), 0)
+	for range 4812 {
+		r.Refused("203.0.113.7", "rate")
+	}
+	r.Refused("203.0.113.7", "per-ip cap")
+	recs := records(t, &buf)
+	if len(recs) != 2 || recs[0]["msg"] != "refused connection" || recs[0]["from"] != "203.0.113.7" {
+		t.Fatalf("before the flush: %v", recs)
+	}
+	buf.Reset()
+	r.Flush()
+	recs = records(t, &buf)
+	if len(recs) != 1 || recs[0]["msg"] != "refused more connections" || recs[0]["count"] != float64(4811) || recs[0]["reason"] != "rate" {
+		t.Fatalf("flush = %v", recs)
+	}
+	// A new period logs the first refusal at once again.
+	buf.Reset()
+	r.Refused("203.0.113.7", "rate")
+	if len(records(t, &buf)) != 1 {
+		t.Errorf("first refusal of the new period not logged")
+	}
+
+	// Spray: past maxKeys addresses, refusals are counted together.
+	buf.Reset()
+	r.Flush()
+	buf.Reset()
+	for i := range 5 * maxKeys {
+		r.Refused(fmt.Sprintf("198.51.%d.%d", i/256, i%256), "rate")
+	}
+	if n := len(records(t, &buf)); n != maxKeys {
+		t.Errorf("%d immediate lines for %d addresses, want at most %d", n, 5*maxKeys, maxKeys)
+	}
+	buf.Reset()
+	r.Flush()
+	recs = records(t, &buf)
+	if len(recs) != 1 || recs[0]["from"] != otherKey || recs[0]["count"] != float64(4*maxKeys) {
+		t.Errorf("spray flush = %v", recs)
+	}
+}
