@@ -77,6 +77,7 @@ const (
 	flagProxyProtocol  = "proxy-protocol"
 	flagTrustedProxy   = "trusted-proxy"
 	flagRejectLogEvery = "reject-log-interval"
+	flagMetricsAddr    = "metrics-addr"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -193,6 +194,8 @@ func serveFlags() []cli.Flag {
 			Usage: "answer each line with what the server saw of the connection (identity, verdict, TLS version, cipher, ...)"},
 		&cli.BoolFlag{Name: flagJSON, Category: "output",
 			Usage: "print one JSON object per event on stdout (connect, message, reply, close)"},
+		&cli.StringFlag{Name: flagMetricsAddr, Category: "output",
+			Usage: "`HOST:PORT` serving Prometheus /metrics, /healthz and /readyz (off by default; e.g. 127.0.0.1:9464)"},
 		&cli.StringFlag{Name: flagLogFormat, Category: "output", Value: d.LogFormat,
 			Usage: "log format on stderr: text or json"},
 		&cli.StringFlag{Name: flagLogLevel, Category: "output", Value: "info",
@@ -279,6 +282,7 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.Limits.ProxyProtocol = c.Bool(flagProxyProtocol)
 	cfg.Limits.TrustedProxies = p.cidrs(flagTrustedProxy)
 	cfg.RejectLogInterval = p.duration(flagRejectLogEvery)
+	cfg.MetricsAddr = c.String(flagMetricsAddr)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.fail(flagLogLevel, err)
 	} else {

@@ -66,6 +66,9 @@ type Options struct {
 	RenewCheckInterval time.Duration
 	// Logger gets lifecycle events.
 	Logger *slog.Logger
+	// OnCertificate, if set, is told of every certificate put in service
+	// (loaded, obtained or renewed), for expiry metrics.
+	OnCertificate func(domain string, notAfter time.Time)
 }
 
 // Manager obtains, renews and serves ACME certificates.
@@ -233,6 +236,9 @@ func (m *Manager) manage(ctx context.Context, domain string) {
 					"expires_in", time.Until(leaf.NotAfter).Round(time.Second).String(), "serial", "0x"+leaf.SerialNumber.Text(16))
 			}
 			m.log.Info("ACME certificate in service", attrs...)
+			if certs := m.cache.AllMatchingCertificates(domain); len(certs) > 0 && certs[0].Leaf != nil {
+				m.tell(domain, certs[0].Leaf.NotAfter)
+			}
 			return
 		}
 		if ctx.Err() != nil {
@@ -254,6 +260,24 @@ func (m *Manager) manage(ctx context.Context, domain string) {
 // TLS-ALPN-01 challenge certificate for the CA's validation handshakes).
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return m.cfg.GetCertificate(hello)
+}
+
+func (m *Manager) tell(domain string, notAfter time.Time) {
+	if m.opts.OnCertificate != nil {
+		m.opts.OnCertificate(domain, notAfter)
+	}
+}
+
+// Ready reports whether every configured domain has a certificate in
+// service (on-demand names are obtained at their first handshake, so they
+// do not count).
+func (m *Manager) Ready() bool {
+	for _, d := range m.opts.Domains {
+		if len(m.cache.AllMatchingCertificates(d)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Stop stops the HTTP-01 server, the retries and the renewal loop.
@@ -282,6 +306,7 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 			if leaf, err := m.loadLeaf(ctx, path); err == nil {
 				attrs = append(attrs, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339),
 					"serial", "0x"+leaf.SerialNumber.Text(16))
+				m.tell(name, leaf.NotAfter)
 			}
 		}
 		m.log.Info(msg, attrs...)

@@ -59,6 +59,9 @@ type Config struct {
 	// RejectLogInterval is how often refused connections are summarised in
 	// the log (only tests change it).
 	RejectLogInterval time.Duration
+	// MetricsAddr serves Prometheus metrics, /healthz and /readyz ("":
+	// off).
+	MetricsAddr string
 	// JSON prints one JSON object per event on stdout instead of text lines.
 	JSON bool
 	// LogFormat is "text" or "json" (the log on stderr).
@@ -121,6 +124,11 @@ func (c *Config) Validate() error {
 	}
 	if err := ValidateAddr(c.ListenAddr()); err != nil {
 		return fmt.Errorf("--addr: %w", err)
+	}
+	if c.MetricsAddr != "" {
+		if err := ValidateAddr(c.MetricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
 	}
 	if strings.ContainsAny(c.Reply, "\r\n") {
 		return errors.New("--reply must be a single line (no CR or LF)")

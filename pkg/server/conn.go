@@ -21,8 +21,10 @@ import (
 	"github.com/seclisten/seclisten/pkg/handshake"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/listener"
+	"github.com/seclisten/seclisten/pkg/metrics"
 	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/proxy"
+	"github.com/seclisten/seclisten/pkg/ratelimit"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -33,6 +35,7 @@ import (
 type handler struct {
 	log      *slog.Logger
 	printer  *output.Printer
+	metrics  *metrics.Metrics
 	tls      *tlsconf.Source
 	admit    *admit.Admitter
 	reporter *admit.Reporter
@@ -55,6 +58,7 @@ type conn struct {
 func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	// The handshake budget counts from accept and covers the PROXY header
 	// and the TLS handshake together.
+	h.metrics.Accepted()
 	lc.SetPhaseDeadline(lc.Start().Add(h.hsTime))
 	rw, client, ok := h.proxyHeader(lc)
 	if !ok {
@@ -64,10 +68,12 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	if !ok {
 		// Refused before any TLS work and without a byte written.
 		h.reporter.Refused(h.admit.Key(client.Addr()), why)
+		h.metrics.Rejected(rejectLabel(why))
 		lc.CloseNow()
 		return
 	}
 	defer release()
+	h.metrics.Open()
 
 	remote := client.String()
 	c := &conn{c: lc, rw: rw, remote: remote, key: h.admit.Key(client.Addr()), p: h.printer.Conn(lc.ID(), remote),
@@ -97,6 +103,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	if reason == "idle timeout" && lc.LifetimeOver() {
 		reason = "max lifetime"
 	}
+	h.metrics.Closed(res.BytesIn, res.BytesOut)
 	d := time.Since(lc.Start())
 	c.p.Close(output.Summary{Reason: reason, Messages: res.Messages,
 		BytesIn: res.BytesIn, BytesOut: res.BytesOut, Duration: d})
@@ -125,10 +132,13 @@ func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool
 		switch {
 		case errors.Is(err, proxy.ErrUntrusted):
 			why = "untrusted proxy"
+			h.metrics.Rejected("proxy_untrusted")
 		case errors.As(err, &herr):
 			why = admit.Reason("bad PROXY header: " + sanitize.String([]byte(herr.Err.Error())))
+			h.metrics.Rejected("proxy_bad_header")
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			why = "no PROXY header in time"
+			h.metrics.Rejected("proxy_timeout")
 		default:
 			h.log.Debug("closed before a PROXY header", "remote_addr", peer.String(), "err", err)
 			lc.CloseNow()
@@ -154,6 +164,7 @@ func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, s
 			text := "client sent a TLS ClientHello to the plain port: connect without TLS, or run seclisten without --plain"
 			c.log.Warn("refused: TLS on the plain port", "reason", text)
 			c.p.Reject("tls-on-plain", text, nil)
+			h.metrics.HandshakeFailed("tls-on-plain")
 			return exchange.Result{BytesIn: int64(len(first))}, "refused: tls on plain port"
 		}
 		rw = pc
@@ -163,7 +174,7 @@ func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, s
 	}
 	// On a Peek error the exchange reads again, meets the same error
 	// (EOF, deadline, reset and shutdown all repeat) and reports it.
-	res := exchange.Run(rw, opts, c.p)
+	res := exchange.Run(rw, opts, counted{c.p, h.metrics})
 	return res, closeReason(res)
 }
 
@@ -176,6 +187,7 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		return h.refuse(c, err), "handshake failed"
 	}
 	st := hs.State
+	h.metrics.HandshakeDone(time.Since(c.c.Start()))
 	if tlsconf.IsACMEChallenge(st) {
 		// A CA validating TLS-ALPN-01: the handshake was the whole answer.
 		c.log.Debug("ACME TLS-ALPN-01 validation answered", "sni", sanitize.String([]byte(st.ServerName)))
@@ -191,7 +203,7 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 	if h.report {
 		opts.Reply = []byte(reportLine(h.printer.JSON(), name, c.remote, &st, peerID, v))
 	}
-	res := exchange.Run(hs.Conn, opts, c.p)
+	res := exchange.Run(hs.Conn, opts, counted{c.p, h.metrics})
 	// close_notify before the listener's TCP close.
 	_ = hs.Conn.CloseWrite()
 	return res, closeReason(res)
@@ -201,6 +213,7 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 // was sent.
 func (h *handler) refuse(c *conn, err error) exchange.Result {
 	f := handshake.Explain(err, time.Now())
+	h.metrics.HandshakeFailed(f.Code)
 	var res exchange.Result
 	if nt, ok := err.(*handshake.NotTLSError); ok {
 		n, _ := c.rw.Write(nt.Reply())
@@ -401,4 +414,37 @@ func reportLine(asJSON bool, name, remote string, st *tls.ConnectionState, peer 
 // need escaping, as sanitized text holds no control characters.
 func jsonString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// counted prints what the exchange observes and counts it.
+type counted struct {
+	p *output.Conn
+	m *metrics.Metrics
+}
+
+func (c counted) Message(msg []byte) {
+	c.p.Message(msg)
+	c.m.Message()
+}
+
+func (c counted) Reply(reply []byte) {
+	c.p.Reply(reply)
+	c.m.Reply()
+}
+
+// rejectLabel maps an admission refusal to its metric label.
+func rejectLabel(why admit.Reason) string {
+	switch why {
+	case admit.Reason(ratelimit.RefusedRate):
+		return "rate"
+	case admit.Reason(ratelimit.RefusedConcurrency):
+		return "per_ip_cap"
+	case admit.Reason(ratelimit.RefusedTableFull):
+		return "limiter_full"
+	case admit.Denied:
+		return "deny"
+	case admit.NotAllowed:
+		return "not_allowed"
+	}
+	return "other"
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -23,6 +24,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/listener"
+	"github.com/seclisten/seclisten/pkg/metrics"
 	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/ratelimit"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
@@ -36,6 +38,9 @@ type Server struct {
 	tls     *tlsconf.Source // nil in plain mode
 	acme    *acme.Manager   // nil unless certificates come from ACME
 	h       *handler
+	metrics *metrics.Metrics
+	// draining is set when the shutdown starts: /readyz then says no.
+	draining atomic.Bool
 }
 
 // New builds the pipeline: it loads the TLS material (an error here is a
@@ -45,7 +50,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	if cfg.JSON {
 		format = output.JSON
 	}
-	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format)}
+	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New()}
 	if !cfg.Plain {
 		opts, err := tlsOptions(cfg.TLS)
 		if err != nil {
@@ -55,6 +60,9 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			aopts, err := acmeOptions(cfg, log)
 			if err != nil {
 				return nil, err
+			}
+			aopts.OnCertificate = func(domain string, notAfter time.Time) {
+				s.metrics.CertExpiry("acme", domain, notAfter)
 			}
 			if s.acme, err = acme.New(aopts); err != nil {
 				return nil, err
@@ -71,6 +79,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		log:     log,
 		printer: s.printer,
 		tls:     s.tls,
+		metrics: s.metrics,
 		admit: admit.New(admit.Options{Allow: l.AllowCIDR, Deny: l.DenyCIDR, Limits: ratelimit.Options{
 			Rate: rate.Limit(l.Rate), Burst: l.Burst, MaxConcurrent: l.MaxConnsPerIP, IPv6Prefix: l.IPv6Prefix,
 			MaxEntries: limiterEntries(cfg.MaxConns),
@@ -195,6 +204,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 
 	s.logStart(ln.Addr())
+	s.recordCertExpiry()
+	if s.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		s.log.Info("serving metrics", "addr", mln.Addr().String(), "paths", "/metrics /healthz /readyz")
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		metricsDone := make(chan struct{})
+		go func() {
+			defer close(metricsDone)
+			if err := metrics.Serve(mctx, mln, s.metrics.Handler(s.ready)); err != nil {
+				s.log.Warn("metrics server failed", "err", err)
+			}
+		}()
+		// The metrics server outlives the drain, so /readyz can say 503
+		// while the last clients are answered.
+		defer func() { stopMetrics(); <-metricsDone }()
+	}
 	if s.acme != nil {
 		if err := s.acme.Start(ctx); err != nil {
 			_ = ln.Close()
@@ -217,6 +246,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 
+	s.draining.Store(true)
 	s.log.Info("shutting down: finishing what clients already sent",
 		"active_conns", srv.Active(), "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -245,6 +275,43 @@ func (s *Server) logReload(trigger string, err error) {
 		return
 	}
 	s.log.Info("reloaded TLS material", append([]any{"trigger", trigger}, s.materialAttrs()...)...)
+	s.recordCertExpiry()
+}
+
+// ready is /readyz: certificates in service, and not shutting down.
+func (s *Server) ready() (bool, string) {
+	switch {
+	case s.draining.Load():
+		return false, "shutting down"
+	case s.acme != nil && !s.acme.Ready():
+		return false, "waiting for ACME certificates"
+	}
+	return true, ""
+}
+
+// recordCertExpiry puts the file or ephemeral certificate's expiry in the
+// metrics (ACME certificates report their own).
+func (s *Server) recordCertExpiry() {
+	if s.tls == nil {
+		return
+	}
+	m := s.tls.Current()
+	if m.Cert == nil {
+		return
+	}
+	leaf, err := tlsconf.Leaf(m.Cert)
+	if err != nil {
+		return
+	}
+	source := "file"
+	if m.Ephemeral {
+		source = "ephemeral"
+	}
+	name := leaf.Subject.CommonName
+	if name == "" && len(leaf.DNSNames) > 0 {
+		name = leaf.DNSNames[0]
+	}
+	s.metrics.CertExpiry(source, name, leaf.NotAfter)
 }
 
 func (s *Server) logStart(addr net.Addr) {

@@ -1,0 +1,180 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Rejection reasons (label values of seclisten_connections_rejected_total).
+var rejectReasons = []string{"rate", "per_ip_cap", "limiter_full", "deny", "not_allowed",
+	"proxy_untrusted", "proxy_bad_header", "proxy_timeout", "other"}
+
+// Verdicts (label values of seclisten_handshake_failures_total).
+var verdicts = []string{"no-certificate", "expired", "not-yet-valid", "unknown-authority", "wrong-eku",
+	"revoked", "crl-stale", "not-allowed", "chain-too-long", "malformed", "timeout", "not-tls",
+	"protocol-version", "no-cipher", "alpn", "closed", "tls-error", "tls-on-plain", "other"}
+
+// maxCertNames bounds the certificate-expiry series (on-demand ACME can
+// name many certificates).
+const maxCertNames = 1000
+
+// Metrics are the counters, gauges and histograms of one server.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	accepted          prometheus.Counter
+	rejected          *prometheus.CounterVec
+	handshakeFailures *prometheus.CounterVec
+	active            prometheus.Gauge
+	messages          prometheus.Counter
+	replies           prometheus.Counter
+	bytesIn           prometheus.Counter
+	bytesOut          prometheus.Counter
+	handshakeSeconds  prometheus.Histogram
+	certExpiry        *prometheus.GaugeVec
+
+	mu        sync.Mutex
+	certNames map[[2]string]bool
+}
+
+// New makes the metrics and registers them, with the Go runtime and
+// process collectors.
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), certNames: map[[2]string]bool{}}
+	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	m.accepted = prometheus.NewCounter(prometheus.CounterOpts{Name: "seclisten_connections_accepted_total",
+		Help: "Connections accepted by the listener, before admission."})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seclisten_connections_rejected_total",
+		Help: "Connections refused before any TLS work, by reason."}, []string{"reason"})
+	m.handshakeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seclisten_handshake_failures_total",
+		Help: "Admitted connections that did not complete a handshake (or the protocol check of --plain), by verdict."}, []string{"verdict"})
+	m.active = prometheus.NewGauge(prometheus.GaugeOpts{Name: "seclisten_connections_active",
+		Help: "Admitted connections open now."})
+	m.messages = prometheus.NewCounter(prometheus.CounterOpts{Name: "seclisten_messages_received_total",
+		Help: "Messages (lines) received and printed."})
+	m.replies = prometheus.NewCounter(prometheus.CounterOpts{Name: "seclisten_replies_sent_total",
+		Help: "Replies written in full."})
+	m.bytesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "seclisten_bytes_received_total",
+		Help: "Bytes read from clients by the exchange (after TLS), counted when a connection closes."})
+	m.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "seclisten_bytes_sent_total",
+		Help: "Bytes written to clients by the exchange (before TLS), counted when a connection closes."})
+	m.handshakeSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seclisten_handshake_duration_seconds",
+		Help:    "Time from accept to a completed TLS handshake.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "seclisten_certificate_expiry_timestamp_seconds",
+		Help: "When each certificate in service expires (Unix time), by source (file, ephemeral, acme) and name."},
+		[]string{"source", "name"})
+	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.handshakeFailures, m.active, m.messages,
+		m.replies, m.bytesIn, m.bytesOut, m.handshakeSeconds, m.certExpiry,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	// Every label value exists from the start, at 0, so rates and alerts
+	// work before the first event.
+	for _, r := range rejectReasons {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, v := range verdicts {
+		m.handshakeFailures.WithLabelValues(v)
+	}
+	return m
+}
+
+// Accepted counts a connection accepted by the listener.
+func (m *Metrics) Accepted() { m.accepted.Inc() }
+
+// Rejected counts a refusal before TLS; reason is one of the label values
+// above (anything else counts as "other").
+func (m *Metrics) Rejected(reason string) {
+	m.rejected.WithLabelValues(bounded(reason, rejectReasons)).Inc()
+}
+
+// HandshakeFailed counts a failed handshake by verdict code.
+func (m *Metrics) HandshakeFailed(verdict string) {
+	m.handshakeFailures.WithLabelValues(bounded(verdict, verdicts)).Inc()
+}
+
+// HandshakeDone observes the time from accept to a completed handshake.
+func (m *Metrics) HandshakeDone(d time.Duration) { m.handshakeSeconds.Observe(d.Seconds()) }
+
+// Open and Closed track admitted connections.
+func (m *Metrics) Open() { m.active.Inc() }
+
+// Closed ends an admitted connection and adds its byte counts.
+func (m *Metrics) Closed(bytesIn, bytesOut int64) {
+	m.active.Dec()
+	m.bytesIn.Add(float64(bytesIn))
+	m.bytesOut.Add(float64(bytesOut))
+}
+
+// Message counts a message received.
+func (m *Metrics) Message() { m.messages.Inc() }
+
+// Reply counts a reply sent.
+func (m *Metrics) Reply() { m.replies.Inc() }
+
+// CertExpiry records when a certificate in service expires.
+func (m *Metrics) CertExpiry(source, name string, notAfter time.Time) {
+	k := [2]string{source, name}
+	m.mu.Lock()
+	if !m.certNames[k] && len(m.certNames) >= maxCertNames {
+		m.mu.Unlock()
+		return
+	}
+	m.certNames[k] = true
+	m.mu.Unlock()
+	m.certExpiry.WithLabelValues(source, name).Set(float64(notAfter.Unix()))
+}
+
+func bounded(v string, allowed []string) string {
+	if slices.Contains(allowed, v) {
+		return v
+	}
+	return "other"
+}
+
+// Handler serves /metrics, /healthz (200 while the process serves) and
+// /readyz (200 when ready() says so, 503 otherwise: before certificates
+// are in service, and while shutting down, so a load balancer stops sending
+// new clients to a replica that is draining).
+func (m *Metrics) Handler(ready func() (bool, string)) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, why := ready()
+		if !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// Serve serves h on ln until ctx ends. It binds nothing itself.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 8 << 10}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	defer stop()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
