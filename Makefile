@@ -54,3 +54,41 @@ fmt:
 clean:
 	rm -rf bin
 	$(GO) clean -testcache
+
+## install: the binary, the systemd unit and (only if absent) the
+## environment file. DESTDIR stages into a directory (packaging, tests);
+## PREFIX (default /usr/local) is where the binary goes, and the unit is
+## rewritten to run it from there. Never runs systemctl.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= /etc/systemd/system
+CONFDIR := /etc/seclisten
+INSTALL ?= install
+
+.PHONY: install uninstall
+
+install: build
+	$(INSTALL) -d -m 0755 '$(DESTDIR)$(PREFIX)/bin' '$(DESTDIR)$(UNITDIR)'
+	$(INSTALL) -m 0755 $(BIN) '$(DESTDIR)$(PREFIX)/bin/seclisten'
+	sed 's|/usr/local/bin/seclisten|$(PREFIX)/bin/seclisten|g' scripts/seclisten.service > bin/seclisten.service
+	$(INSTALL) -m 0644 bin/seclisten.service '$(DESTDIR)$(UNITDIR)/seclisten.service'
+	@if [ -e '$(DESTDIR)$(CONFDIR)/seclisten.env' ]; then \
+	  echo "kept $(DESTDIR)$(CONFDIR)/seclisten.env (compare with scripts/seclisten.env for new settings)"; \
+	else \
+	  echo "$(INSTALL) -d -m 0755 '$(DESTDIR)$(CONFDIR)'"; $(INSTALL) -d -m 0755 '$(DESTDIR)$(CONFDIR)' && \
+	  echo "$(INSTALL) -m 0640 scripts/seclisten.env '$(DESTDIR)$(CONFDIR)/seclisten.env'" && \
+	  $(INSTALL) -m 0640 scripts/seclisten.env '$(DESTDIR)$(CONFDIR)/seclisten.env'; \
+	fi
+	@echo
+	@echo "Next:"
+	@echo "  1. edit $(CONFDIR)/seclisten.env (domains, e-mail; staging first)"
+	@echo "  2. systemctl daemon-reload"
+	@echo "  3. systemctl enable --now seclisten"
+	@echo "  4. journalctl -u seclisten -f"
+
+## uninstall: remove the binary and the unit; keep $(CONFDIR) and the state
+## (/var/lib/private/seclisten: the ACME account, keys and certificates).
+## Run `systemctl disable --now seclisten` first.
+uninstall:
+	rm -f '$(DESTDIR)$(PREFIX)/bin/seclisten' '$(DESTDIR)$(UNITDIR)/seclisten.service'
+	@echo "kept $(CONFDIR) and /var/lib/private/seclisten; now: systemctl daemon-reload"
