@@ -16,29 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/internal/lockedbuf"
 	"github.com/seclisten/seclisten/pkg/listener"
 )
 
 // wait bounds every wait for an event the test expects to happen.
 const wait = 2 * time.Second
-
-// lockedBuffer is a log destination safe to read while handlers write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // checkGoroutines fails the test if goroutines it started are still running
 // shortly after it ends. Call it first, so its cleanup runs last.
@@ -67,7 +50,7 @@ type fixture struct {
 	srv      *listener.Server
 	ln       net.Listener
 	addr     string
-	log      *lockedBuffer
+	log      *lockedbuf.Buffer
 	serveErr chan error
 }
 
@@ -78,7 +61,7 @@ func start(t *testing.T, opts listener.Options, h listener.Handler) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{ln: ln, addr: ln.Addr().String(), log: &lockedBuffer{}, serveErr: make(chan error, 1)}
+	f := &fixture{ln: ln, addr: ln.Addr().String(), log: &lockedbuf.Buffer{}, serveErr: make(chan error, 1)}
 	if opts.MaxConns == 0 {
 		opts.MaxConns = 10
 	}
@@ -640,7 +623,7 @@ func TestAcceptBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	fl := &flakyListener{Listener: ln, fails: 4}
-	log := &lockedBuffer{}
+	log := &lockedbuf.Buffer{}
 	served := make(chan uint64, 1)
 	srv := listener.New(listener.Options{MaxConns: 1, IdleTimeout: time.Second, WriteTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(log, nil))}, func(_ context.Context, c *listener.Conn) {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,25 +15,8 @@ import (
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/internal/lockedbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the printer and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func openFDs(t *testing.T) int {
 	t.Helper()
@@ -59,7 +41,7 @@ func TestServeLeaksNothing(t *testing.T) {
 	cfg.Plain = true
 	cfg.IdleTimeout = 2 * time.Second
 	cfg.Limits.Rate, cfg.Limits.MaxConnsPerIP = 0, 0 // 1,000 clients from one address, on purpose
-	out := &syncBuffer{}
+	out := &lockedbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), out)
