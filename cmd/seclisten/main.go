@@ -118,6 +118,7 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			certsCommand(stdout, usageErr),
+			benchCommand(stdout, usageErr),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/seclisten/seclisten/pkg/bench"
+	"github.com/seclisten/seclisten/pkg/config"
+)
+
+// benchCommand is `seclisten bench`: a bounded load generator for seclisten
+// or any TLS/TCP line server. Its flags read no environment variables: the
+// SECLISTEN_ ones configure the server (SECLISTEN_CERT is the server's
+// certificate, not a client's), and a benchmark should run what was typed.
+func benchCommand(stdout io.Writer, usageErr cli.OnUsageErrorFunc) *cli.Command {
+	modes := make([]string, len(bench.Modes))
+	for i, m := range bench.Modes {
+		modes[i] = string(m)
+	}
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure a TLS/TCP line server: handshakes/s, resumptions/s, echo round trips, memory per idle connection, flood refusals",
+		Description: "Every run is bounded by --duration and --max-ops. Progress goes to stderr, the summary to stdout.\n" +
+			"Modes: handshake (full handshakes), resume (session tickets), echo (--conns persistent connections,\n" +
+			"closed loop), idle (hold --conns connections; with --pid, server KiB per connection), flood (connect as\n" +
+			"fast as possible from --source; count accepted and refused).",
+		OnUsageError: usageErr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "mode", Value: string(bench.Handshake), Usage: "what to measure: " + strings.Join(modes, ", ")},
+			&cli.StringFlag{Name: "addr", Usage: "`HOST:PORT` of the server (required)"},
+			&cli.BoolFlag{Name: "plain", Usage: "plain TCP instead of TLS"},
+			&cli.StringFlag{Name: "duration", Value: "10s", Usage: "how long to measure (echo, idle: after opening the connections)"},
+			&cli.StringFlag{Name: "max-ops", Value: strconv.Itoa(bench.DefaultMaxOps), Usage: "stop after this many operations"},
+			&cli.StringFlag{Name: "concurrency",
+				Usage: "workers (handshake, resume, flood), or connections opened at once (echo, idle) (default: 2 per CPU)"},
+			&cli.StringFlag{Name: "conns", Value: strconv.Itoa(bench.DefaultConns), Usage: "connections of echo and idle"},
+			&cli.StringFlag{Name: "tls-version", Usage: "pin the TLS `VERSION`: 1.2 or 1.3 (default: negotiated)"},
+			&cli.StringFlag{Name: "group", Usage: "key exchange `GROUPS` offered, comma-separated: X25519, X25519MLKEM768, P256, P384 (default: Go's)"},
+			&cli.StringFlag{Name: "cert", Usage: "client certificate `FILE` (PEM), for mTLS servers"},
+			&cli.StringFlag{Name: "key", Usage: "private key `FILE` (PEM) of --cert"},
+			&cli.StringFlag{Name: "ca", Usage: "CA `FILE` (PEM) to verify the server with (default: not verified)"},
+			&cli.StringFlag{Name: "sni", Usage: "server `NAME` to send and verify (default: the host of --addr)"},
+			&cli.StringFlag{Name: "source", Usage: "local `ADDRS` to connect from, comma-separated, used in turn (e.g. 127.0.0.2,127.0.0.3)"},
+			&cli.StringFlag{Name: "message", Value: bench.DefaultMessage, Usage: "line sent in each exchange"},
+			&cli.StringFlag{Name: "pid", Usage: "server process `ID`: idle reports its memory per connection from /proc"},
+			&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError{fmt.Errorf("bench takes no arguments, got %q", c.Args().First())}
+			}
+			opts, err := benchOptions(c)
+			if err != nil {
+				return usageError{err}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := bench.Run(ctx, opts, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				b, err := json.Marshal(res)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(stdout, "%s\n", b)
+				return err
+			}
+			return res.WriteTable(stdout)
+		},
+	}
+}
+
+// benchOptions builds bench.Options from the flags. Its errors are one
+// sentence naming the flag.
+func benchOptions(c *cli.Context) (bench.Options, error) {
+	o := bench.Options{
+		Addr:       c.String("addr"),
+		Plain:      c.Bool("plain"),
+		CertFile:   c.String("cert"),
+		KeyFile:    c.String("key"),
+		CAFile:     c.String("ca"),
+		ServerName: c.String("sni"),
+		Message:    c.String("message"),
+	}
+	var err error
+	if o.Mode, err = bench.ParseMode(c.String("mode")); err != nil {
+		return o, fmt.Errorf("invalid --mode: %w", err)
+	}
+	if o.Addr == "" {
+		return o, errors.New("--addr is required: the HOST:PORT of the server to measure")
+	}
+	if o.Duration, err = config.ParseDuration(c.String("duration")); err != nil {
+		return o, fmt.Errorf("invalid --duration: %w", err)
+	}
+	if o.Duration <= 0 {
+		return o, fmt.Errorf("--duration must be a positive duration, got %s", c.String("duration"))
+	}
+	ints := []struct {
+		flag string
+		dst  *int
+		zero bool // zero allowed (means "unset")
+	}{
+		{"concurrency", &o.Concurrency, true},
+		{"conns", &o.Conns, false},
+		{"pid", &o.PID, true},
+	}
+	for _, f := range ints {
+		s := c.String(f.flag)
+		if s == "" && f.zero {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("--%s must be a positive whole number, got %q", f.flag, s)
+		}
+		*f.dst = n
+	}
+	maxOps, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(c.String("max-ops")), "_", ""), 10, 64)
+	if err != nil || maxOps < 1 {
+		return o, fmt.Errorf("--max-ops must be a positive whole number, got %q", c.String("max-ops"))
+	}
+	o.MaxOps = maxOps
+	if o.TLSVersion, err = bench.ParseTLSVersion(c.String("tls-version")); err != nil {
+		return o, fmt.Errorf("invalid --tls-version: %w", err)
+	}
+	if o.Groups, err = bench.ParseGroups(c.String("group")); err != nil {
+		return o, fmt.Errorf("invalid --group: %w", err)
+	}
+	if o.Sources, err = bench.ParseSources(c.String("source")); err != nil {
+		return o, fmt.Errorf("invalid --source: %w", err)
+	}
+	if o.Plain && (o.TLSVersion != 0 || o.Groups != nil || o.CertFile != "" || o.CAFile != "" || o.ServerName != "") {
+		return o, errors.New("--tls-version, --group, --cert, --ca and --sni need TLS: drop --plain")
+	}
+	// Progress as one line rewritten in place only on a terminal; a log
+	// file or pipe gets one line a second.
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		o.Interactive = true
+	}
+	return o, o.Validate()
+}

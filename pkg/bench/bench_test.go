@@ -1,0 +1,434 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/pki"
+)
+
+// testServer is a tiny line-echo server: it answers every line with "ok".
+type testServer struct {
+	addr     string
+	ln       net.Listener
+	active   atomic.Int64 // connections being served
+	accepted atomic.Int64
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
+}
+
+// serverTLS is a server configuration with a certificate made in-process.
+func serverTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	ca, err := pki.NewCA(pki.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.IssueServer(pki.ServerOptions{Hosts: []string{"127.0.0.1", "localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert.TLSCertificate()}}
+}
+
+// startTestServer serves TLS with cfg (plain if nil). With refuseEveryOther
+// it closes every second connection at once, as a rate limiter would.
+func startTestServer(t *testing.T, cfg *tls.Config, refuseEveryOther bool) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n := s.accepted.Add(1); refuseEveryOther && n%2 == 0 {
+				c.Close()
+				continue
+			}
+			s.mu.Lock()
+			s.conns[c] = struct{}{}
+			s.mu.Unlock()
+			s.wg.Go(func() { s.handle(c, cfg) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *testServer) handle(c net.Conn, cfg *tls.Config) {
+	s.active.Add(1)
+	defer func() {
+		s.active.Add(-1)
+		c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	rw := c
+	if cfg != nil {
+		rw = tls.Server(c, cfg)
+	}
+	br := bufio.NewReader(rw)
+	for {
+		if _, err := br.ReadSlice('\n'); err != nil {
+			return
+		}
+		if _, err := rw.Write([]byte("ok\n")); err != nil {
+			return
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		var out []time.Duration
+		for _, n := range ns {
+			out = append(out, time.Duration(n)*time.Millisecond)
+		}
+		return out
+	}
+	hundred := make([]time.Duration, 100)
+	for i := range hundred {
+		hundred[i] = time.Duration(i+1) * time.Millisecond
+	}
+	tests := []struct {
+		name   string
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 50, 0},
+		{"one", ms(7), 50, 7 * time.Millisecond},
+		{"one p99", ms(7), 99, 7 * time.Millisecond},
+		{"two p50", ms(1, 2), 50, time.Millisecond},
+		{"two p99", ms(1, 2), 99, 2 * time.Millisecond},
+		{"four p50", ms(1, 2, 3, 4), 50, 2 * time.Millisecond},
+		{"hundred p50", hundred, 50, 50 * time.Millisecond},
+		{"hundred p99", hundred, 99, 99 * time.Millisecond},
+		{"hundred p100", hundred, 100, 100 * time.Millisecond},
+		{"tiny p", hundred, 0.001, time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := percentile(tt.sorted, tt.p); got != tt.want {
+				t.Errorf("percentile(%v, %v) = %v, want %v", tt.sorted, tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReservoirBounded(t *testing.T) {
+	v := newReservoir(10, 1)
+	for i := range 1000 {
+		v.add(time.Duration(i))
+	}
+	if len(v.s) != 10 || v.seen != 1000 {
+		t.Fatalf("kept %d of %d, want 10 of 1000", len(v.s), v.seen)
+	}
+}
+
+func sane(t *testing.T, r Result) {
+	t.Helper()
+	if r.Ops <= 0 {
+		t.Errorf("ops = %d, want > 0", r.Ops)
+	}
+	if r.P50 <= 0 || r.P50 > r.P99 {
+		t.Errorf("p50 %v, p99 %v: want 0 < p50 <= p99", r.P50, r.P99)
+	}
+	if r.Errors != 0 {
+		t.Errorf("errors = %d (%v), want 0", r.Errors, r.ErrorKinds)
+	}
+	if r.OpsPerSec() <= 0 {
+		t.Errorf("ops/s = %v", r.OpsPerSec())
+	}
+}
+
+func TestModes(t *testing.T) {
+	tlsSrv := startTestServer(t, serverTLS(t), false)
+	plainSrv := startTestServer(t, nil, false)
+	tests := []struct {
+		name string
+		o    Options
+	}{
+		{"handshake", Options{Mode: Handshake}},
+		{"handshake tls1.2 P256", Options{Mode: Handshake, TLSVersion: tls.VersionTLS12, Groups: []tls.CurveID{tls.CurveP256}}},
+		{"handshake mlkem", Options{Mode: Handshake, Groups: []tls.CurveID{tls.X25519MLKEM768}}},
+		{"handshake plain", Options{Mode: Handshake, Plain: true}},
+		{"resume tls1.3", Options{Mode: Resume, TLSVersion: tls.VersionTLS13}},
+		{"resume tls1.2", Options{Mode: Resume, TLSVersion: tls.VersionTLS12}},
+		{"echo", Options{Mode: Echo, Conns: 8}},
+		{"echo plain", Options{Mode: Echo, Conns: 8, Plain: true}},
+		{"idle", Options{Mode: Idle, Conns: 8}},
+		{"flood", Options{Mode: Flood}},
+		{"flood plain", Options{Mode: Flood, Plain: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.o
+			o.Addr = tlsSrv.addr
+			if o.Plain {
+				o.Addr = plainSrv.addr
+			}
+			o.Duration = 300 * time.Millisecond
+			o.Concurrency = 4
+			var progress strings.Builder
+			r, err := Run(context.Background(), o, &progress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sane(t, r)
+			if !o.Plain && !strings.HasPrefix(r.TLS, "TLS 1.") {
+				t.Errorf("tls = %q", r.TLS)
+			}
+			switch o.Mode {
+			case Resume:
+				if f := r.ResumedFraction(); f < 0.9 {
+					t.Errorf("resumed %d of %d (%.2f), want >= 0.9", r.Resumed, r.Ops, f)
+				}
+			case Echo, Idle:
+				if r.Conns != o.Conns {
+					t.Errorf("conns = %d, want %d", r.Conns, o.Conns)
+				}
+			case Flood:
+				if r.Accepted != r.Ops || r.Refused != 0 {
+					t.Errorf("accepted %d, refused %d of %d; want all accepted", r.Accepted, r.Refused, r.Ops)
+				}
+			}
+			if o.Mode == Handshake && len(o.Groups) == 1 && !strings.Contains(r.TLS, o.Groups[0].String()) {
+				t.Errorf("tls = %q, want group %s", r.TLS, o.Groups[0])
+			}
+			var tbl strings.Builder
+			if err := r.WriteTable(&tbl); err != nil || !strings.Contains(tbl.String(), "ops/s") {
+				t.Errorf("table:\n%s", tbl.String())
+			}
+			t.Logf("\n%s", tbl.String())
+		})
+	}
+}
+
+// Idle holds exactly K connections on the server for the duration, then
+// closes them.
+func TestIdleHoldsK(t *testing.T) {
+	srv := startTestServer(t, serverTLS(t), false)
+	const k = 25
+	type out struct {
+		r   Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		r, err := Run(context.Background(), Options{Mode: Idle, Addr: srv.addr, Conns: k, Duration: time.Second, PID: os.Getpid()}, nil)
+		done <- out{r, err}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.active.Load() != k {
+		if time.Now().After(deadline) {
+			t.Fatalf("server holds %d connections, want %d", srv.active.Load(), k)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := srv.active.Load(); n != k {
+		t.Fatalf("server holds %d connections during the hold, want %d", n, k)
+	}
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if o.r.Conns != k || o.r.Ops != k {
+		t.Errorf("conns %d, ops %d; want %d", o.r.Conns, o.r.Ops, k)
+	}
+	if o.r.RSSBeforeKiB <= 0 || o.r.RSSAfterKiB <= 0 {
+		t.Errorf("rss before %d, after %d KiB; want both > 0", o.r.RSSBeforeKiB, o.r.RSSAfterKiB)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for srv.active.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("server still holds %d connections after the run", srv.active.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A server that closes every other connection at once: flood counts half
+// accepted, half refused.
+func TestFloodClassifies(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tls", true: "plain"}[plain], func(t *testing.T) {
+			var cfg *tls.Config
+			if !plain {
+				cfg = serverTLS(t)
+			}
+			srv := startTestServer(t, cfg, true)
+			r, err := Run(context.Background(), Options{Mode: Flood, Addr: srv.addr, Plain: plain, MaxOps: 200, Concurrency: 4, Duration: 10 * time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Accepted+r.Refused+r.Errors != 200 {
+				t.Errorf("accepted %d + refused %d + errors %d, want 200", r.Accepted, r.Refused, r.Errors)
+			}
+			if r.Accepted < 80 || r.Refused < 80 {
+				t.Errorf("accepted %d, refused %d (errors %v); want about 100 each", r.Accepted, r.Refused, r.ErrorKinds)
+			}
+		})
+	}
+}
+
+func TestBoundedByCount(t *testing.T) {
+	srv := startTestServer(t, serverTLS(t), false)
+	for _, mode := range []Mode{Handshake, Resume, Echo, Flood} {
+		t.Run(string(mode), func(t *testing.T) {
+			r, err := Run(context.Background(), Options{Mode: mode, Addr: srv.addr, MaxOps: 50, Conns: 4, Duration: 10 * time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Ops != 50 {
+				t.Errorf("ops = %d, want 50", r.Ops)
+			}
+			if r.Elapsed > 5*time.Second {
+				t.Errorf("took %v: did not stop at the count", r.Elapsed)
+			}
+		})
+	}
+}
+
+func TestBoundedByTime(t *testing.T) {
+	srv := startTestServer(t, serverTLS(t), false)
+	for _, mode := range []Mode{Handshake, Echo, Flood} {
+		t.Run(string(mode), func(t *testing.T) {
+			start := time.Now()
+			r, err := Run(context.Background(), Options{Mode: mode, Addr: srv.addr, Conns: 4, Duration: 300 * time.Millisecond}, nil)
+			took := time.Since(start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Elapsed < 300*time.Millisecond || r.Elapsed > 700*time.Millisecond {
+				t.Errorf("elapsed %v, want about 300ms", r.Elapsed)
+			}
+			if took > 1500*time.Millisecond {
+				t.Errorf("run took %v", took)
+			}
+		})
+	}
+}
+
+// Cancelling ctx ends a run early, with the figures so far.
+func TestCancel(t *testing.T) {
+	srv := startTestServer(t, nil, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	r, err := Run(ctx, Options{Mode: Echo, Addr: srv.addr, Plain: true, Conns: 4, Duration: time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Elapsed > time.Second || r.Ops == 0 {
+		t.Errorf("elapsed %v, ops %d", r.Elapsed, r.Ops)
+	}
+}
+
+func TestNoServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	for _, mode := range Modes {
+		t.Run(string(mode), func(t *testing.T) {
+			_, err := Run(context.Background(), Options{Mode: mode, Addr: addr, Duration: 200 * time.Millisecond, Conns: 2}, nil)
+			if err == nil || !strings.HasPrefix(err.Error(), "no connection succeeded: dial tcp") || !strings.HasSuffix(err.Error(), "connection refused") {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"no addr", Options{}, "--addr is required"},
+		{"no port", Options{Addr: "127.0.0.1"}, `--addr: "127.0.0.1" is not host:port`},
+		{"bad port", Options{Addr: "h:0"}, "port"},
+		{"bad mode", Options{Addr: "h:1", Mode: "x"}, `unknown mode "x"`},
+		{"resume plain", Options{Addr: "h:1", Mode: Resume, Plain: true}, "needs TLS"},
+		{"cert no key", Options{Addr: "h:1", CertFile: "c"}, "--cert and --key go together"},
+		{"two lines", Options{Addr: "h:1", Message: "a\nb"}, "one line"},
+		{"mlkem 1.2", Options{Addr: "h:1", TLSVersion: tls.VersionTLS12, Groups: []tls.CurveID{tls.X25519MLKEM768}}, "needs TLS 1.3"},
+		{"ok", Options{Addr: "h:1"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.o.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	if _, err := ParseTLSVersion("1.1"); err == nil {
+		t.Error("1.1 accepted")
+	}
+	if g, err := ParseGroups("x25519, X25519MLKEM768,P-256"); err != nil || len(g) != 3 || g[1] != tls.X25519MLKEM768 {
+		t.Errorf("groups %v, %v", g, err)
+	}
+	if _, err := ParseGroups("P999"); err == nil {
+		t.Error("P999 accepted")
+	}
+	if s, err := ParseSources("127.0.0.2,127.0.0.3"); err != nil || len(s) != 2 {
+		t.Errorf("sources %v, %v", s, err)
+	}
+	if _, err := ParseSources("nope"); err == nil {
+		t.Error("bad source accepted")
+	}
+}
+
+func TestResultJSON(t *testing.T) {
+	r := Result{Mode: Flood, Addr: "a:1", Elapsed: 2 * time.Second, Ops: 10, Accepted: 4, Refused: 6, P50: time.Millisecond, P99: 3 * time.Millisecond}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]float64{"ops": 10, "ops_per_s": 5, "accepted": 4, "refused_per_s": 3, "p99_ms": 3, "duration_s": 2} {
+		if m[k] != want {
+			t.Errorf("%s = %v, want %v (%s)", k, m[k], want, b)
+		}
+	}
+}
