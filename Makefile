@@ -13,7 +13,7 @@ RUN_ARGS ?= serve --addr 127.0.0.1:8443 \
 	--client-ca certs/ca.pem --crl certs/crl.pem --client-auth verify-if-given
 FUZZTIME ?= 10s
 
-.PHONY: all build run certs test test-short fuzz lint fmt clean
+.PHONY: all build run certs test test-short fuzz lint fmt clean bench
 
 all: build
 
@@ -47,6 +47,12 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+## bench: seclisten against tlsref and stunnel4 on loopback, then
+## BENCHMARKS.md (about 8 minutes; ROUNDS, DURATION, IDLE, OUT_DIR and
+## BENCHMARKS_MD are read from the environment, see scripts/bench.sh).
+bench:
+	./scripts/bench.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
