@@ -85,6 +85,9 @@ type Result struct {
 // Run does not close rw.
 func Run(rw io.ReadWriter, opts Options, obs Observer) Result {
 	f := NewFramer(rw, opts.MaxLine)
+	// Messages are only lent to obs during Run: the buffer can go back to
+	// the pool however Run ends (with Once, the Framer would drop it).
+	defer f.release()
 	out := make([]byte, 0, len(opts.Reply)+1)
 	out = append(append(out, opts.Reply...), '\n')
 	var res Result

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +54,31 @@ type conn struct {
 	remote string         // the real client address
 	key    string         // the client as the limits see it (IPv6 by prefix)
 	p      *output.Conn
-	log    *slog.Logger
+	log    connLog
+}
+
+// connLog logs for one connection, with its conn_id and remote_addr. It
+// holds no Logger.With of its own: that would keep preformatted attributes
+// alive for every idle connection, and cost allocations for connections
+// that are never logged at an enabled level (Debug, by default). The two
+// attributes are added to each enabled record instead; the output is the
+// same.
+type connLog struct {
+	l      *slog.Logger
+	id     uint64
+	remote string
+}
+
+func (c connLog) Debug(msg string, args ...any) { c.log(slog.LevelDebug, msg, args) }
+func (c connLog) Info(msg string, args ...any)  { c.log(slog.LevelInfo, msg, args) }
+func (c connLog) Warn(msg string, args ...any)  { c.log(slog.LevelWarn, msg, args) }
+
+func (c connLog) log(level slog.Level, msg string, args []any) {
+	ctx := context.Background()
+	if !c.l.Enabled(ctx, level) {
+		return
+	}
+	c.l.Log(ctx, level, msg, append([]any{"conn_id", c.id, "remote_addr", c.remote}, args...)...)
 }
 
 func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
@@ -77,7 +103,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 
 	remote := client.String()
 	c := &conn{c: lc, rw: rw, remote: remote, key: h.admit.Key(client.Addr()), p: h.printer.Conn(lc.ID(), remote),
-		log: h.log.With("conn_id", lc.ID(), "remote_addr", remote)}
+		log: connLog{l: h.log, id: lc.ID(), remote: remote}}
 	c.p.Connect(remote, lc.LocalAddr().String())
 	c.log.Debug("connection opened")
 
@@ -181,7 +207,7 @@ func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, s
 func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) (exchange.Result, string) {
 	// The handshake deadline (set at accept) is absolute: a client
 	// dripping its ClientHello a byte at a time cannot extend it.
-	hs, err := handshake.Server(ctx, c.rw, h.tls.Config())
+	hs, err := handshakeApart(ctx, c.rw, h.tls.Config())
 	c.c.SetPhaseDeadline(time.Time{})
 	if err != nil {
 		return h.refuse(c, err), "handshake failed"
@@ -207,6 +233,38 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 	// close_notify before the listener's TCP close.
 	_ = hs.Conn.CloseWrite()
 	return res, closeReason(res)
+}
+
+// handshakeApart runs the TLS handshake on a goroutine of its own and waits
+// for it. A handshake (ML-KEM, ECDSA, certificate parsing) grows a stack to
+// 16 KiB or more, and a stack only shrinks at garbage collections, by half
+// at a time: on the connection's goroutine that stack would stay with every
+// idle connection. A short-lived goroutine's stack goes back to the runtime
+// when it exits, so the connection's goroutine keeps only what the
+// exchange needs. A panic is raised again on the connection's goroutine,
+// where the listener recovers it.
+func handshakeApart(ctx context.Context, rw net.Conn, cfg *tls.Config) (*handshake.Result, error) {
+	type result struct {
+		hs       *handshake.Result
+		err      error
+		panicked any
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if v := recover(); v != nil {
+				r.panicked = fmt.Sprintf("%v\n(in the TLS handshake goroutine)\n%s", v, debug.Stack())
+			}
+			done <- r
+		}()
+		r.hs, r.err = handshake.Server(ctx, rw, cfg)
+	}()
+	r := <-done
+	if r.panicked != nil {
+		panic(r.panicked)
+	}
+	return r.hs, r.err
 }
 
 // refuse logs and prints a failed handshake, and returns what the client
