@@ -41,7 +41,7 @@ func TestAdversarialFlood(t *testing.T) {
 		flooder       = "127.0.0.2"
 		probe         = "127.0.0.3"
 	)
-	p := startServer(t, "--reject-log-interval", logInterval.String())
+	p := startServer(t, "--limit-loopback", "--reject-log-interval", logInterval.String())
 	if rec := p.logRecord("listening"); rec["rate"] != float64(rate) || rec["burst"] != float64(burst) {
 		t.Fatalf("listening record = %v, want the default rate %d and burst %d", rec, rate, burst)
 	}
@@ -191,11 +191,17 @@ func floodOnce(d net.Dialer, addr string) floodResult {
 	switch {
 	case err == nil && line == defaultReply+"\n":
 		return floodServed
-	case line == "" && closedByPeer(err):
+	case line == refusedRateLine || line == "" && closedByPeer(err):
 		return floodRefused
 	}
 	return floodUnclear
 }
+
+// refusedRateLine is what a plain client refused by the rate limit reads.
+const refusedRateLine = "error: refused: too many connections from your address (rate limit); try again later\n"
+
+// refusedCapLine is what a plain client refused by the per-IP cap reads.
+const refusedCapLine = "error: refused: too many connections open from your address (per-IP cap); close some and try again"
 
 // closedByPeer reports whether err from a read means the peer closed the
 // connection, with a FIN (EOF) or a reset.
@@ -335,7 +341,7 @@ func TestAdversarialSpray(t *testing.T) {
 		concurrency = 50
 		maxGrowthKB = 32 << 10
 	)
-	p := startServer(t)
+	p := startServer(t, "--limit-loopback")
 	c := newClient(t, p.addr)
 	c.send("warm up\n")
 	c.expectLine(defaultReply)
@@ -395,7 +401,7 @@ func TestAdversarialSpray(t *testing.T) {
 // another's, and a closed connection frees its slot.
 func TestAdversarialPerIPCap(t *testing.T) {
 	const capped, other = "127.0.0.7", "127.0.0.8"
-	p := startServer(t, "--max-conns-per-ip", "3", "--rate", "0")
+	p := startServer(t, "--limit-loopback", "--max-conns-per-ip", "3", "--rate", "0")
 	var held []*net.TCPConn
 	for i := range 3 {
 		c, err := dialFrom(t, capped, p.addr)
@@ -411,8 +417,8 @@ func TestAdversarialPerIPCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := exchangeRaw(fourth, "fourth"); err == nil || got != "" {
-		t.Errorf("4th connection of %s: reply %q, %v; want a close without a byte", capped, got, err)
+	if got, err := exchangeRaw(fourth, "fourth"); got != refusedCapLine {
+		t.Errorf("4th connection of %s: reply %q, %v; want the refusal line", capped, got, err)
 	}
 	o, err := dialFrom(t, other, p.addr)
 	if err != nil {

@@ -102,9 +102,10 @@ func TestBenchModes(t *testing.T) {
 }
 
 // A flood from one address against the default per-IP limits (--rate 10
-// --burst 20): the server refuses far more than it accepts.
+// --burst 20, applied to loopback): the server refuses far more than it
+// accepts.
 func TestBenchFlood(t *testing.T) {
-	p := startServe(t)
+	p := startServe(t, "--limit-loopback")
 	res := runBench(t, "--mode", "flood", "--addr", p.addr, "--duration", "1s", "--source", "127.0.0.2")
 	acc, ref := num(t, res, "accepted"), num(t, res, "refused")
 	if acc <= 0 || ref <= acc {

@@ -69,6 +69,8 @@ const (
 	flagBurst          = "burst"
 	flagMaxConnsPerIP  = "max-conns-per-ip"
 	flagIPv6Prefix     = "ipv6-prefix"
+	flagLimitLoopback  = "limit-loopback"
+	flagExitAfter      = "exit-after"
 	flagAllowCIDR      = "allow-cidr"
 	flagDenyCIDR       = "deny-cidr"
 	flagMsgRate        = "msg-rate"
@@ -123,6 +125,8 @@ func serveFlags() []cli.Flag {
 			Usage: "CRL `FILE` (PEM or DER) signed by a client CA; revoked clients are refused (repeatable)"},
 		&cli.BoolFlag{Name: flagCRLAllowStale, Category: "client authentication",
 			Usage: "accept CRLs past their next update (by default they fail closed)"},
+		&cli.StringFlag{Name: flagExitAfter, Category: "listener",
+			Usage: "after `N` connections, stop accepting, finish them and exit 0 (with --once: the single-shot server)"},
 		&cli.StringFlag{Name: flagMaxConns, Category: "listener", Value: strconv.Itoa(d.MaxConns),
 			Usage: "connections served at once; more wait in the kernel backlog"},
 		&cli.StringSliceFlag{Name: flagACMEDomain, Category: "acme",
@@ -162,6 +166,8 @@ func serveFlags() []cli.Flag {
 			Usage: "concurrent connections per client IP (0: no cap)"},
 		&cli.StringFlag{Name: flagIPv6Prefix, Category: "limits", Value: strconv.Itoa(d.Limits.IPv6Prefix),
 			Usage: "IPv6 clients are limited per prefix of this length (a host gets a /64)"},
+		&cli.BoolFlag{Name: flagLimitLoopback, Category: "limits",
+			Usage: "apply the per-IP limits to loopback clients too (by default 127.0.0.0/8 and ::1 are exempt)"},
 		&cli.StringSliceFlag{Name: flagAllowCIDR, Category: "limits",
 			Usage: "serve only clients in this `CIDR` (repeatable)"},
 		&cli.StringSliceFlag{Name: flagDenyCIDR, Category: "limits",
@@ -274,6 +280,8 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.Limits.Burst = p.int(flagBurst)
 	cfg.Limits.MaxConnsPerIP = p.int(flagMaxConnsPerIP)
 	cfg.Limits.IPv6Prefix = p.int(flagIPv6Prefix)
+	cfg.Limits.LimitLoopback = c.Bool(flagLimitLoopback)
+	cfg.ExitAfter = p.count(flagExitAfter)
 	cfg.Limits.AllowCIDR = p.cidrs(flagAllowCIDR)
 	cfg.Limits.DenyCIDR = p.cidrs(flagDenyCIDR)
 	cfg.Limits.MsgRate = p.float(flagMsgRate)
@@ -353,6 +361,21 @@ func (p *parser) int(flag string) int {
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		p.fail(flag, errors.New(strconv.Quote(s)+" is not a whole number"))
+	}
+	return n
+}
+
+// count parses a flag that counts something, such as connections: unset is
+// 0 (no count), and a value given must be a whole number of at least 1.
+func (p *parser) count(flag string) int {
+	s := strings.TrimSpace(p.c.String(flag))
+	if !p.c.IsSet(flag) && s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		p.fail(flag, errors.New(strconv.Quote(s)+" is not a whole number of at least 1"))
+		return 0
 	}
 	return n
 }

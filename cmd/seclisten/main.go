@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -152,13 +154,28 @@ var envParseError = regexp.MustCompile(`^could not parse "(.*)" as bool value fr
 
 // serve runs the server until SIGINT or SIGTERM. The first signal starts a
 // graceful shutdown; a second one exits at once. SIGHUP reloads the TLS
-// material.
+// material. If stdout is closed under it (`seclisten serve | head`), it
+// shuts down gracefully too, and the exit status is 1.
 func serve(cfg config.Config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
-	srv, err := server.New(cfg, log, stdout)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// With SIGPIPE notified, a write to a closed stdout fails with EPIPE
+	// instead of killing the process silently (see os/signal).
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
+	out := &watchedWriter{w: stdout, failed: func(err error) {
+		log.Error("stdout closed: shutting down; what clients already sent is answered, not printed", "err", err)
+		cancel()
+	}}
+
+	srv, err := server.New(cfg, log, out)
 	if err != nil {
 		return err
 	}
+	srv.Listening = func(addr net.Addr) { printTryIt(stderr, cfg, addr) }
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -167,8 +184,6 @@ func serve(cfg config.Config, stdout, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	go func() {
 		for {
 			select {
@@ -187,7 +202,42 @@ func serve(cfg config.Config, stdout, stderr io.Writer) error {
 		log.Warn("second signal: exiting now", "signal", sig.String())
 		os.Exit(exitError)
 	}()
-	return srv.Run(ctx)
+	if err := srv.Run(ctx); err != nil {
+		return err
+	}
+	if err := out.err(); err != nil {
+		return fmt.Errorf("stdout was closed (%w): some messages were answered but not printed", err)
+	}
+	return nil
+}
+
+// watchedWriter passes writes on to w and calls failed, once, at the first
+// write error.
+type watchedWriter struct {
+	w      io.Writer
+	failed func(error)
+	once   sync.Once
+	mu     sync.Mutex
+	first  error
+}
+
+func (ww *watchedWriter) Write(b []byte) (int, error) {
+	n, err := ww.w.Write(b)
+	if err != nil {
+		ww.once.Do(func() {
+			ww.mu.Lock()
+			ww.first = err
+			ww.mu.Unlock()
+			ww.failed(err)
+		})
+	}
+	return n, err
+}
+
+func (ww *watchedWriter) err() error {
+	ww.mu.Lock()
+	defer ww.mu.Unlock()
+	return ww.first
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -62,8 +62,8 @@ func TestProxyProtocolDirect(t *testing.T) {
 	// 1 (a is still open); another client is served.
 	b, _ := dialFrom(t, "127.0.0.1", p.addr)
 	fmt.Fprint(b, "PROXY TCP4 203.0.113.7 127.0.0.1 5556 443\r\n")
-	if _, err := exchangeRaw(b, "second"); err == nil {
-		t.Errorf("second connection of 203.0.113.7 served despite --max-conns-per-ip 1")
+	if got, _ := exchangeRaw(b, "second"); got != refusedCapLine {
+		t.Errorf("second connection of 203.0.113.7: reply %q despite --max-conns-per-ip 1, want the refusal line", got)
 	}
 	rec := p.waitLog("refused connection", 1)
 	if rec["from"] != "203.0.113.7" || rec["reason"] != "per-ip cap" {
@@ -97,8 +97,8 @@ func TestProxyProtocolDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprint(f, "PROXY TCP4 192.0.2.1 127.0.0.1 1 443\r\n")
-	if _, err := exchangeRaw(f, "spoof"); err == nil {
-		t.Errorf("untrusted peer served")
+	if got, _ := exchangeRaw(f, "spoof"); got != "error: refused: this port takes connections only from trusted proxies" {
+		t.Errorf("untrusted peer: reply %q, want the refusal line", got)
 	}
 	waitFor(t, "refusal logs", func() bool {
 		var untrusted, bad int
@@ -127,7 +127,7 @@ func TestHAProxySendProxyV2(t *testing.T) {
 		t.Fatalf("haproxy not installed (.ci/run installs Debian's haproxy): %v", err)
 	}
 	p := startServer(t, "--proxy-protocol", "--trusted-proxy", "127.0.0.1/32", "--max-conns-per-ip", "2",
-		"--rate", "0", "--reject-log-interval", "200ms")
+		"--rate", "0", "--reject-log-interval", "200ms", "--limit-loopback")
 	fe := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global
@@ -173,8 +173,8 @@ backend seclisten
 	}
 	// The third concurrent connection of 127.0.0.5 is refused...
 	c3, _ := dialFrom(t, "127.0.0.5", fe)
-	if _, err := exchangeRaw(c3, "third"); err == nil {
-		t.Errorf("third connection of 127.0.0.5 served despite --max-conns-per-ip 2")
+	if got, _ := exchangeRaw(c3, "third"); got != refusedCapLine {
+		t.Errorf("third connection of 127.0.0.5: reply %q despite --max-conns-per-ip 2, want the refusal line", got)
 	}
 	// ...while another client behind the same proxy is served.
 	c4, _ := dialFrom(t, "127.0.0.6", fe)

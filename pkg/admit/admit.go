@@ -23,6 +23,11 @@ type Options struct {
 	Deny []netip.Prefix
 	// Limits are the per-IP limits.
 	Limits ratelimit.Options
+	// LimitLoopback applies Limits to loopback addresses (127.0.0.0/8, ::1)
+	// too. By default they are exempt, like fail2ban's default ignoreip: a
+	// developer's test suite on the same machine must not be throttled.
+	// The lists apply to loopback either way.
+	LimitLoopback bool
 }
 
 // Admitter applies the lists and the limits. It is safe for concurrent use.
@@ -30,12 +35,14 @@ type Admitter struct {
 	allow, deny []netip.Prefix
 	limiter     *ratelimit.Limiter
 	ipv6Prefix  int
+	// exemptLoopback skips the limiter for loopback addresses.
+	exemptLoopback bool
 }
 
 // New returns an Admitter.
 func New(opts Options) *Admitter {
 	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: ratelimit.New(opts.Limits),
-		ipv6Prefix: opts.Limits.IPv6Prefix}
+		ipv6Prefix: opts.Limits.IPv6Prefix, exemptLoopback: !opts.LimitLoopback}
 }
 
 // Key names the address as the limits see it: the address itself for
@@ -58,6 +65,9 @@ func (a *Admitter) Admit(addr netip.Addr) (release func(), refused Reason, ok bo
 	if len(a.allow) > 0 && !contains(a.allow, addr) {
 		return nil, NotAllowed, false
 	}
+	if a.exemptLoopback && addr.IsLoopback() {
+		return noRelease, "", true
+	}
 	release, reason, ok := a.limiter.Allow(addr)
 	if !ok {
 		return nil, Reason(reason), false
@@ -67,6 +77,9 @@ func (a *Admitter) Admit(addr netip.Addr) (release func(), refused Reason, ok bo
 
 // Tracked is the number of addresses the limiter holds state for.
 func (a *Admitter) Tracked() int { return a.limiter.Len() }
+
+// noRelease is the release of a connection the limiter does not track.
+func noRelease() {}
 
 func contains(list []netip.Prefix, addr netip.Addr) bool {
 	for _, p := range list {

@@ -53,11 +53,12 @@ func (r *Reporter) Note(who string, reason Reason) bool {
 }
 
 // Refused notes a refusal and logs it if it is the first of its kind in
-// the period.
-func (r *Reporter) Refused(who string, reason Reason) {
+// the period. attrs (key-value pairs, such as the limit that refused and
+// how to change it) follow the reason in the log line.
+func (r *Reporter) Refused(who string, reason Reason, attrs ...any) {
 	if r.Note(who, reason) {
-		r.log.Warn("refused connection", "from", who, "reason", string(reason),
-			"note", "further refusals summarised every "+r.period.String())
+		args := append([]any{"from", who, "reason", string(reason)}, attrs...)
+		r.log.Warn("refused connection", append(args, "note", "further refusals summarised every "+r.period.String())...)
 	}
 }
 

@@ -50,6 +50,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxConns caps the connections served at once.
 	MaxConns int
+	// ExitAfter, when above 0, makes the server stop accepting after that
+	// many connections, finish them and return, like openssl s_server
+	// -naccept.
+	ExitAfter int
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 
@@ -149,6 +153,9 @@ func (c *Config) Validate() error {
 		if d.v <= 0 {
 			return fmt.Errorf("%s must be a positive duration, got %s", d.flag, d.v)
 		}
+	}
+	if c.ExitAfter < 0 {
+		return fmt.Errorf("--exit-after must be a positive number of connections, got %d", c.ExitAfter)
 	}
 	if c.MaxConns < 1 {
 		return fmt.Errorf("--max-conns must be at least 1, got %d", c.MaxConns)

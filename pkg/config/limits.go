@@ -18,6 +18,11 @@ type Limits struct {
 	MaxConnsPerIP int
 	// IPv6Prefix is the prefix length that keys IPv6 clients.
 	IPv6Prefix int
+	// LimitLoopback applies the per-IP limits to loopback clients too. By
+	// default 127.0.0.0/8 and ::1 are exempt, as fail2ban's ignoreip is: a
+	// developer's own crowd of local clients is served. The global cap,
+	// the timeouts and the CIDR lists apply to loopback either way.
+	LimitLoopback bool
 	// AllowCIDR, if set, lists the only client addresses served; DenyCIDR
 	// the ones never served (it wins).
 	AllowCIDR, DenyCIDR []netip.Prefix

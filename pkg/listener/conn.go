@@ -42,6 +42,19 @@ func (c *Conn) CloseNow() {
 	_ = c.Conn.Close()
 }
 
+// Refuse sends msg, if the socket takes it at once, and closes the
+// connection: for connections refused before anything was read, so the
+// peer's tool can show why (a TLS alert record, or one line of text)
+// without the refusal costing more than one non-blocking write. An empty
+// msg closes at once.
+func (c *Conn) Refuse(msg []byte) {
+	c.closed.Store(true)
+	if len(msg) > 0 {
+		c.tryWrite(msg)
+	}
+	_ = c.Conn.Close()
+}
+
 // LifetimeOver reports whether the connection has reached its maximum
 // lifetime (so a deadline error means that, not idleness).
 func (c *Conn) LifetimeOver() bool {

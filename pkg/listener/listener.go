@@ -15,6 +15,10 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("listener: server closed")
 
+// ErrAcceptLimit is returned by Serve once Options.MaxAccepts connections
+// were accepted and all of them have been served.
+var ErrAcceptLimit = errors.New("listener: accept limit reached")
+
 // Accept-error backoff, as in net/http: 5 ms doubling to 1 s. The usual cause
 // is running out of file descriptors (EMFILE); retrying at once would spin.
 const (
@@ -27,7 +31,7 @@ const (
 // handler may close it earlier.
 type Handler func(ctx context.Context, c *Conn)
 
-// Options configure a Server. Every field must be set.
+// Options configure a Server. Every field must be set, except MaxAccepts.
 type Options struct {
 	// MaxConns is how many connections are served at once. The accept loop
 	// takes a slot before it accepts, so past the cap new connections wait
@@ -40,6 +44,11 @@ type Options struct {
 	// MaxLifetime bounds a connection's whole life, from accept; zero means
 	// unbounded.
 	MaxLifetime time.Duration
+	// MaxAccepts, when above 0, makes Serve stop accepting after that many
+	// connections (counting those the handler refuses), close the
+	// listener, wait for their handlers to return, and return
+	// ErrAcceptLimit: openssl s_server's -naccept.
+	MaxAccepts int
 	// Logger gets lifecycle events and errors.
 	Logger *slog.Logger
 }
@@ -120,6 +129,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		s.start(nc)
+		if s.opts.MaxAccepts > 0 && s.nextID.Load() >= uint64(s.opts.MaxAccepts) {
+			_ = ln.Close()
+			s.wg.Wait()
+			return ErrAcceptLimit
+		}
 	}
 }
 

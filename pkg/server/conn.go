@@ -42,6 +42,8 @@ type handler struct {
 	admit    *admit.Admitter
 	reporter *admit.Reporter
 	limits   config.Limits
+	refusals map[admit.Reason]refusal
+	maxLine  int
 	report   bool
 	hsTime   time.Duration
 	opts     exchange.Options
@@ -92,10 +94,9 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	}
 	release, why, ok := h.admit.Admit(client.Addr())
 	if !ok {
-		// Refused before any TLS work and without a byte written.
-		h.reporter.Refused(h.admit.Key(client.Addr()), why)
+		// Refused before any TLS work and before reading a byte.
+		h.refuseEarly(lc, h.admit.Key(client.Addr()), why)
 		h.metrics.Rejected(rejectLabel(why))
-		lc.CloseNow()
 		return
 	}
 	defer release()
@@ -109,13 +110,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 
 	opts := h.opts
 	if h.limits.MsgRate > 0 {
-		lim := rate.NewLimiter(rate.Limit(h.limits.MsgRate), h.limits.MsgBurst)
-		opts.Pace = func() error {
-			if err := lim.Wait(ctx); err != nil {
-				return listener.ErrShutdown
-			}
-			return nil
-		}
+		opts.Pace = h.pacer(ctx, c)
 	}
 
 	var res exchange.Result
@@ -129,12 +124,55 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	if reason == "idle timeout" && lc.LifetimeOver() {
 		reason = "max lifetime"
 	}
+	if res.End == exchange.EndLineTooLong && h.reporter.Note(c.key, "line too long") {
+		// Info, not debug: the client was cut off, and whoever runs the
+		// server should learn why without turning on debug logging.
+		c.log.Info("closed: line too long", "limit", h.maxLine, "flags", "--max-line",
+			"messages", res.Messages)
+	}
 	h.metrics.Closed(res.BytesIn, res.BytesOut)
 	d := time.Since(lc.Start())
 	c.p.Close(output.Summary{Reason: reason, Messages: res.Messages,
 		BytesIn: res.BytesIn, BytesOut: res.BytesOut, Duration: d})
 	c.log.Debug("connection closed", "reason", reason, "messages", res.Messages,
 		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration", d)
+}
+
+// refuseEarly refuses a connection before anything was read from it. The
+// log names the limit and the flags that govern it; the client gets the
+// cheapest signal its tool shows, a TLS alert on a TLS port or one line
+// on a plain one, in a single non-blocking write.
+func (h *handler) refuseEarly(lc *listener.Conn, who string, why admit.Reason) {
+	r := h.refusals[why]
+	h.reporter.Refused(who, why, "limit", r.limit, "flags", r.flags)
+	if h.tls != nil {
+		lc.Refuse(alertAccessDenied)
+		return
+	}
+	lc.Refuse(r.line)
+}
+
+// pacer returns the exchange's Pace for --msg-rate: it slows a client that
+// sends faster than the rate, and says so in the log the first time.
+func (h *handler) pacer(ctx context.Context, c *conn) func() error {
+	lim := rate.NewLimiter(rate.Limit(h.limits.MsgRate), h.limits.MsgBurst)
+	slowed := false
+	return func() error {
+		if lim.Allow() {
+			return nil
+		}
+		if !slowed {
+			slowed = true
+			c.log.Info("slowing a client that sends faster than the message rate",
+				"limit", fmt.Sprintf("%g/s, burst %d", h.limits.MsgRate, h.limits.MsgBurst),
+				"flags", "--msg-rate,--msg-burst")
+		}
+		// Once the server shuts down, pacing stops: the messages the client
+		// already sent are answered at once, and the next Read returns
+		// ErrShutdown when none is left.
+		_ = lim.Wait(ctx)
+		return nil
+	}
 }
 
 // proxyHeader reads the PROXY header when --proxy-protocol is on, and
@@ -157,8 +195,9 @@ func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool
 		var herr *proxy.HeaderError
 		switch {
 		case errors.Is(err, proxy.ErrUntrusted):
-			why = "untrusted proxy"
+			h.refuseEarly(lc, peer.Addr().String(), untrustedProxy)
 			h.metrics.Rejected("proxy_untrusted")
+			return nil, peer, false
 		case errors.As(err, &herr):
 			why = admit.Reason("bad PROXY header: " + sanitize.String([]byte(herr.Err.Error())))
 			h.metrics.Rejected("proxy_bad_header")

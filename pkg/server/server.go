@@ -41,6 +41,10 @@ type Server struct {
 	metrics *metrics.Metrics
 	// draining is set when the shutdown starts: /readyz then says no.
 	draining atomic.Bool
+
+	// Listening, if set, is called once the server is listening on addr
+	// and its side services (metrics, ACME) have started.
+	Listening func(addr net.Addr)
 }
 
 // New builds the pipeline: it loads the TLS material (an error here is a
@@ -75,17 +79,21 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		}
 	}
 	l := cfg.Limits
+	entries := limiterEntries(cfg.MaxConns)
 	s.h = &handler{
 		log:     log,
 		printer: s.printer,
 		tls:     s.tls,
 		metrics: s.metrics,
-		admit: admit.New(admit.Options{Allow: l.AllowCIDR, Deny: l.DenyCIDR, Limits: ratelimit.Options{
-			Rate: rate.Limit(l.Rate), Burst: l.Burst, MaxConcurrent: l.MaxConnsPerIP, IPv6Prefix: l.IPv6Prefix,
-			MaxEntries: limiterEntries(cfg.MaxConns),
-		}}),
+		admit: admit.New(admit.Options{Allow: l.AllowCIDR, Deny: l.DenyCIDR, LimitLoopback: l.LimitLoopback,
+			Limits: ratelimit.Options{
+				Rate: rate.Limit(l.Rate), Burst: l.Burst, MaxConcurrent: l.MaxConnsPerIP, IPv6Prefix: l.IPv6Prefix,
+				MaxEntries: entries,
+			}}),
 		reporter: admit.NewReporter(log, cfg.RejectLogInterval),
 		limits:   l,
+		refusals: refusals(l, entries),
+		maxLine:  cfg.MaxLine,
 		report:   cfg.Report,
 		hsTime:   cfg.TLS.HandshakeTimeout,
 		opts: exchange.Options{
@@ -190,6 +198,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:  s.cfg.IdleTimeout,
 		WriteTimeout: s.cfg.WriteTimeout,
 		MaxLifetime:  s.cfg.Limits.MaxLifetime,
+		MaxAccepts:   s.cfg.ExitAfter,
 		Logger:       s.log,
 	}, s.h.serve)
 	reporterDone := make(chan struct{})
@@ -239,9 +248,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if s.Listening != nil {
+		s.Listening(ln.Addr())
+	}
 	select {
 	case err := <-errc:
 		_ = ln.Close()
+		if errors.Is(err, listener.ErrAcceptLimit) {
+			s.log.Info("served every connection asked for: exiting", "connections", s.cfg.ExitAfter)
+			return nil
+		}
 		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
@@ -315,20 +331,60 @@ func (s *Server) recordCertExpiry() {
 }
 
 func (s *Server) logStart(addr net.Addr) {
-	l := s.cfg.Limits
-	attrs := []any{"addr", addr.String(), "max_line", s.cfg.MaxLine,
-		"idle_timeout", s.cfg.IdleTimeout, "max_conns", s.cfg.MaxConns,
-		"rate", l.Rate, "burst", l.Burst, "max_conns_per_ip", l.MaxConnsPerIP, "msg_rate", l.MsgRate}
-	if l.ProxyProtocol {
-		attrs = append(attrs, "proxy_protocol", true, "trusted_proxies", fmt.Sprint(l.TrustedProxies))
-	}
+	attrs := []any{"addr", addr.String()}
 	if s.tls == nil {
-		s.log.Info("listening", append([]any{"mode", "plain"}, attrs...)...)
-		return
+		attrs = append(attrs, "mode", "plain")
+	} else {
+		attrs = append(attrs, "mode", "tls", "tls_min", s.cfg.TLS.MinVersion, "client_auth", s.cfg.TLS.ClientAuthMode())
+		attrs = append(attrs, allowlistAttrs(s.cfg.TLS)...)
 	}
-	attrs = append([]any{"mode", "tls", "tls_min", s.cfg.TLS.MinVersion,
-		"client_auth", s.cfg.TLS.ClientAuthMode()}, attrs...)
-	s.log.Info("listening", append(attrs, s.materialAttrs()...)...)
+	attrs = append(attrs, s.limitAttrs()...)
+	if s.tls != nil {
+		attrs = append(attrs, s.materialAttrs()...)
+	}
+	s.log.Info("listening", attrs...)
+}
+
+// limitAttrs are every limit, list and timeout in force, for the start-up
+// line: an operator reads in one place what the server will refuse.
+func (s *Server) limitAttrs() []any {
+	l := s.cfg.Limits
+	attrs := []any{"max_conns", s.cfg.MaxConns,
+		"rate", l.Rate, "burst", l.Burst, "max_conns_per_ip", l.MaxConnsPerIP,
+		"loopback_exempt", !l.LimitLoopback,
+		"msg_rate", l.MsgRate, "msg_burst", l.MsgBurst, "max_line", s.cfg.MaxLine}
+	if s.tls != nil {
+		attrs = append(attrs, "handshake_timeout", s.cfg.TLS.HandshakeTimeout)
+	}
+	attrs = append(attrs, "idle_timeout", s.cfg.IdleTimeout,
+		"write_timeout", s.cfg.WriteTimeout, "max_lifetime", l.MaxLifetime)
+	if len(l.AllowCIDR) > 0 {
+		attrs = append(attrs, "allow_cidr", prefixes(l.AllowCIDR))
+	}
+	if len(l.DenyCIDR) > 0 {
+		attrs = append(attrs, "deny_cidr", prefixes(l.DenyCIDR))
+	}
+	if l.ProxyProtocol {
+		attrs = append(attrs, "proxy_protocol", true, "trusted_proxies", prefixes(l.TrustedProxies))
+	}
+	if s.cfg.ExitAfter > 0 {
+		attrs = append(attrs, "exit_after", s.cfg.ExitAfter)
+	}
+	return attrs
+}
+
+// allowlistAttrs are the client-certificate allowlists in force, if any.
+func allowlistAttrs(t config.TLS) []any {
+	var attrs []any
+	for _, a := range []struct {
+		key  string
+		list []string
+	}{{"allow_cn", t.AllowCN}, {"allow_ou", t.AllowOU}, {"allow_dns", t.AllowDNS}, {"allow_uri", t.AllowURI}} {
+		if len(a.list) > 0 {
+			attrs = append(attrs, a.key, a.list)
+		}
+	}
+	return attrs
 }
 
 // materialAttrs describe the server certificate in service.
