@@ -84,11 +84,12 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 	usageErr := func(_ *cli.Context, err error, _ bool) error {
 		return usageError{rewriteFlagError(err)}
 	}
+	// --version and -v print what the version command prints.
+	cli.VersionPrinter = func(c *cli.Context) { printVersion(c.App.Writer) }
 	return &cli.App{
 		Name:            "seclisten",
 		Usage:           "a secure TCP listener: prints what clients send and answers each line",
 		Version:         version,
-		HideVersion:     true,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		OnUsageError:    usageErr,
@@ -102,10 +103,13 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			{
-				Name:         "serve",
-				Usage:        "listen, print every line clients send, and answer each one",
-				Flags:        withEnvVars(serveFlags()),
-				OnUsageError: usageErr,
+				Name:  "serve",
+				Usage: "listen, print every line clients send, and answer each one",
+				Description: "Every flag can also be set by the environment variable shown after it; the command line wins.\n" +
+					"A DURATION is written like 30s, 2m or 1h30m; a SIZE in bytes, like 65536, 64KiB or 1MiB.",
+				Flags:              withEnvVars(serveFlags()),
+				CustomHelpTemplate: serveHelpTemplate,
+				OnUsageError:       usageErr,
 				Action: func(c *cli.Context) error {
 					if c.Args().Present() {
 						return usageError{fmt.Errorf("serve takes no arguments, got %q", c.Args().First())}
@@ -123,12 +127,17 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
-					fmt.Fprintf(stdout, "seclisten %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+					printVersion(stdout)
 					return nil
 				},
 			},
 		},
 	}
+}
+
+// printVersion prints the version of seclisten and of Go, and the platform.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "seclisten %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // rewriteFlagError turns the flag package's errors into one plain sentence.
