@@ -83,7 +83,7 @@ const (
 
 // envVar is the environment variable that sets a flag.
 func envVar(flag string) string {
-	return "SECLISTEN_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 // Categories of the serve flags, in the order `serve --help` shows them:
@@ -297,7 +297,9 @@ func withEnvVars(flags []cli.Flag) []cli.Flag {
 }
 
 // configFromFlags builds the Config of `serve` and validates it. Its errors
-// are one sentence, naming the flag or environment variable at fault.
+// are one sentence, naming the flag or environment variable at fault. Even
+// with an error, the Config holds what did parse (a bad value stays at its
+// default), so that its log settings can be used to report it.
 func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg := config.Default()
 	p := parser{c: c, args: args}

@@ -43,7 +43,7 @@ func main() {
 // the default rather than an empty value.
 func unsetEmptyEnv() {
 	for _, kv := range os.Environ() {
-		if k, v, _ := strings.Cut(kv, "="); v == "" && strings.HasPrefix(k, "SECLISTEN_") {
+		if k, v, _ := strings.Cut(kv, "="); v == "" && strings.HasPrefix(k, envPrefix) {
 			_ = os.Unsetenv(k)
 		}
 	}
@@ -114,11 +114,17 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 					if c.Args().Present() {
 						return usageError{fmt.Errorf("serve takes no arguments, got %q", c.Args().First())}
 					}
+					// The warnings about unknown variables come first, so
+					// that they are seen even if the flags are refused: a
+					// misspelt variable can be why. configFromFlags fills
+					// the log settings even then (a bad one stays default).
 					cfg, err := configFromFlags(c, args)
+					log := newLogger(cfg, stderr)
+					warnUnknownEnv(log, c.Command.Flags)
 					if err != nil {
 						return usageError{err}
 					}
-					return serve(cfg, stdout, stderr)
+					return serve(cfg, log, stdout)
 				},
 			},
 			certsCommand(stdout, usageErr),
@@ -162,8 +168,7 @@ var envParseError = regexp.MustCompile(`^could not parse "(.*)" as bool value fr
 // serve runs the server until SIGINT or SIGTERM. The first signal starts a
 // graceful shutdown; a second one exits at once. SIGHUP reloads the TLS
 // material.
-func serve(cfg config.Config, stdout, stderr io.Writer) error {
-	log := newLogger(cfg, stderr)
+func serve(cfg config.Config, log *slog.Logger, stdout io.Writer) error {
 	srv, err := server.New(cfg, log, stdout)
 	if err != nil {
 		return err
