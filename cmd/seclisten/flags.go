@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,130 +85,203 @@ const (
 
 // envVar is the environment variable that sets a flag.
 func envVar(flag string) string {
-	return "SECLISTEN_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// serveFlags are the flags of `seclisten serve`. Defaults come from
-// config.Default(), so the help text and the code cannot disagree. Values
-// that need parsing are string flags parsed by configFromFlags, so that a
-// bad value gets the same one-sentence error from a flag or from the
-// environment.
+// Categories of the serve flags, in the order `serve --help` shows them:
+// what a user needs first comes first, ACME last. Every serve flag has one
+// (inHelpOrder panics otherwise); to add a flag, give it one of these and
+// put it where it belongs among the flags of that category.
+const (
+	catListener   = "listener and exchange"
+	catTLS        = "TLS"
+	catClientAuth = "client authentication (mTLS)"
+	catLimits     = "limits"
+	catTimeouts   = "timeouts"
+	catOutput     = "output and metrics"
+	catACME       = "ACME (automatic certificates)"
+)
+
+// serveCategories lists the categories in help order.
+func serveCategories() []string {
+	return []string{catListener, catTLS, catClientAuth, catLimits, catTimeouts, catOutput, catACME}
+}
+
+// serveFlags are the flags of `seclisten serve`, in help order. Defaults
+// come from config.Default(), so the help text and the code cannot
+// disagree. Values that need parsing are string flags parsed by
+// configFromFlags, so that a bad value gets the same one-sentence error from
+// a flag or from the environment. Every Usage names its value with a
+// backquoted placeholder (DURATION, SIZE, N, ...), shown after the flag.
 func serveFlags() []cli.Flag {
 	d := config.Default()
-	return []cli.Flag{
-		&cli.StringFlag{Name: flagAddr, Category: "listener",
+	return inHelpOrder([]cli.Flag{
+		&cli.StringFlag{Name: flagAddr, Category: catListener,
 			Usage: "`HOST:PORT` to listen on (default " + config.DefaultTLSAddr + ", or " + config.DefaultPlainAddr + " with --plain)"},
-		&cli.BoolFlag{Name: flagPlain, Category: "listener",
+		&cli.BoolFlag{Name: flagPlain, Category: catListener,
 			Usage: "serve plain TCP instead of TLS"},
-		&cli.StringFlag{Name: flagCert, Category: "tls",
-			Usage: "server certificate `FILE` (PEM, chain allowed); without it, an ephemeral self-signed one"},
-		&cli.StringFlag{Name: flagKey, Category: "tls",
-			Usage: "private key `FILE` (PEM) of --cert"},
-		&cli.StringFlag{Name: flagTLSMin, Category: "tls", Value: d.TLS.MinVersion,
-			Usage: "lowest TLS version: 1.2 (Mozilla intermediate) or 1.3 (modern)"},
-		&cli.StringSliceFlag{Name: flagALPN, Category: "tls",
-			Usage: "application `PROTOCOL` to offer by ALPN, in order of preference (repeatable)"},
-		&cli.StringFlag{Name: flagHandshakeTimeout, Category: "timeouts", Value: durationString(d.TLS.HandshakeTimeout),
-			Usage: "time from accept to a completed TLS handshake"},
-		&cli.StringSliceFlag{Name: flagClientCA, Category: "client authentication",
-			Usage: "PEM `FILE` of CAs that sign client certificates: turns on mTLS (repeatable)"},
-		&cli.StringFlag{Name: flagClientAuth, Category: "client authentication",
-			Usage: "request (ask, don't verify), verify-if-given, require (default with --client-ca) or audit (verify and log, but serve)"},
-		&cli.StringSliceFlag{Name: flagAllowCN, Category: "client authentication",
-			Usage: "serve only clients whose certificate has this common `NAME` (repeatable)"},
-		&cli.StringSliceFlag{Name: flagAllowOU, Category: "client authentication",
-			Usage: "serve only clients with this organizational `UNIT` (repeatable)"},
-		&cli.StringSliceFlag{Name: flagAllowDNS, Category: "client authentication",
-			Usage: "serve only clients with this DNS `NAME` SAN (repeatable)"},
-		&cli.StringSliceFlag{Name: flagAllowURI, Category: "client authentication",
-			Usage: "serve only clients with this URI SAN, e.g. a SPIFFE ID (repeatable)"},
-		&cli.StringSliceFlag{Name: flagCRL, Category: "client authentication",
-			Usage: "CRL `FILE` (PEM or DER) signed by a client CA; revoked clients are refused (repeatable)"},
-		&cli.BoolFlag{Name: flagCRLAllowStale, Category: "client authentication",
-			Usage: "accept CRLs past their next update (by default they fail closed)"},
-		&cli.StringFlag{Name: flagExitAfter, Category: "listener",
-			Usage: "after `N` connections, stop accepting, finish them and exit 0 (with --once: the single-shot server)"},
-		&cli.StringFlag{Name: flagMaxConns, Category: "listener", Value: strconv.Itoa(d.MaxConns),
-			Usage: "connections served at once; more wait in the kernel backlog"},
-		&cli.StringSliceFlag{Name: flagACMEDomain, Category: "acme",
-			Usage: "obtain and renew a certificate for `NAME` automatically (repeatable)"},
-		&cli.StringFlag{Name: flagACMEEmail, Category: "acme", Usage: "ACME account contact `ADDRESS` (the CA warns there of problems)"},
-		&cli.BoolFlag{Name: flagACMEAgree, Category: "acme", Usage: "accept the ACME CA's terms of service (required)"},
-		&cli.StringFlag{Name: flagACMECA, Category: "acme",
-			Usage: "ACME directory `URL` (default: Let's Encrypt production)"},
-		&cli.BoolFlag{Name: flagACMEStaging, Category: "acme", Usage: "use Let's Encrypt's staging CA (try this first)"},
-		&cli.StringFlag{Name: flagACMECARoot, Category: "acme", Usage: "PEM `FILE` of roots to trust for a private ACME CA's API"},
-		&cli.StringFlag{Name: flagACMEEABKID, Category: "acme", Usage: "external account binding key `ID` (CAs that need one)"},
-		&cli.StringFlag{Name: flagACMEEABHMAC, Category: "acme", Usage: "external account binding HMAC `KEY` (base64url)"},
-		&cli.StringFlag{Name: flagACMEProfile, Category: "acme", Usage: "the CA's certificate `PROFILE` (e.g. shortlived); default: the CA's"},
-		&cli.StringFlag{Name: flagACMEStorage, Category: "acme", Value: acme.DefaultStorageDir(),
-			Usage: "`DIR` for the ACME account, keys and certificates; replicas may share it"},
-		&cli.StringFlag{Name: flagACMEHTTPAddr, Category: "acme",
-			Usage: "`HOST:PORT` answering HTTP-01 challenges (default :80 with ACME), or off"},
-		&cli.StringFlag{Name: flagACMEAltHTTPPort, Category: "acme", Value: "0",
-			Usage: "`PORT` the CA connects to for HTTP-01, if not 80 (port forwarding)"},
-		&cli.StringFlag{Name: flagACMEAltTLSALPNPort, Category: "acme", Value: "0",
-			Usage: "`PORT` the CA connects to for TLS-ALPN-01, if not 443 (port forwarding)"},
-		&cli.BoolFlag{Name: flagACMENoTLSALPN, Category: "acme",
-			Usage: "do not answer TLS-ALPN-01 on the listener (when the CA cannot reach it on 443)"},
-		&cli.BoolFlag{Name: flagACMEOnDemand, Category: "acme",
-			Usage: "obtain certificates at the first handshake for names not known in advance (needs a gate)"},
-		&cli.StringSliceFlag{Name: flagACMEOnDemandAllow, Category: "acme",
-			Usage: "on-demand gate: allowed `NAME` or *.suffix pattern (repeatable)"},
-		&cli.StringFlag{Name: flagACMEAsk, Category: "acme",
-			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
-		&cli.StringFlag{Name: flagACMERenewCheck, Category: "acme", Hidden: true, Value: "0s",
-			Usage: "how often certificates are checked for renewal (tests only)"},
-		&cli.StringFlag{Name: flagRate, Category: "limits", Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
-			Usage: "new connections per second per client IP (0: no limit)"},
-		&cli.StringFlag{Name: flagBurst, Category: "limits", Value: strconv.Itoa(d.Limits.Burst),
-			Usage: "new connections a client IP may open at once before --rate applies"},
-		&cli.StringFlag{Name: flagMaxConnsPerIP, Category: "limits", Value: strconv.Itoa(d.Limits.MaxConnsPerIP),
-			Usage: "concurrent connections per client IP (0: no cap)"},
-		&cli.StringFlag{Name: flagIPv6Prefix, Category: "limits", Value: strconv.Itoa(d.Limits.IPv6Prefix),
-			Usage: "IPv6 clients are limited per prefix of this length (a host gets a /64)"},
-		&cli.BoolFlag{Name: flagLimitLoopback, Category: "limits",
-			Usage: "apply the per-IP limits to loopback clients too (by default 127.0.0.0/8 and ::1 are exempt)"},
-		&cli.StringSliceFlag{Name: flagAllowCIDR, Category: "limits",
-			Usage: "serve only clients in this `CIDR` (repeatable)"},
-		&cli.StringSliceFlag{Name: flagDenyCIDR, Category: "limits",
-			Usage: "never serve clients in this `CIDR` (repeatable; wins over --allow-cidr)"},
-		&cli.StringFlag{Name: flagMsgRate, Category: "limits", Value: strconv.FormatFloat(d.Limits.MsgRate, 'g', -1, 64),
-			Usage: "messages per second per connection; a faster client is slowed (0: no limit)"},
-		&cli.StringFlag{Name: flagMsgBurst, Category: "limits", Value: strconv.Itoa(d.Limits.MsgBurst),
-			Usage: "messages a connection may send at once before --msg-rate applies"},
-		&cli.StringFlag{Name: flagMaxLifetime, Category: "timeouts", Value: durationString(d.Limits.MaxLifetime),
-			Usage: "close any connection this long after accept (0: unbounded)"},
-		&cli.BoolFlag{Name: flagProxyProtocol, Category: "limits",
-			Usage: "read a PROXY protocol v1/v2 header for the real client address; only --trusted-proxy peers may connect"},
-		&cli.StringSliceFlag{Name: flagTrustedProxy, Category: "limits",
-			Usage: "`CIDR` of load balancers allowed to send PROXY headers (repeatable)"},
-		&cli.StringFlag{Name: flagRejectLogEvery, Category: "limits", Hidden: true, Value: "10s",
-			Usage: "how often refused connections are summarised in the log"},
-		&cli.StringFlag{Name: flagReply, Category: "exchange", Value: d.Reply,
-			Usage: "reply sent, with a newline, after every message"},
-		&cli.BoolFlag{Name: flagOnce, Category: "exchange",
-			Usage: "close each connection after its first message and reply"},
-		&cli.StringFlag{Name: flagMaxLine, Category: "exchange", Value: sizeString(d.MaxLine),
-			Usage: "longest line accepted (e.g. 65536, 64KiB); longer gets an error reply and is closed"},
-		&cli.StringFlag{Name: flagIdleTimeout, Category: "timeouts", Value: durationString(d.IdleTimeout),
-			Usage: "close a connection that sends nothing for this long"},
-		&cli.StringFlag{Name: flagWriteTimeout, Category: "timeouts", Value: durationString(d.WriteTimeout),
-			Usage: "give up on a reply the client does not read within this time"},
-		&cli.StringFlag{Name: flagShutdownTimeout, Category: "timeouts", Value: durationString(d.ShutdownTimeout),
-			Usage: "on SIGINT/SIGTERM, time to finish answering before closing the rest"},
-		&cli.BoolFlag{Name: flagReport, Category: "exchange",
+		&cli.StringFlag{Name: flagReply, Category: catListener, Value: d.Reply,
+			Usage: "`TEXT` sent, with a newline, after every message"},
+		&cli.BoolFlag{Name: flagReport, Category: catListener,
 			Usage: "answer each line with what the server saw of the connection (identity, verdict, TLS version, cipher, ...)"},
-		&cli.BoolFlag{Name: flagJSON, Category: "output",
+		&cli.BoolFlag{Name: flagOnce, Category: catListener,
+			Usage: "close each connection after its first message and reply"},
+		&cli.StringFlag{Name: flagExitAfter, Category: catListener,
+			Usage: "after `N` connections, stop accepting, finish them and exit 0 (with --once: the single-shot server)"},
+		&cli.StringFlag{Name: flagMaxLine, Category: catListener, Value: sizeString(d.MaxLine),
+			Usage: "longest line accepted, a `SIZE` like 65536 or 64KiB; longer gets an error reply and is closed"},
+		&cli.StringFlag{Name: flagMaxConns, Category: catListener, Value: strconv.Itoa(d.MaxConns),
+			Usage: "`N` connections served at once; more wait in the kernel backlog"},
+
+		&cli.StringFlag{Name: flagCert, Category: catTLS,
+			Usage: "server certificate `FILE` (PEM, chain allowed); without it, an ephemeral self-signed one"},
+		&cli.StringFlag{Name: flagKey, Category: catTLS,
+			Usage: "private key `FILE` (PEM) of --cert"},
+		&cli.StringFlag{Name: flagTLSMin, Category: catTLS, Value: d.TLS.MinVersion,
+			Usage: "lowest TLS `VERSION`: 1.2 (Mozilla intermediate) or 1.3 (modern)"},
+		&cli.StringSliceFlag{Name: flagALPN, Category: catTLS,
+			Usage: "application `PROTOCOL` to offer by ALPN, in order of preference (repeatable)"},
+
+		&cli.StringSliceFlag{Name: flagClientCA, Category: catClientAuth,
+			Usage: "PEM `FILE` of CAs that sign client certificates: turns on mTLS (repeatable)"},
+		&cli.StringFlag{Name: flagClientAuth, Category: catClientAuth,
+			Usage: "`MODE`: request (ask, don't verify), verify-if-given, require (default with --client-ca) or audit (verify and log, but serve)"},
+		&cli.StringSliceFlag{Name: flagAllowCN, Category: catClientAuth,
+			Usage: "serve only clients whose certificate has this common `NAME` (repeatable)"},
+		&cli.StringSliceFlag{Name: flagAllowOU, Category: catClientAuth,
+			Usage: "serve only clients with this organizational `UNIT` (repeatable)"},
+		&cli.StringSliceFlag{Name: flagAllowDNS, Category: catClientAuth,
+			Usage: "serve only clients with this DNS `NAME` SAN (repeatable)"},
+		&cli.StringSliceFlag{Name: flagAllowURI, Category: catClientAuth,
+			Usage: "serve only clients with this `URI` SAN, e.g. a SPIFFE ID (repeatable)"},
+		&cli.StringSliceFlag{Name: flagCRL, Category: catClientAuth,
+			Usage: "CRL `FILE` (PEM or DER) signed by a client CA; revoked clients are refused (repeatable)"},
+		&cli.BoolFlag{Name: flagCRLAllowStale, Category: catClientAuth,
+			Usage: "accept CRLs past their next update (by default they fail closed)"},
+
+		&cli.StringFlag{Name: flagRate, Category: catLimits, Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
+			Usage: "`N` new connections per second per client IP (0: no limit)"},
+		&cli.StringFlag{Name: flagBurst, Category: catLimits, Value: strconv.Itoa(d.Limits.Burst),
+			Usage: "`N` new connections a client IP may open at once before --rate applies"},
+		&cli.StringFlag{Name: flagMaxConnsPerIP, Category: catLimits, Value: strconv.Itoa(d.Limits.MaxConnsPerIP),
+			Usage: "`N` concurrent connections per client IP (0: no cap)"},
+		&cli.StringFlag{Name: flagMsgRate, Category: catLimits, Value: strconv.FormatFloat(d.Limits.MsgRate, 'g', -1, 64),
+			Usage: "`N` messages per second per connection; a faster client is slowed (0: no limit)"},
+		&cli.StringFlag{Name: flagMsgBurst, Category: catLimits, Value: strconv.Itoa(d.Limits.MsgBurst),
+			Usage: "`N` messages a connection may send at once before --msg-rate applies"},
+		&cli.StringSliceFlag{Name: flagAllowCIDR, Category: catLimits,
+			Usage: "serve only clients in this `CIDR` (repeatable)"},
+		&cli.StringSliceFlag{Name: flagDenyCIDR, Category: catLimits,
+			Usage: "never serve clients in this `CIDR` (repeatable; wins over --allow-cidr)"},
+		&cli.BoolFlag{Name: flagLimitLoopback, Category: catLimits,
+			Usage: "apply the per-IP limits to loopback clients too (by default 127.0.0.0/8 and ::1 are exempt)"},
+		&cli.StringFlag{Name: flagIPv6Prefix, Category: catLimits, Value: strconv.Itoa(d.Limits.IPv6Prefix),
+			Usage: "IPv6 clients are limited per prefix of this `LENGTH` (a host gets a /64)"},
+		&cli.BoolFlag{Name: flagProxyProtocol, Category: catLimits,
+			Usage: "read a PROXY protocol v1/v2 header for the real client address; only --trusted-proxy peers may connect"},
+		&cli.StringSliceFlag{Name: flagTrustedProxy, Category: catLimits,
+			Usage: "`CIDR` of load balancers allowed to send PROXY headers (repeatable)"},
+		&cli.StringFlag{Name: flagRejectLogEvery, Category: catLimits, Hidden: true, Value: "10s",
+			Usage: "how often (a `DURATION`) refused connections are summarised in the log"},
+
+		&cli.StringFlag{Name: flagHandshakeTimeout, Category: catTimeouts, Value: durationString(d.TLS.HandshakeTimeout),
+			Usage: "`DURATION` from accept to a completed TLS handshake"},
+		&cli.StringFlag{Name: flagIdleTimeout, Category: catTimeouts, Value: durationString(d.IdleTimeout),
+			Usage: "close a connection that sends nothing for this `DURATION`"},
+		&cli.StringFlag{Name: flagWriteTimeout, Category: catTimeouts, Value: durationString(d.WriteTimeout),
+			Usage: "give up on a reply the client does not read within this `DURATION`"},
+		&cli.StringFlag{Name: flagMaxLifetime, Category: catTimeouts, Value: durationString(d.Limits.MaxLifetime),
+			Usage: "close any connection this `DURATION` after accept (0: unbounded)"},
+		&cli.StringFlag{Name: flagShutdownTimeout, Category: catTimeouts, Value: durationString(d.ShutdownTimeout),
+			Usage: "on SIGINT/SIGTERM, `DURATION` to finish answering before closing the rest"},
+
+		&cli.BoolFlag{Name: flagJSON, Category: catOutput,
 			Usage: "print one JSON object per event on stdout (connect, message, reply, close)"},
-		&cli.StringFlag{Name: flagMetricsAddr, Category: "output",
+		&cli.StringFlag{Name: flagLogFormat, Category: catOutput, Value: d.LogFormat,
+			Usage: "log `FORMAT` on stderr: text or json"},
+		&cli.StringFlag{Name: flagLogLevel, Category: catOutput, Value: "info",
+			Usage: "least important log `LEVEL` shown: debug, info, warn or error"},
+		&cli.StringFlag{Name: flagMetricsAddr, Category: catOutput,
 			Usage: "`HOST:PORT` serving Prometheus /metrics, /healthz and /readyz (off by default; e.g. 127.0.0.1:9464)"},
-		&cli.StringFlag{Name: flagLogFormat, Category: "output", Value: d.LogFormat,
-			Usage: "log format on stderr: text or json"},
-		&cli.StringFlag{Name: flagLogLevel, Category: "output", Value: "info",
-			Usage: "least important log level shown: debug, info, warn or error"},
-	}
+
+		&cli.StringSliceFlag{Name: flagACMEDomain, Category: catACME,
+			Usage: "obtain and renew a certificate for `NAME` automatically (repeatable)"},
+		&cli.StringFlag{Name: flagACMEEmail, Category: catACME, Usage: "ACME account contact `ADDRESS` (the CA warns there of problems)"},
+		&cli.BoolFlag{Name: flagACMEAgree, Category: catACME, Usage: "accept the ACME CA's terms of service (required)"},
+		&cli.BoolFlag{Name: flagACMEStaging, Category: catACME, Usage: "use Let's Encrypt's staging CA (try this first)"},
+		&cli.StringFlag{Name: flagACMECA, Category: catACME,
+			Usage: "ACME directory `URL` (default: Let's Encrypt production)"},
+		&cli.StringFlag{Name: flagACMECARoot, Category: catACME, Usage: "PEM `FILE` of roots to trust for a private ACME CA's API"},
+		&cli.StringFlag{Name: flagACMEEABKID, Category: catACME, Usage: "external account binding key `ID` (CAs that need one)"},
+		&cli.StringFlag{Name: flagACMEEABHMAC, Category: catACME, Usage: "external account binding HMAC `KEY` (base64url)"},
+		&cli.StringFlag{Name: flagACMEProfile, Category: catACME, Usage: "the CA's certificate `PROFILE` (e.g. shortlived); default: the CA's"},
+		&cli.StringFlag{Name: flagACMEStorage, Category: catACME, Value: acme.DefaultStorageDir(),
+			Usage: "`DIR` for the ACME account, keys and certificates; replicas may share it"},
+		&cli.StringFlag{Name: flagACMEHTTPAddr, Category: catACME,
+			Usage: "`HOST:PORT` answering HTTP-01 challenges (default :80 with ACME), or off"},
+		&cli.StringFlag{Name: flagACMEAltHTTPPort, Category: catACME, Value: "0",
+			Usage: "`PORT` the CA connects to for HTTP-01, if not 80 (port forwarding)"},
+		&cli.StringFlag{Name: flagACMEAltTLSALPNPort, Category: catACME, Value: "0",
+			Usage: "`PORT` the CA connects to for TLS-ALPN-01, if not 443 (port forwarding)"},
+		&cli.BoolFlag{Name: flagACMENoTLSALPN, Category: catACME,
+			Usage: "do not answer TLS-ALPN-01 on the listener (when the CA cannot reach it on 443)"},
+		&cli.BoolFlag{Name: flagACMEOnDemand, Category: catACME,
+			Usage: "obtain certificates at the first handshake for names not known in advance (needs a gate)"},
+		&cli.StringSliceFlag{Name: flagACMEOnDemandAllow, Category: catACME,
+			Usage: "on-demand gate: allowed `NAME` or *.suffix pattern (repeatable)"},
+		&cli.StringFlag{Name: flagACMEAsk, Category: catACME,
+			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
+		&cli.StringFlag{Name: flagACMERenewCheck, Category: catACME, Hidden: true, Value: "0s",
+			Usage: "how often (a `DURATION`) certificates are checked for renewal (tests only)"},
+	})
 }
+
+// inHelpOrder sorts flags by category in the order of serveCategories,
+// keeping their order within a category, so a flag added anywhere in
+// serveFlags is shown with its category. A flag without a known category is
+// a programming error.
+func inHelpOrder(flags []cli.Flag) []cli.Flag {
+	rank := map[string]int{}
+	for i, c := range serveCategories() {
+		rank[c] = i
+	}
+	category := func(f cli.Flag) int {
+		var cat string
+		if cf, ok := f.(cli.CategorizableFlag); ok {
+			cat = cf.GetCategory()
+		}
+		r, ok := rank[cat]
+		if !ok {
+			panic(fmt.Sprintf("flag %s: category %q is not one of serveCategories", f.Names()[0], cat))
+		}
+		return r
+	}
+	for _, f := range flags {
+		category(f)
+	}
+	slices.SortStableFunc(flags, func(a, b cli.Flag) int { return category(a) - category(b) })
+	return flags
+}
+
+// serveHelpTemplate is urfave/cli's CommandHelpTemplate, except that the
+// flags are listed under their category in the order of serveFlags, where
+// urfave/cli sorts categories, and flags within them, alphabetically.
+// (--help, which has no category, is left out, as urfave/cli does.)
+const serveHelpTemplate = `NAME:
+   {{template "helpNameTemplate" .}}
+
+USAGE:
+   {{template "usageTemplate" .}}{{if .Description}}
+
+DESCRIPTION:
+   {{template "descriptionTemplate" .}}{{end}}
+
+OPTIONS:{{$cat := ""}}{{range .VisibleFlags}}{{if .GetCategory}}{{if ne .GetCategory $cat}}{{if $cat}}
+{{end}}{{$cat = .GetCategory}}
+   {{$cat}}
+{{end}}
+   {{.}}{{end}}{{end}}
+`
 
 // withEnvVars gives every flag its SECLISTEN_ environment variable.
 func withEnvVars(flags []cli.Flag) []cli.Flag {
@@ -217,6 +291,7 @@ func withEnvVars(flags []cli.Flag) []cli.Flag {
 			f.EnvVars = []string{envVar(f.Name)}
 		case *cli.BoolFlag:
 			f.EnvVars = []string{envVar(f.Name)}
+			f.DisableDefaultText = true // "(default: false)" says nothing about a switch
 		case *cli.StringSliceFlag:
 			f.EnvVars = []string{envVar(f.Name)}
 		case *cli.IntFlag:
@@ -229,7 +304,9 @@ func withEnvVars(flags []cli.Flag) []cli.Flag {
 }
 
 // configFromFlags builds the Config of `serve` and validates it. Its errors
-// are one sentence, naming the flag or environment variable at fault.
+// are one sentence, naming the flag or environment variable at fault. Even
+// with an error, the Config holds what did parse (a bad value stays at its
+// default), so that its log settings can be used to report it.
 func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg := config.Default()
 	p := parser{c: c, args: args}

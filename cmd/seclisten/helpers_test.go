@@ -82,11 +82,17 @@ func startServer(t *testing.T, args ...string) *proc {
 // listens. The process is killed at the end of the test if still running.
 func startServe(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startServeEnv(t, nil, args...)
+}
+
+// startServeEnv is startServe with extra KEY=VALUE environment variables.
+func startServeEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	p := &proc{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = osexec.Command(binary, full...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = append(cleanEnv(), env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start seclisten: %v", err)
 	}

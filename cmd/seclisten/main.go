@@ -45,7 +45,7 @@ func main() {
 // the default rather than an empty value.
 func unsetEmptyEnv() {
 	for _, kv := range os.Environ() {
-		if k, v, _ := strings.Cut(kv, "="); v == "" && strings.HasPrefix(k, "SECLISTEN_") {
+		if k, v, _ := strings.Cut(kv, "="); v == "" && strings.HasPrefix(k, envPrefix) {
 			_ = os.Unsetenv(k)
 		}
 	}
@@ -86,11 +86,12 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 	usageErr := func(_ *cli.Context, err error, _ bool) error {
 		return usageError{rewriteFlagError(err)}
 	}
+	// --version and -v print what the version command prints.
+	cli.VersionPrinter = func(c *cli.Context) { printVersion(c.App.Writer) }
 	return &cli.App{
 		Name:            "seclisten",
 		Usage:           "a secure TCP listener: prints what clients send and answers each line",
 		Version:         version,
-		HideVersion:     true,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		OnUsageError:    usageErr,
@@ -104,19 +105,28 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			{
-				Name:         "serve",
-				Usage:        "listen, print every line clients send, and answer each one",
-				Flags:        withEnvVars(serveFlags()),
-				OnUsageError: usageErr,
+				Name:  "serve",
+				Usage: "listen, print every line clients send, and answer each one",
+				Description: "Every flag can also be set by the environment variable shown after it; the command line wins.\n" +
+					"A DURATION is written like 30s, 2m or 1h30m; a SIZE in bytes, like 65536, 64KiB or 1MiB.",
+				Flags:              withEnvVars(serveFlags()),
+				CustomHelpTemplate: serveHelpTemplate,
+				OnUsageError:       usageErr,
 				Action: func(c *cli.Context) error {
 					if c.Args().Present() {
 						return usageError{fmt.Errorf("serve takes no arguments, got %q", c.Args().First())}
 					}
+					// The warnings about unknown variables come first, so
+					// that they are seen even if the flags are refused: a
+					// misspelt variable can be why. configFromFlags fills
+					// the log settings even then (a bad one stays default).
 					cfg, err := configFromFlags(c, args)
+					log := newLogger(cfg, stderr)
+					warnUnknownEnv(log, c.Command.Flags)
 					if err != nil {
 						return usageError{err}
 					}
-					return serve(cfg, stdout, stderr)
+					return serve(cfg, log, stdout, stderr)
 				},
 			},
 			certsCommand(stdout, usageErr),
@@ -125,12 +135,17 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
-					fmt.Fprintf(stdout, "seclisten %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+					printVersion(stdout)
 					return nil
 				},
 			},
 		},
 	}
+}
+
+// printVersion prints the version of seclisten and of Go, and the platform.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "seclisten %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // rewriteFlagError turns the flag package's errors into one plain sentence.
@@ -156,8 +171,7 @@ var envParseError = regexp.MustCompile(`^could not parse "(.*)" as bool value fr
 // graceful shutdown; a second one exits at once. SIGHUP reloads the TLS
 // material. If stdout is closed under it (`seclisten serve | head`), it
 // shuts down gracefully too, and the exit status is 1.
-func serve(cfg config.Config, stdout, stderr io.Writer) error {
-	log := newLogger(cfg, stderr)
+func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
