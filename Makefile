@@ -1,5 +1,6 @@
-# seclisten — build, run and test. Every target works offline once the Go
-# module cache is filled (`go mod download`).
+# seclisten — build, run and test. `make test` needs nothing but Go and
+# make: it installs what the tests call when it is missing (`make deps`).
+# Every target works offline once that is done.
 
 GO      ?= go
 BIN     := bin/seclisten
@@ -13,7 +14,7 @@ RUN_ARGS ?= serve --addr 127.0.0.1:8443 \
 	--client-ca certs/ca.pem --crl certs/crl.pem --client-auth verify-if-given
 FUZZTIME ?= 10s
 
-.PHONY: all build run certs test test-short fuzz lint fmt clean bench
+.PHONY: all build run certs deps test test-short fuzz lint fmt clean bench
 
 all: build
 
@@ -29,12 +30,18 @@ certs: build
 	@if [ -f certs/ca.pem ]; then echo "certs/ already holds a PKI (seclisten certs init --dir certs --force remakes it)"; \
 	  else ./$(BIN) certs init --dir certs; fi
 
+## deps: what the tests call, installed if missing (scripts/test-deps.sh:
+## Debian packages with apt-get as root, otherwise the one command to run;
+## the Go modules and the tools pinned in go.mod). Quick when all is there.
+deps:
+	GO='$(GO)' ./scripts/test-deps.sh test
+
 ## test: formatting, vet and every test with the race detector.
-test: lint
+test: deps lint
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 ## test-short: unit tests only, no integration tests against the binary.
-test-short:
+test-short: deps
 	$(GO) test -short -count=1 ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each (seed corpora in testdata/).
@@ -51,8 +58,10 @@ lint:
 ## bench: seclisten against tlsref and stunnel4 on loopback, then
 ## BENCHMARKS.md (about 8 minutes; ROUNDS, DURATION, IDLE, OUT_DIR and
 ## BENCHMARKS_MD are read from the environment, see scripts/bench.sh).
+## Installs stunnel4 first if it is missing, as deps does.
 bench:
-	./scripts/bench.sh
+	GO='$(GO)' ./scripts/test-deps.sh bench
+	GO='$(GO)' ./scripts/bench.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

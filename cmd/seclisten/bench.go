@@ -31,6 +31,8 @@ func benchCommand(stdout io.Writer, usageErr cli.OnUsageErrorFunc) *cli.Command 
 		Name:  "bench",
 		Usage: "measure a TLS/TCP line server: handshakes/s, resumptions/s, echo round trips, memory per idle connection, flood refusals",
 		Description: "Every run is bounded by --duration and --max-ops. Progress goes to stderr, the summary to stdout.\n" +
+			"The exit status is 1 when more than --max-error-rate of the operations failed; the summary counts the\n" +
+			"failures by kind and names the likely cause when the server refused or closed most of them.\n" +
 			"Modes: handshake (full handshakes), resume (session tickets), echo (--conns persistent connections,\n" +
 			"closed loop), idle (hold --conns connections; with --pid, server KiB per connection), flood (connect as\n" +
 			"fast as possible from --source; count accepted and refused).",
@@ -53,38 +55,87 @@ func benchCommand(stdout io.Writer, usageErr cli.OnUsageErrorFunc) *cli.Command 
 			&cli.StringFlag{Name: "source", Usage: "local `ADDRS` to connect from, comma-separated, used in turn (e.g. 127.0.0.2,127.0.0.3)"},
 			&cli.StringFlag{Name: "message", Value: bench.DefaultMessage, Usage: "`TEXT` of the line sent in each exchange"},
 			&cli.StringFlag{Name: "pid", Usage: "server process `ID`: idle reports its memory per connection from /proc"},
+			&cli.StringFlag{Name: "max-error-rate", Value: bench.Percent(bench.DefaultMaxErrorRate),
+				Usage: "exit with status 1 when more than `RATE` of the operations failed: a percentage (1%) or a fraction (0.01)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageError{fmt.Errorf("bench takes no arguments, got %q", c.Args().First())}
 			}
-			opts, err := benchOptions(c)
+			opts, maxErrorRate, err := benchOptions(c)
 			if err != nil {
 				return usageError{err}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := bench.Run(ctx, opts, os.Stderr)
-			if err != nil {
+			res, runErr := bench.Run(ctx, opts, os.Stderr)
+			if runErr != nil && !errors.Is(runErr, bench.ErrNoSuccess) {
+				return runErr
+			}
+			// Operations were attempted: the summary shows how they
+			// failed, even when none succeeded.
+			res.Advice = benchAdvice(res.Diagnose())
+			if err := writeBenchSummary(stdout, res, c.Bool("json")); err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				b, err := json.Marshal(res)
-				if err != nil {
-					return err
+			if rate := res.ErrorRate(); rate > maxErrorRate {
+				if runErr != nil {
+					return runErr // no connection succeeded: and the first error
 				}
-				_, err = fmt.Fprintf(stdout, "%s\n", b)
-				return err
+				return fmt.Errorf("%s of the operations failed (%d of %d), more than --max-error-rate %s allows",
+					bench.Percent(rate), res.Errors, res.Attempted(), bench.Percent(maxErrorRate))
 			}
-			return res.WriteTable(stdout)
+			return nil
 		},
 	}
 }
 
-// benchOptions builds bench.Options from the flags. Its errors are one
-// sentence naming the flag.
-func benchOptions(c *cli.Context) (bench.Options, error) {
+// writeBenchSummary writes res as a table, or with asJSON as one JSON
+// object on one line.
+func writeBenchSummary(w io.Writer, res bench.Result, asJSON bool) error {
+	if !asJSON {
+		return res.WriteTable(w)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// benchAdvice words a run's diagnosis for someone benchmarking seclisten:
+// a load generator is one client address with many connections, which
+// is what seclisten's per-IP limits exist to refuse.
+func benchAdvice(d bench.Diagnosis) string {
+	limits := fmt.Sprintf("most likely its per-IP limits (--%s, --%s, --%s); start it with --%s 0 --%s 0, or bench from several addresses (--source)",
+		flagRate, flagBurst, flagMaxConnsPerIP, flagRate, flagMaxConnsPerIP)
+	switch d.Cause {
+	case bench.CauseServerRefused:
+		return fmt.Sprintf("the server refused %d connections: %s", d.N, limits)
+	case bench.CauseServerClosed:
+		return fmt.Sprintf("the server refused or closed %d connections: %s", d.N, limits)
+	}
+	return ""
+}
+
+// benchOptions builds bench.Options and the acceptable error rate from the
+// flags. Its errors are one sentence naming the flag.
+func benchOptions(c *cli.Context) (bench.Options, float64, error) {
+	o, err := benchRunOptions(c)
+	if err != nil {
+		return o, 0, err
+	}
+	rate, err := bench.ParseFraction(c.String("max-error-rate"))
+	if err != nil {
+		return o, 0, fmt.Errorf("invalid --max-error-rate: %w", err)
+	}
+	return o, rate, o.Validate()
+}
+
+// benchRunOptions builds bench.Options from the flags.
+func benchRunOptions(c *cli.Context) (bench.Options, error) {
 	o := bench.Options{
 		Addr:       c.String("addr"),
 		Plain:      c.Bool("plain"),
@@ -149,5 +200,5 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		o.Interactive = true
 	}
-	return o, o.Validate()
+	return o, nil
 }

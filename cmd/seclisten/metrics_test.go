@@ -20,7 +20,7 @@ func curl(t *testing.T, url string) (int, string) {
 	t.Helper()
 	out, err := osexec.Command("curl", "-s", "-m", "5", "-w", "\n%{http_code}", url).Output()
 	if err != nil {
-		t.Fatalf("curl %s: %v (is curl installed? .ci/run installs it)", url, err)
+		t.Fatalf("curl %s: %v (is curl installed? make test installs it)", url, err)
 	}
 	s := string(out)
 	i := strings.LastIndexByte(s, '\n')

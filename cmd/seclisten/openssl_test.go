@@ -11,7 +11,7 @@ import (
 )
 
 // sclient is a running `openssl s_client`, the client users reach for.
-// A missing openssl fails the test: .ci/run installs it.
+// A missing openssl fails the test: make test installs it.
 type sclient struct {
 	t      *testing.T
 	cmd    *exec.Cmd
@@ -38,7 +38,7 @@ func startSClient(t *testing.T, addr string, args ...string) *sclient {
 		t.Fatal(err)
 	}
 	if err := sc.cmd.Start(); err != nil {
-		t.Fatalf("start openssl s_client (is openssl installed? .ci/run installs it): %v", err)
+		t.Fatalf("start openssl s_client (is openssl installed? make test installs it): %v", err)
 	}
 	go func() {
 		r := bufio.NewReader(out)

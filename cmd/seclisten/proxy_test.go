@@ -124,7 +124,7 @@ func TestProxyProtocolDirect(t *testing.T) {
 func TestHAProxySendProxyV2(t *testing.T) {
 	haproxy, err := osexec.LookPath("haproxy")
 	if err != nil {
-		t.Fatalf("haproxy not installed (.ci/run installs Debian's haproxy): %v", err)
+		t.Fatalf("haproxy not installed (make test installs Debian's haproxy): %v", err)
 	}
 	p := startServer(t, "--proxy-protocol", "--trusted-proxy", "127.0.0.1/32", "--max-conns-per-ip", "2",
 		"--rate", "0", "--reject-log-interval", "200ms", "--limit-loopback")

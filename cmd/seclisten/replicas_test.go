@@ -25,7 +25,7 @@ func startHAProxy(t *testing.T, r1, r2 replica) string {
 	t.Helper()
 	haproxy, err := osexec.LookPath("haproxy")
 	if err != nil {
-		t.Fatalf("haproxy not installed (.ci/run installs Debian's haproxy): %v", err)
+		t.Fatalf("haproxy not installed (make test installs Debian's haproxy): %v", err)
 	}
 	fe := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }

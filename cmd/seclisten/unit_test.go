@@ -65,7 +65,7 @@ func lookTool(t *testing.T, name, pkg string) string {
 	t.Helper()
 	p, err := osexec.LookPath(name)
 	if err != nil {
-		t.Fatalf("%s is needed for this test (apt-get install %s): %v", name, pkg, err)
+		t.Fatalf("%s is needed for this test (make test installs Debian's %s): %v", name, pkg, err)
 	}
 	return p
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"strings"
@@ -159,7 +160,7 @@ func sane(t *testing.T, r Result) {
 		t.Errorf("p50 %v, p99 %v: want 0 < p50 <= p99", r.P50, r.P99)
 	}
 	if r.Errors != 0 {
-		t.Errorf("errors = %d (%v), want 0", r.Errors, r.ErrorKinds)
+		t.Errorf("errors = %d (%v), want 0", r.Errors, r.Failures)
 	}
 	if r.OpsPerSec() <= 0 {
 		t.Errorf("ops/s = %v", r.OpsPerSec())
@@ -291,7 +292,7 @@ func TestFloodClassifies(t *testing.T) {
 				t.Errorf("accepted %d + refused %d + errors %d, want 200", r.Accepted, r.Refused, r.Errors)
 			}
 			if r.Accepted < 80 || r.Refused < 80 {
-				t.Errorf("accepted %d, refused %d (errors %v); want about 100 each", r.Accepted, r.Refused, r.ErrorKinds)
+				t.Errorf("accepted %d, refused %d (errors %v); want about 100 each", r.Accepted, r.Refused, r.Failures)
 			}
 		})
 	}
@@ -358,9 +359,18 @@ func TestNoServer(t *testing.T) {
 	ln.Close()
 	for _, mode := range Modes {
 		t.Run(string(mode), func(t *testing.T) {
-			_, err := Run(context.Background(), Options{Mode: mode, Addr: addr, Duration: 200 * time.Millisecond, Conns: 2}, nil)
+			r, err := Run(context.Background(), Options{Mode: mode, Addr: addr, Duration: 200 * time.Millisecond, Conns: 2}, nil)
 			if err == nil || !strings.HasPrefix(err.Error(), "no connection succeeded: dial tcp") || !strings.HasSuffix(err.Error(), "connection refused") {
 				t.Errorf("err = %v", err)
+			}
+			if !errors.Is(err, ErrNoSuccess) {
+				t.Errorf("err = %v, want ErrNoSuccess", err)
+			}
+			if n := r.Failures[Failure{Class: ClassConnRefused}]; n == 0 || n != r.Errors {
+				t.Errorf("failures %v of %d errors, want all %s", r.Failures, r.Errors, ClassConnRefused.Key())
+			}
+			if d := r.Diagnose(); d.Cause != NoCause {
+				t.Errorf("diagnosis %+v: nothing listening is not the server's doing", d)
 			}
 		})
 	}
@@ -417,7 +427,10 @@ func TestParse(t *testing.T) {
 }
 
 func TestResultJSON(t *testing.T) {
-	r := Result{Mode: Flood, Addr: "a:1", Elapsed: 2 * time.Second, Ops: 10, Accepted: 4, Refused: 6, P50: time.Millisecond, P99: 3 * time.Millisecond}
+	r := Result{Mode: Flood, Addr: "a:1", Elapsed: 2 * time.Second, Ops: 10, Errors: 30, Accepted: 4, Refused: 6,
+		P50: time.Millisecond, P99: 3 * time.Millisecond,
+		Failures: map[Failure]int64{{Class: ClassClosedEarly}: 20, {Class: ClassAlert, Alert: "bad_certificate"}: 10},
+		Advice:   "ask the server nicely"}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -426,9 +439,46 @@ func TestResultJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	for k, want := range map[string]float64{"ops": 10, "ops_per_s": 5, "accepted": 4, "refused_per_s": 3, "p99_ms": 3, "duration_s": 2} {
+	for k, want := range map[string]float64{"ops": 10, "ops_per_s": 5, "accepted": 4, "refused_per_s": 3, "p99_ms": 3, "duration_s": 2,
+		"errors": 30, "error_rate": 0.75} {
 		if m[k] != want {
 			t.Errorf("%s = %v, want %v (%s)", k, m[k], want, b)
 		}
 	}
+	f, _ := m["failures"].(map[string]any)
+	if f["closed_early"] != 20.0 || f["alert:bad_certificate"] != 10.0 || len(f) != 2 {
+		t.Errorf("failures = %v", m["failures"])
+	}
+	if m["likely_cause"] != "ask the server nicely" {
+		t.Errorf("likely_cause = %v", m["likely_cause"])
+	}
+
+	var tbl strings.Builder
+	if err := r.WriteTable(&tbl); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\nerror rate 75% of 40 attempted\n",
+		"\nclosed_early 20 (closed or reset by the server before it sent a byte)\n",
+		"\nalert:bad_certificate 10 (TLS alert from the server: bad_certificate)\n",
+		"\nlikely cause ask the server nicely\n",
+	} {
+		if !strings.Contains(squeeze(tbl.String()), want) {
+			t.Errorf("table lacks %q:\n%s", want, tbl.String())
+		}
+	}
+	// Failures are listed most frequent first, under the error rate.
+	if i, j, k := strings.Index(tbl.String(), "\nerror rate "), strings.Index(tbl.String(), "closed_early"), strings.Index(tbl.String(), "alert:"); !(i < j && j < k) {
+		t.Errorf("failures not under the error rate, most first:\n%s", tbl.String())
+	}
+}
+
+// squeeze collapses runs of spaces on each line, so tests need not know the
+// table's column widths.
+func squeeze(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
 }

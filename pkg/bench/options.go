@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"runtime"
@@ -45,6 +46,10 @@ const (
 	// MaxSamples bounds the latency samples kept (reservoir sampling
 	// beyond it), so memory stays flat however long a run is.
 	MaxSamples = 1_000_000
+	// DefaultMaxErrorRate is the Result.ErrorRate above which a run
+	// should count as failed: a few errors are noise on a loaded machine,
+	// more mean the figures do not measure what was asked.
+	DefaultMaxErrorRate = 0.01
 )
 
 // DefaultConcurrency is the number of workers of the handshake, resume and
@@ -163,6 +168,30 @@ func ParseGroups(s string) ([]tls.CurveID, error) {
 		out = append(out, id)
 	}
 	return out, nil
+}
+
+// ParseFraction parses a share, such as an acceptable error rate: a
+// percentage (1%, 0.5%, 100%) or a fraction below 1 (0.01). A bare 1 is
+// refused as ambiguous (1% or 100%?).
+func ParseFraction(s string) (float64, error) {
+	num, pct := strings.CutSuffix(strings.TrimSpace(s), "%")
+	num = strings.TrimSpace(num)
+	x, err := strconv.ParseFloat(num, 64)
+	switch {
+	case err != nil || math.IsNaN(x) || math.IsInf(x, 0):
+		return 0, fmt.Errorf("%q is not a percentage (1%%) or a fraction (0.01)", s)
+	case x < 0:
+		return 0, fmt.Errorf("%q is negative", s)
+	case pct && x > 100:
+		return 0, fmt.Errorf("%q is more than 100%%", s)
+	case pct:
+		return x / 100, nil
+	case x == 1:
+		return 0, fmt.Errorf("%q is ambiguous: write 1%% or 100%%", s)
+	case x > 1:
+		return 0, fmt.Errorf("%q is more than 1: write %s%% for a percentage", s, num)
+	}
+	return x, nil
 }
 
 // ParseSources parses a comma-separated list of local IP addresses.

@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,10 +23,11 @@ type Result struct {
 	Elapsed time.Duration // measuring time
 	Ops     int64         // successful operations (flood: accepted + refused)
 	Errors  int64         // failed operations, not counting those cut off by the end of the run
-	// ErrorKinds counts the errors by "phase: kind".
-	ErrorKinds map[string]int64
-	Samples    int // latency samples behind P50 and P99
-	P50, P99   time.Duration
+	// Failures counts the failed operations by what went wrong; the
+	// counts add up to Errors.
+	Failures map[Failure]int64
+	Samples  int // latency samples behind P50 and P99
+	P50, P99 time.Duration
 
 	Resumed int64 // resume: handshakes that resumed a session
 
@@ -36,6 +39,85 @@ type Result struct {
 
 	// Notes are caveats worth printing with the figures.
 	Notes []string
+	// Advice is the caller's wording of Diagnose for its users (a command
+	// can name its own flags), printed last as the likely cause. Empty
+	// means none is printed.
+	Advice string
+}
+
+// Attempted is the number of operations that ended within the run,
+// successful or failed.
+func (r Result) Attempted() int64 { return r.Ops + r.Errors }
+
+// ErrorRate is the share of attempted operations that failed, from 0 to 1.
+func (r Result) ErrorRate() float64 {
+	if r.Attempted() == 0 {
+		return 0
+	}
+	return float64(r.Errors) / float64(r.Attempted())
+}
+
+// Cause is the likely reason behind most of a run's failures.
+type Cause uint8
+
+// The causes Diagnose finds.
+const (
+	// NoCause: nothing failed, or no single reason stands out.
+	NoCause Cause = iota
+	// CauseServerRefused: most failures are connections the server ended
+	// (Class.ByServer), and some of them it said it refused: its admission
+	// limits, such as connections per second or at once per client
+	// address.
+	CauseServerRefused
+	// CauseServerClosed: most failures are connections the server closed
+	// or reset without saying why, as a server's per-client limits do when
+	// they refuse without a word.
+	CauseServerClosed
+)
+
+// Diagnosis is the likely cause of a run's failures, for the caller to
+// word.
+type Diagnosis struct {
+	Cause Cause
+	// N is the number of failures that point to Cause.
+	N int64
+}
+
+// Diagnose finds the likely cause of the run's failures: when more than
+// half of them are connections the server refused, closed or reset, the
+// server's limits on a client are the likely cause (a load generator is
+// one client with many connections).
+func (r Result) Diagnose() Diagnosis {
+	var refused, byServer int64
+	for f, n := range r.Failures {
+		if f.Class.ByServer() {
+			byServer += n
+		}
+		if f.Class == ClassRefused {
+			refused += n
+		}
+	}
+	switch {
+	case byServer == 0 || 2*byServer <= r.Errors:
+		return Diagnosis{}
+	case refused > 0:
+		// The closures are most likely refusals too, seen as a reset
+		// when the server closed before reading what was sent.
+		return Diagnosis{Cause: CauseServerRefused, N: byServer}
+	}
+	return Diagnosis{Cause: CauseServerClosed, N: byServer}
+}
+
+// failureList is r.Failures, most frequent first.
+func (r Result) failureList() []Failure {
+	fs := slices.Collect(maps.Keys(r.Failures))
+	slices.SortFunc(fs, func(a, b Failure) int {
+		if c := cmp.Compare(r.Failures[b], r.Failures[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key(), b.Key())
+	})
+	return fs
 }
 
 // OpsPerSec is Ops over Elapsed.
@@ -84,6 +166,7 @@ func (r Result) fields() []field {
 		field{"p50_ms", ms(r.P50), r.P50.Round(time.Microsecond).String()},
 		field{"p99_ms", ms(r.P99), r.P99.Round(time.Microsecond).String()},
 		field{"errors", r.Errors, fmt.Sprint(r.Errors)},
+		field{"error_rate", round(r.ErrorRate(), 4), fmt.Sprintf("%s of %d attempted", Percent(r.ErrorRate()), r.Attempted())},
 	)
 	switch r.Mode {
 	case Resume:
@@ -132,29 +215,53 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	for _, f := range r.fields() {
 		m[f.key] = f.json
 	}
-	if len(r.ErrorKinds) > 0 {
-		m["error_kinds"] = r.ErrorKinds
+	if len(r.Failures) > 0 {
+		fm := map[string]int64{}
+		for f, n := range r.Failures {
+			fm[f.Key()] = n
+		}
+		m["failures"] = fm
 	}
 	if len(r.Notes) > 0 {
 		m["notes"] = r.Notes
 	}
+	if r.Advice != "" {
+		m["likely_cause"] = r.Advice
+	}
 	return json.Marshal(m)
 }
 
-// WriteTable writes the figures as an aligned two-column table, then the
-// error kinds and notes.
+// WriteTable writes the figures as an aligned two-column table (the
+// failures of each kind under the error rate), then the notes and the
+// advice.
 func (r Result) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, f := range r.fields() {
 		fmt.Fprintf(tw, "%s\t%s\n", label(f.key), f.text)
-	}
-	for _, k := range slices.Sorted(maps.Keys(r.ErrorKinds)) {
-		fmt.Fprintf(tw, "  %s\t%d\n", k, r.ErrorKinds[k])
+		if f.key == "error_rate" {
+			for _, fl := range r.failureList() {
+				fmt.Fprintf(tw, "  %s\t%d (%s)\n", fl.Key(), r.Failures[fl], fl)
+			}
+		}
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(tw, "note\t%s\n", n)
 	}
+	if r.Advice != "" {
+		fmt.Fprintf(tw, "likely cause\t%s\n", r.Advice)
+	}
 	return tw.Flush()
+}
+
+// Percent writes a fraction as a percentage with up to three significant
+// digits: 0.01 is 1%, 0.98234 is 98.2%, 0.000123 is 0.0123%.
+func Percent(f float64) string {
+	s := strconv.FormatFloat(100*f, 'g', 3, 64)
+	if strings.ContainsRune(s, 'e') { // below 0.0001%
+		p, _ := strconv.ParseFloat(s, 64)
+		s = strconv.FormatFloat(p, 'f', -1, 64)
+	}
+	return s + "%"
 }
 
 // label is the table's name for a JSON key: ops_per_s is ops/s, p50_ms p50.

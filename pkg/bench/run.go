@@ -35,11 +35,15 @@ type runner struct {
 	end atomic.Int64
 }
 
+// ErrNoSuccess is wrapped by Run's error when operations were attempted but
+// none succeeded; the Result then holds the failures.
+var ErrNoSuccess = errors.New("no connection succeeded")
+
 // Run measures the server at o.Addr as o.Mode says, writing progress to
 // progress (nil: none), until o.Duration has passed, o.MaxOps operations
 // were started, or ctx ends. The error is non-nil if o is invalid, the TLS
-// material cannot be loaded, or no operation succeeded; the Result is
-// filled in as far as the run went.
+// material or the server's memory cannot be read, or no operation
+// succeeded (ErrNoSuccess); the Result is filled in as far as the run went.
 func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, err
@@ -123,52 +127,45 @@ func (r *runner) dialer() *net.Dialer {
 func (r *runner) claim() bool { return r.started.Add(1) <= r.o.MaxOps }
 
 // connect dials and, unless Plain, completes a handshake with cfg, all
-// within Timeout. On failure it returns the phase that failed.
-func (r *runner) connect(ctx context.Context, cfg *tls.Config) (net.Conn, string, error) {
+// within Timeout.
+func (r *runner) connect(ctx context.Context, cfg *tls.Config) (net.Conn, *opError) {
 	cctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
-	c, err := r.dialer().DialContext(cctx, "tcp", r.o.Addr)
+	raw, err := r.dialer().DialContext(cctx, "tcp", r.o.Addr)
 	if err != nil {
-		return nil, "dial", err
+		return nil, newOpError("dial", err, nil)
 	}
 	if r.shortLived {
 		// Close with a reset rather than a FIN: the side that closes first
 		// keeps the port in TIME_WAIT for a minute (RFC 9293 section
 		// 3.6.1), and thousands of connections a second would exhaust
 		// the ephemeral ports of a source address within seconds.
-		_ = c.(*net.TCPConn).SetLinger(0)
+		_ = raw.(*net.TCPConn).SetLinger(0)
 	}
+	// Counting what the server sends tells a refusal (closed before a
+	// byte) from a connection that ended later.
+	c := &countConn{Conn: raw}
 	if cfg == nil {
-		return c, "", nil
+		return c, nil
 	}
 	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(cctx); err != nil {
 		c.Close()
-		return nil, "tls handshake", err
+		return nil, newOpError("tls handshake", err, c)
 	}
-	return tc, "", nil
+	return tc, nil
 }
 
 // exchange sends the message and reads one reply line within Timeout.
-func (r *runner) exchange(c net.Conn, br *bufio.Reader) (string, error) {
+func (r *runner) exchange(c net.Conn, br *bufio.Reader) *opError {
 	_ = c.SetDeadline(time.Now().Add(r.o.Timeout))
 	if _, err := c.Write(r.msg); err != nil {
-		return "write", err
+		return newOpError("write", err, c)
 	}
-	if err := readLine(br); err != nil {
-		return "read", err
+	if err := readReply(br); err != nil {
+		return newOpError("read", err, c)
 	}
-	return "", nil
-}
-
-// readLine consumes one line, however long, without allocating.
-func readLine(br *bufio.Reader) error {
-	for {
-		_, err := br.ReadSlice('\n')
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return err
-		}
-	}
+	return nil
 }
 
 // seed makes each worker's sampling differ.
@@ -187,8 +184,11 @@ func (r *runner) loopMode(ctx context.Context, res *Result, progress io.Writer) 
 	case Resume:
 		cfg = r.tls.Clone()
 		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(64)
-		if err := r.prime(ctx, cfg); err != nil {
-			return fmt.Errorf("no connection succeeded: %w", err)
+		if e := r.prime(ctx, cfg); e != nil {
+			// Nothing to resume from: the run ends with this one failure.
+			st := newStats(1, 0)
+			st.fail(e)
+			return merge(res, []*stats{st})
 		}
 		op = r.resumeOp
 	case Flood:
@@ -240,24 +240,24 @@ func (r *runner) measure(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithDeadline(ctx, end)
 }
 
-// failed counts an error, unless the run's end caused it.
-func (r *runner) failed(ctx context.Context, st *stats, phase string, err error) {
+// failed counts a failed operation, unless the run's end caused it.
+func (r *runner) failed(ctx context.Context, st *stats, e *opError) {
 	if ctx.Err() != nil {
 		return
 	}
 	if end := r.end.Load(); end != 0 && time.Now().UnixNano() >= end {
 		return
 	}
-	st.fail(phase, err)
+	st.fail(e)
 	r.errs.Add(1)
 }
 
 // handshakeOp is one full handshake (or TCP connect with Plain).
 func (r *runner) handshakeOp(ctx context.Context, cfg *tls.Config, st *stats, _ *bufio.Reader) {
 	start := time.Now()
-	c, phase, err := r.connect(ctx, cfg)
-	if err != nil {
-		r.failed(ctx, st, phase, err)
+	c, e := r.connect(ctx, cfg)
+	if e != nil {
+		r.failed(ctx, st, e)
 		return
 	}
 	lat := time.Since(start)
@@ -269,19 +269,13 @@ func (r *runner) handshakeOp(ctx context.Context, cfg *tls.Config, st *stats, _ 
 // prime makes the full handshake whose ticket the resume workers use. In
 // TLS 1.3 the ticket comes after the handshake (RFC 8446 section 4.6.1), so
 // it reads one reply before closing.
-func (r *runner) prime(ctx context.Context, cfg *tls.Config) error {
-	c, phase, err := r.connect(ctx, cfg)
-	if err != nil {
-		if phase == "dial" {
-			return err
-		}
-		return fmt.Errorf("%s: %w", phase, err)
+func (r *runner) prime(ctx context.Context, cfg *tls.Config) *opError {
+	c, e := r.connect(ctx, cfg)
+	if e != nil {
+		return e
 	}
 	defer c.Close()
-	if phase, err := r.exchange(c, bufio.NewReader(c)); err != nil {
-		return fmt.Errorf("%s: %w", phase, err)
-	}
-	return nil
+	return r.exchange(c, bufio.NewReader(c))
 }
 
 // resumeOp is one handshake resumed from the shared session cache. A
@@ -290,9 +284,9 @@ func (r *runner) prime(ctx context.Context, cfg *tls.Config) error {
 // run into full handshakes.
 func (r *runner) resumeOp(ctx context.Context, cfg *tls.Config, st *stats, br *bufio.Reader) {
 	start := time.Now()
-	c, phase, err := r.connect(ctx, cfg)
-	if err != nil {
-		r.failed(ctx, st, phase, err)
+	c, e := r.connect(ctx, cfg)
+	if e != nil {
+		r.failed(ctx, st, e)
 		return
 	}
 	lat := time.Since(start)
@@ -303,7 +297,7 @@ func (r *runner) resumeOp(ctx context.Context, cfg *tls.Config, st *stats, br *b
 		st.resumed++
 	} else if cs.Version == tls.VersionTLS13 {
 		br.Reset(c)
-		_, _ = r.exchange(c, br)
+		_ = r.exchange(c, br)
 		br.Reset(nil)
 	}
 	c.Close()
@@ -311,32 +305,32 @@ func (r *runner) resumeOp(ctx context.Context, cfg *tls.Config, st *stats, br *b
 }
 
 // floodOp is one connection attempt: a handshake (or with Plain, one
-// exchange) that the server either completes (accepted) or cuts short by
-// closing or resetting the connection (refused).
+// exchange) that the server either completes (accepted) or refuses: says
+// so, or cuts it short by closing or resetting the connection.
 func (r *runner) floodOp(ctx context.Context, cfg *tls.Config, st *stats, br *bufio.Reader) {
 	start := time.Now()
-	c, phase, err := r.connect(ctx, cfg)
-	if err == nil && r.o.Plain {
+	c, e := r.connect(ctx, cfg)
+	if e == nil && r.o.Plain {
 		br.Reset(c)
-		phase, err = r.exchange(c, br)
+		e = r.exchange(c, br)
 		br.Reset(nil)
-		if err != nil {
+		if e != nil {
 			c.Close()
 		}
 	}
 	switch {
-	case err == nil:
+	case e == nil:
 		lat := time.Since(start)
 		st.noteTLS(c)
 		c.Close()
 		st.accepted++
 		r.ok(st, lat)
-	case phase != "dial" && isRefusal(err):
+	case e.phase != "dial" && e.f.Class.ByServer():
 		st.refused++
 		st.ops++
 		r.ops.Add(1)
 	default:
-		r.failed(ctx, st, phase, err)
+		r.failed(ctx, st, e)
 	}
 }
 
@@ -364,18 +358,18 @@ func (r *runner) open(ctx context.Context, n int, st *stats) []conn {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			start := time.Now()
-			c, phase, err := r.connect(ctx, r.tls)
+			c, e := r.connect(ctx, r.tls)
 			var br *bufio.Reader
-			if err == nil {
+			if e == nil {
 				br = bufio.NewReaderSize(c, 4096)
-				if phase, err = r.exchange(c, br); err != nil {
+				if e = r.exchange(c, br); e != nil {
 					c.Close()
 				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				r.failed(ctx, st, phase, err)
+			if e != nil {
+				r.failed(ctx, st, e)
 				return
 			}
 			st.noteTLS(c)
@@ -434,11 +428,11 @@ func (r *runner) echo(ctx context.Context, res *Result, progress io.Writer) erro
 			for ctx.Err() == nil && r.claim() {
 				t := time.Now()
 				if _, err := c.c.Write(r.msg); err != nil {
-					r.failed(ctx, st, "write", err)
+					r.failed(ctx, st, newOpError("write", err, c.c))
 					return
 				}
-				if err := readLine(c.br); err != nil {
-					r.failed(ctx, st, "read", err)
+				if err := readReply(c.br); err != nil {
+					r.failed(ctx, st, newOpError("read", err, c.c))
 					return
 				}
 				r.ok(st, time.Since(t))

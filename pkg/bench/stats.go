@@ -1,16 +1,12 @@
 package bench
 
 import (
-	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net"
 	"slices"
-	"syscall"
 	"time"
 )
 
@@ -55,25 +51,22 @@ type stats struct {
 	ops, errors       int64
 	resumed           int64
 	accepted, refused int64
-	kinds             map[string]int64
+	failures          map[Failure]int64
 	firstErr          error
 	lat               reservoir
 	tls               string
 }
 
 func newStats(maxSamples int, seed uint64) *stats {
-	return &stats{kinds: map[string]int64{}, lat: newReservoir(maxSamples, seed)}
+	return &stats{failures: map[Failure]int64{}, lat: newReservoir(maxSamples, seed)}
 }
 
-// fail counts an error of a phase (dial, tls handshake, write, read).
-func (s *stats) fail(phase string, err error) {
+// fail counts a failed operation.
+func (s *stats) fail(e *opError) {
 	s.errors++
-	s.kinds[phase+": "+errorKind(err)]++
+	s.failures[e.f]++
 	if s.firstErr == nil {
-		if phase != "dial" { // net's dial errors already say "dial tcp"
-			err = fmt.Errorf("%s: %w", phase, err)
-		}
-		s.firstErr = err
+		s.firstErr = e
 	}
 }
 
@@ -93,41 +86,6 @@ func (s *stats) noteTLS(c net.Conn) {
 	}
 }
 
-// errorKind is a short, low-cardinality name for err, to count errors by.
-func errorKind(err error) string {
-	var ne net.Error
-	var alert tls.AlertError
-	var verr *tls.CertificateVerificationError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, syscall.EPIPE):
-		return "broken pipe"
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return "address not available"
-	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return "too many open files"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "closed by peer"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.As(err, &alert):
-		return "tls alert: " + alert.Error()
-	case errors.As(err, &verr):
-		return "certificate not verified"
-	}
-	return "other"
-}
-
-// isRefusal reports whether err means the server closed or reset the
-// connection: how a server refuses a connection it will not serve.
-func isRefusal(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
 // merge adds the workers' stats into r.
 func merge(r *Result, all []*stats) error {
 	var samples []time.Duration
@@ -138,11 +96,11 @@ func merge(r *Result, all []*stats) error {
 		r.Resumed += s.resumed
 		r.Accepted += s.accepted
 		r.Refused += s.refused
-		for k, n := range s.kinds {
-			if r.ErrorKinds == nil {
-				r.ErrorKinds = map[string]int64{}
+		for f, n := range s.failures {
+			if r.Failures == nil {
+				r.Failures = map[Failure]int64{}
 			}
-			r.ErrorKinds[k] += n
+			r.Failures[f] += n
 		}
 		if firstErr == nil {
 			firstErr = s.firstErr
@@ -157,7 +115,7 @@ func merge(r *Result, all []*stats) error {
 	r.P50 = percentile(samples, 50)
 	r.P99 = percentile(samples, 99)
 	if r.Ops == 0 && firstErr != nil {
-		return fmt.Errorf("no connection succeeded: %w", firstErr)
+		return fmt.Errorf("%w: %w", ErrNoSuccess, firstErr)
 	}
 	return nil
 }
