@@ -146,15 +146,17 @@ else
 	note "stunnel4 is not installed: its rows are skipped"
 fi
 
-# Flood target: seclisten with its default limits (--rate, --burst, ...).
-log "starting seclisten on 127.0.0.1:$P_FLOOD (default limits)"
-"$BIN" serve --addr "127.0.0.1:$P_FLOOD" --cert "$CERT" --key "$KEY" \
+# Flood target: seclisten with its default limits (--rate, --burst, ...),
+# applied to loopback too (it is exempt by default) so the flood from
+# 127.0.0.2 meets them.
+log "starting seclisten on 127.0.0.1:$P_FLOOD (default limits, --limit-loopback)"
+"$BIN" serve --addr "127.0.0.1:$P_FLOOD" --cert "$CERT" --key "$KEY" --limit-loopback \
 	>/dev/null 2>"$WORK/seclisten-flood.log" &
 PID_flood=$!
 PIDS+=("$PID_flood")
 help=$("$BIN" serve --help)
-FLOOD_RATE=$(sed -n 's/.*--rate value .*(default: "\([0-9.]*\)").*/\1/p' <<<"$help")
-FLOOD_BURST=$(sed -n 's/.*--burst value .*(default: "\([0-9]*\)").*/\1/p' <<<"$help")
+FLOOD_RATE=$(sed -n 's/.*--rate N .*(default: "\([0-9.]*\)").*/\1/p' <<<"$help")
+FLOOD_BURST=$(sed -n 's/.*--burst N .*(default: "\([0-9]*\)").*/\1/p' <<<"$help")
 
 declare -A PORT=([seclisten]=$P_SECLISTEN [tlsref]=$P_TLSREF [stunnel]=$P_STUNNEL)
 declare -A PID=([seclisten]=$PID_seclisten [tlsref]=$PID_tlsref [stunnel]=${PID_stunnel:-0})
