@@ -9,21 +9,6 @@ import (
 	"time"
 )
 
-// waitACME waits up to limit for the n-th log record with msg.
-func (p *proc) waitLogWithin(msg string, n int, limit time.Duration) map[string]any {
-	p.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		if recs := p.logRecords(msg); len(recs) >= n {
-			return recs[n-1]
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no log record %d with msg %q within %s; stderr:\n%s", n, msg, limit, tail(p.stderr.String(), 4000))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // verifyServed checks, with openssl s_client -verify_return_error, that the
 // listener serves a chain for name that Pebble's root verifies, and that the
 // exchange works over it.

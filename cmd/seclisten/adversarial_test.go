@@ -684,18 +684,3 @@ func tlsHandshake(t *testing.T, raw *net.TCPConn, transport net.Conn) *client {
 	t.Cleanup(func() { tc.Close() })
 	return &client{t: t, conn: raw, r: bufio.NewReader(tc), w: tc}
 }
-
-// waitFDs waits up to 5 s for the process's open descriptors to come back
-// to base: closing is asynchronous (the server lingers up to a second for
-// the peer's FIN).
-func waitFDs(t *testing.T, p *proc, base int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	n := p.fds()
-	for ; n > base && time.Now().Before(deadline); n = p.fds() {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n > base {
-		t.Errorf("%d descriptors open, baseline %d: a leak", n, base)
-	}
-}

@@ -453,17 +453,6 @@ func issueServer(t *testing.T, dir, hosts string) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // clientHello records the ClientHello a Go client sends.
 func clientHello(t *testing.T) []byte {
 	t.Helper()
