@@ -503,3 +503,36 @@ func x509Pool(t *testing.T, file string) *x509.CertPool {
 	}
 	return pool
 }
+
+// stuckReply is a --reply of 120,000 bytes (under Linux's 128 KiB limit on
+// one argument): a client that does not read its replies fills the socket
+// buffers between it and the server (4 MiB or so) after a few dozen.
+var stuckReply = strings.Repeat("r", 120_000)
+
+// stuckArgs make a server answer every line with stuckReply, unpaced:
+// --msg-rate's pacing gives up at shutdown, and stuckClient needs the
+// server to answer everything it has read.
+var stuckArgs = []string{"--reply", stuckReply, "--msg-rate", "0"}
+
+// stuckClient makes a client the server cannot finish with: the server
+// (started with stuckArgs) is stuck writing replies to it until its
+// --write-timeout, and a graceful shutdown waits on it.
+//
+// The client has one exchange, then sends 2,000 empty lines in one write
+// and never reads again. stuckClient returns once the server has printed
+// the first of them. By then the server has read at least 256 of them: its
+// framer reads up to 256 bytes at a time, and they arrived together. What
+// it has read it answers even while it shuts down: 30 MB of replies or
+// more, far beyond what the socket buffers hold.
+func stuckClient(t *testing.T, p *proc) *client {
+	t.Helper()
+	c := newClient(t, p.addr)
+	c.send("x\n")
+	c.expectLine(stuckReply)
+	c.send(strings.Repeat("\n", 2000))
+	peer := fmt.Sprintf("[%s] ", c.conn.LocalAddr())
+	if lines := p.stdoutLines(2); len(lines) < 2 || lines[0] != peer+"x" || lines[1] != peer {
+		t.Fatalf("stdout = %q, want %q then %q", lines, peer+"x", peer)
+	}
+	return c
+}

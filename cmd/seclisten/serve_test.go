@@ -353,34 +353,34 @@ func TestServeSIGTERMLosesNoAnsweredMessage(t *testing.T) {
 	t.Logf("%d messages answered, %d printed, exit in %s", len(answered), len(printed), took)
 }
 
-// A second signal exits at once, even while a shutdown waits on a client
-// that does not read its replies.
+// A second signal exits at once, even while the graceful shutdown still
+// waits on a client: the server is stuck writing replies the client never
+// reads, and its write and shutdown timeouts are far longer than the test
+// waits, so only the second signal can explain the exit.
 func TestServeSecondSignalExitsAtOnce(t *testing.T) {
-	p := startServer(t, "--shutdown-timeout", "30s", "--write-timeout", "30s")
-	c := newClient(t, p.addr)
-	// Fill the socket buffers: the server blocks writing replies.
-	go func() {
-		line := []byte(strings.Repeat("x", 1000) + "\n")
-		_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		for range 20000 {
-			if _, err := c.conn.Write(line); err != nil {
-				return
-			}
-		}
-	}()
-	time.Sleep(500 * time.Millisecond)
+	p := startServer(t, append(stuckArgs, "--write-timeout", "1h", "--shutdown-timeout", "1h", "--idle-timeout", "1h")...)
+	stuckClient(t, p)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	rec := p.waitLog("shutting down: finishing what clients already sent", 1)
+	if rec["active_conns"] != float64(1) {
+		t.Errorf("shutdown record = %v, want 1 active connection", rec)
+	}
 	select {
 	case <-p.done:
-		t.Fatal("exited on the first signal although a client was still being answered")
+		t.Fatalf("exited on the first signal although a client was still being answered (%v)", p.err)
 	default:
 	}
-	code, took := p.signal(syscall.SIGINT, 3*time.Second)
+	code, took := p.signal(syscall.SIGINT, hangGuard)
 	if code != 1 {
 		t.Errorf("exit status %d after the second signal, want 1", code)
+	}
+	if rec := p.logRecord("second signal: exiting now"); rec == nil || rec["signal"] != "interrupt" {
+		t.Errorf("second-signal record = %v, want one for SIGINT", rec)
+	}
+	if p.logRecord("stopped") != nil {
+		t.Errorf("the graceful shutdown finished: the exit is not the second signal's")
 	}
 	t.Logf("second signal: exit in %s", took)
 }
