@@ -9,21 +9,6 @@ import (
 	"time"
 )
 
-// waitACME waits up to limit for the n-th log record with msg.
-func (p *proc) waitLogWithin(msg string, n int, limit time.Duration) map[string]any {
-	p.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		if recs := p.logRecords(msg); len(recs) >= n {
-			return recs[n-1]
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no log record %d with msg %q within %s; stderr:\n%s", n, msg, limit, tail(p.stderr.String(), 4000))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // verifyServed checks, with openssl s_client -verify_return_error, that the
 // listener serves a chain for name that Pebble's root verifies, and that the
 // exchange works over it.
@@ -134,20 +119,25 @@ func TestACMERenewalUnderRequiredMTLS(t *testing.T) {
 	p.waitLog("client certificate refused", 1)
 
 	// A client that offers only acme-tls/1 gets no exchange.
-	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "renew.seclisten.test", InsecureSkipVerify: true,
+	raw := dial(t, addr)
+	c := tls.Client(raw, &tls.Config{ServerName: "renew.seclisten.test", InsecureSkipVerify: true,
 		NextProtos: []string{"acme-tls/1"}})
-	if err == nil {
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(hangGuard))
+	if err := c.Handshake(); err == nil {
 		fmt.Fprintf(c, "sneaking in\n")
 		buf := make([]byte, 100)
 		if n, err := c.Read(buf); err == nil {
 			t.Errorf("an acme-tls/1 client got an answer: %q", buf[:n])
 		}
-		c.Close()
 	}
-	time.Sleep(100 * time.Millisecond)
-	if strings.Contains(p.stdout.String(), "sneaking in") {
-		t.Errorf("an acme-tls/1 connection reached the exchange")
+	c.Close()
+	// Anything the connection printed, it printed before the server
+	// logged its close.
+	rec = p.waitLogMatch("connection closed", "of the acme-tls/1 client", func(r map[string]any) bool {
+		return r["remote_addr"] == raw.LocalAddr().String()
+	})
+	if strings.Contains(p.stdout.String(), "sneaking in") || rec["messages"] != float64(0) {
+		t.Errorf("an acme-tls/1 connection reached the exchange: %v", rec)
 	}
 	p.stop()
 }
@@ -159,7 +149,7 @@ func TestACMEOnDemand(t *testing.T) {
 	peb := startPebble(t, pebbleOptions{tlsPort: port, httpPort: freePort(t)})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	p := startServe(t, peb.acmeArgs(t, t.TempDir(), "--addr", addr, "--acme-on-demand",
-		"--acme-on-demand-allow", "*.ondemand.test", "--acme-http-addr", "off")...)
+		"--acme-on-demand-allow", "*.ondemand.test", "--acme-http-addr", "off", "--log-level", "debug")...)
 	root := peb.issuingRoot()
 	verifyServed(t, addr, "a.ondemand.test", root)
 	if n := peb.orders(); n != 1 {
@@ -174,7 +164,17 @@ func TestACMEOnDemand(t *testing.T) {
 	sc = startSClient(t, addr, "-servername", "b.c.ondemand.test", "-CAfile", root)
 	sc.send("x\n")
 	sc.wait()
-	time.Sleep(200 * time.Millisecond)
+	// An order for a refused name would be placed during its handshake:
+	// once the server has closed both connections, it is too late for one.
+	p.await("both refused handshakes closed", func() bool {
+		n := 0
+		for _, r := range p.logRecords("connection closed") {
+			if r["reason"] == "handshake failed" {
+				n++
+			}
+		}
+		return n >= 2
+	})
 	if n := peb.orders(); n != 1 {
 		t.Errorf("%d orders after refused names, want still 1", n)
 	}
@@ -202,8 +202,13 @@ func TestACMECADownAtStart(t *testing.T) {
 	peb.start()
 	p.waitLogWithin("ACME certificate in service", 1, 40*time.Second)
 	verifyServed(t, addr, "late.seclisten.test", peb.issuingRoot())
-	if n := len(p.logRecords("ACME: no certificate yet; retrying")); n > 4 {
-		t.Errorf("%d retries in well under a minute: backoff too eager", n)
+	// The backoff doubles from 5 s, each wait drawn from its upper half:
+	// read from the records, not from the clock.
+	for i, r := range p.logRecords("ACME: no certificate yet; retrying") {
+		ns, _ := r["retry_in"].(float64) // JSON logs durations in nanoseconds
+		if least := (5 * time.Second << i) / 2; time.Duration(ns) < least-time.Second/2 {
+			t.Errorf("retry %d in %s, want at least %s: backoff too eager", i+1, time.Duration(ns), least)
+		}
 	}
 	p.stop()
 }

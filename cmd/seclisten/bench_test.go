@@ -119,9 +119,10 @@ func TestBenchFlood(t *testing.T) {
 	if acc <= 0 || ref <= acc {
 		t.Errorf("accepted %v, refused %v: want some accepted and more refused", acc, ref)
 	}
-	// Burst 20 plus 10/s for about a second.
-	if acc > 40 {
-		t.Errorf("accepted %v connections from one address, want about 30", acc)
+	// Burst 20 plus 10/s for as long as the run lasted (on a loaded
+	// machine, longer than the second asked for), plus a second's slack.
+	if limit := 20 + 10*(num(t, res, "duration_s")+1); acc > limit {
+		t.Errorf("accepted %v connections from one address, want at most %v", acc, limit)
 	}
 }
 

@@ -41,22 +41,45 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lockedBuffer collects a process's output while it runs.
+// hangGuard bounds every wait for an event a test expects (a log record, a
+// line of output, an exit, a port). The events take milliseconds; the bound
+// is far beyond what even a loaded machine needs, and only stops a broken
+// test from hanging until go test's own timeout.
+const hangGuard = 30 * time.Second
+
+// lockedBuffer collects a process's output while it runs, and wakes those
+// waiting for more.
 type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	grown chan struct{} // closed at the next Write; nil while nobody waits
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	n, err := b.buf.Write(p)
+	if b.grown != nil {
+		close(b.grown)
+		b.grown = nil
+	}
+	return n, err
 }
 
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// next returns the contents so far and a channel closed when more arrive.
+func (b *lockedBuffer) next() (string, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.grown == nil {
+		b.grown = make(chan struct{})
+	}
+	return b.buf.String(), b.grown
 }
 
 // proc is a running seclisten.
@@ -68,6 +91,10 @@ type proc struct {
 	stderr *lockedBuffer
 	done   chan struct{}
 	err    error // Wait's result, once done is closed
+
+	recMu  sync.Mutex
+	recs   []map[string]any // the JSON log records on stderr, parsed so far
+	parsed int              // how much of stderr recs covers
 }
 
 // startServer runs `seclisten serve --plain` on a free loopback port with the
@@ -111,26 +138,27 @@ func startServeEnv(t *testing.T, env []string, args ...string) *proc {
 			t.Logf("seclisten stderr:\n%s", tail(p.stderr.String(), 4000))
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if rec := p.logRecord("listening"); rec != nil {
-			p.addr = rec["addr"].(string)
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("seclisten exited at start: %v\nstderr:\n%s", p.err, p.stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
+	p.addr = p.waitLog("listening", 1)["addr"].(string)
+	return p
+}
+
+// records are the JSON log records the process has written so far (whole
+// lines only: a record may reach the pipe in pieces).
+func (p *proc) records() []map[string]any {
+	p.recMu.Lock()
+	defer p.recMu.Unlock()
+	s := p.stderr.String()
+	if end := strings.LastIndexByte(s, '\n') + 1; end > p.parsed {
+		p.recs = append(p.recs, parseJSONLines(p.t, s[p.parsed:end])...)
+		p.parsed = end
 	}
-	t.Fatalf("seclisten did not log that it listens within 10s; stderr:\n%s", p.stderr.String())
-	return nil
+	return p.recs[:len(p.recs):len(p.recs)]
 }
 
 // logRecords are the JSON log records with the given msg.
 func (p *proc) logRecords(msg string) []map[string]any {
 	var out []map[string]any
-	for _, rec := range parseJSONLines(p.t, p.stderr.String()) {
+	for _, rec := range p.records() {
 		if rec["msg"] == msg {
 			out = append(out, rec)
 		}
@@ -146,19 +174,77 @@ func (p *proc) logRecord(msg string) map[string]any {
 	return nil
 }
 
-// waitLog waits up to 10 s for the n-th log record with msg and returns it.
+// await waits until cond holds. cond depends on what the process writes:
+// it is checked again whenever its stdout or stderr grows, and once more
+// when it exits (then all its output has arrived). It fails the test if the
+// process exits first, or after limit.
+func (p *proc) awaitWithin(what string, limit time.Duration, cond func() bool) {
+	p.t.Helper()
+	guard := time.NewTimer(limit)
+	defer guard.Stop()
+	for {
+		_, outGrew := p.stdout.next()
+		_, errGrew := p.stderr.next()
+		if cond() {
+			return
+		}
+		select {
+		case <-outGrew:
+		case <-errGrew:
+		case <-p.done:
+			if cond() {
+				return
+			}
+			p.t.Fatalf("seclisten exited (%v) before %s; stderr:\n%s", p.err, what, tail(p.stderr.String(), 4000))
+		case <-guard.C:
+			p.t.Fatalf("no %s within %s; stderr:\n%s", what, limit, tail(p.stderr.String(), 4000))
+		}
+	}
+}
+
+// await is awaitWithin the hang guard.
+func (p *proc) await(what string, cond func() bool) {
+	p.t.Helper()
+	p.awaitWithin(what, hangGuard, cond)
+}
+
+// waitLog waits for the n-th log record with msg and returns it.
 func (p *proc) waitLog(msg string, n int) map[string]any {
 	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	return p.waitLogWithin(msg, n, hangGuard)
+}
+
+// waitLogWithin waits up to limit for the n-th log record with msg and
+// returns it: for events slower than the hang guard allows (an ACME CA's
+// retries and renewals).
+func (p *proc) waitLogWithin(msg string, n int, limit time.Duration) map[string]any {
+	p.t.Helper()
+	var rec map[string]any
+	p.awaitWithin(fmt.Sprintf("log record %d with msg %q", n, msg), limit, func() bool {
 		if recs := p.logRecords(msg); len(recs) >= n {
-			return recs[n-1]
+			rec = recs[n-1]
+			return true
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no log record %d with msg %q within 10s; stderr:\n%s", n, msg, tail(p.stderr.String(), 3000))
+		return false
+	})
+	return rec
+}
+
+// waitLogMatch waits for the first log record with msg for which match
+// holds, and returns it.
+func (p *proc) waitLogMatch(msg string, what string, match func(rec map[string]any) bool) map[string]any {
+	p.t.Helper()
+	var rec map[string]any
+	p.await(fmt.Sprintf("log record %q (%s)", msg, what), func() bool {
+		for _, r := range p.logRecords(msg) {
+			if match(r) {
+				rec = r
+				return true
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
+	return rec
 }
 
 // cleanEnv is the environment without SECLISTEN_ variables, so a developer's
@@ -174,7 +260,8 @@ func cleanEnv() []string {
 }
 
 // signal sends sig and waits up to limit for the process to exit. It returns
-// the exit status and how long the exit took.
+// the exit status and how long the exit took (for the test's log: on a
+// loaded machine that is no measure of anything).
 func (p *proc) signal(sig syscall.Signal, limit time.Duration) (int, time.Duration) {
 	p.t.Helper()
 	start := time.Now()
@@ -192,7 +279,7 @@ func (p *proc) signal(sig syscall.Signal, limit time.Duration) (int, time.Durati
 // stop shuts the server down with SIGTERM and expects exit status 0.
 func (p *proc) stop() {
 	p.t.Helper()
-	if code, _ := p.signal(syscall.SIGTERM, 15*time.Second); code != 0 {
+	if code, _ := p.signal(syscall.SIGTERM, hangGuard); code != 0 {
 		p.t.Fatalf("exit status %d after SIGTERM, want 0", code)
 	}
 }
@@ -230,18 +317,63 @@ func (p *proc) status(field string) int {
 	return 0
 }
 
-// stdoutLines waits until stdout holds at least n lines (or 10 s pass) and
-// returns them.
+// stdoutLines waits until stdout holds at least n lines (or the hang guard
+// passes, or the process exits) and returns them.
 func (p *proc) stdoutLines(n int) []string {
 	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	guard := time.NewTimer(hangGuard)
+	defer guard.Stop()
 	for {
-		lines := splitLines(p.stdout.String())
-		if len(lines) >= n || time.Now().After(deadline) {
+		out, grew := p.stdout.next()
+		lines := splitLines(out)
+		if len(lines) >= n {
 			return lines
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-grew:
+		case <-p.done:
+			return splitLines(p.stdout.String())
+		case <-guard.C:
+			return lines
+		}
 	}
+}
+
+// waitFor polls cond, which depends on something that sends no event (a
+// port, a metric, a file), until it holds; it fails the test after the hang
+// guard.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // between polls of cond, not to synchronise
+	}
+}
+
+// fdsBelow waits until the process has fewer than n open descriptors and
+// returns the count: the server closes its side of a connection after a
+// lingering close, a moment after the client closes, and nothing reports
+// it but the count. The count while a first client was connected, then
+// fdsBelow once it has left, is the server's baseline at rest (serving
+// that client made it open whatever it keeps open).
+func (p *proc) fdsBelow(n int) int {
+	p.t.Helper()
+	var got int
+	waitFor(p.t, fmt.Sprintf("fewer than %d open descriptors", n), func() bool {
+		got = p.fds()
+		return got < n
+	})
+	return got
+}
+
+// waitFDs waits until the process's open descriptors come back to base,
+// and fails the test with a leak if they do not within the hang guard.
+func waitFDs(t *testing.T, p *proc, base int) {
+	t.Helper()
+	p.fdsBelow(base + 1)
 }
 
 func splitLines(s string) []string {
@@ -302,7 +434,7 @@ func newClientFrom(t testing.TB, src, addr string) *client {
 
 func (c *client) send(s string) {
 	c.t.Helper()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.conn.SetWriteDeadline(time.Now().Add(hangGuard))
 	var w io.Writer = c.conn
 	if c.w != nil {
 		w = c.w
@@ -312,9 +444,9 @@ func (c *client) send(s string) {
 	}
 }
 
-// readLine reads one line (without its newline) within 5 s.
+// readLine reads one line (without its newline) within the hang guard.
 func (c *client) readLine() (string, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.conn.SetReadDeadline(time.Now().Add(hangGuard))
 	s, err := c.r.ReadString('\n')
 	if err != nil {
 		return s, err
@@ -330,7 +462,8 @@ func (c *client) expectLine(want string) {
 	}
 }
 
-// expectEOF expects the server to close the connection within 5 s.
+// expectEOF expects the server to close the connection (within the hang
+// guard).
 func (c *client) expectEOF() {
 	c.t.Helper()
 	got, err := c.readLine()
@@ -375,4 +508,37 @@ func x509Pool(t *testing.T, file string) *x509.CertPool {
 		t.Fatalf("no certificate in %s", file)
 	}
 	return pool
+}
+
+// stuckReply is a --reply of 120,000 bytes (under Linux's 128 KiB limit on
+// one argument): a client that does not read its replies fills the socket
+// buffers between it and the server (4 MiB or so) after a few dozen.
+var stuckReply = strings.Repeat("r", 120_000)
+
+// stuckArgs make a server answer every line with stuckReply, unpaced:
+// --msg-rate's pacing gives up at shutdown, and stuckClient needs the
+// server to answer everything it has read.
+var stuckArgs = []string{"--reply", stuckReply, "--msg-rate", "0"}
+
+// stuckClient makes a client the server cannot finish with: the server
+// (started with stuckArgs) is stuck writing replies to it until its
+// --write-timeout, and a graceful shutdown waits on it.
+//
+// The client has one exchange, then sends 2,000 empty lines in one write
+// and never reads again. stuckClient returns once the server has printed
+// the first of them. By then the server has read at least 256 of them: its
+// framer reads up to 256 bytes at a time, and they arrived together. What
+// it has read it answers even while it shuts down: 30 MB of replies or
+// more, far beyond what the socket buffers hold.
+func stuckClient(t *testing.T, p *proc) *client {
+	t.Helper()
+	c := newClient(t, p.addr)
+	c.send("x\n")
+	c.expectLine(stuckReply)
+	c.send(strings.Repeat("\n", 2000))
+	peer := fmt.Sprintf("[%s] ", c.conn.LocalAddr())
+	if lines := p.stdoutLines(2); len(lines) < 2 || lines[0] != peer+"x" || lines[1] != peer {
+		t.Fatalf("stdout = %q, want %q then %q", lines, peer+"x", peer)
+	}
+	return c
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -153,24 +152,14 @@ func TestMetricsAgreeWithEvents(t *testing.T) {
 // clients elsewhere; /healthz stays 200 until the process ends.
 func TestReadyzDuringShutdown(t *testing.T) {
 	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServer(t, "--metrics-addr", maddr, "--shutdown-timeout", "5s", "--write-timeout", "5s")
-	// A client that never reads its replies holds the drain open.
-	c := newClient(t, p.addr)
-	go func() {
-		line := []byte(strings.Repeat("x", 1000) + "\n")
-		w := bufio.NewWriter(c.conn)
-		_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		for range 20000 {
-			if _, err := w.Write(line); err != nil {
-				return
-			}
-		}
-		_ = w.Flush()
-	}()
-	time.Sleep(300 * time.Millisecond)
+	// Timeouts longer than the hang guard: only the client below holds the
+	// drain open, and only its leaving ends it.
+	p := startServer(t, append(stuckArgs, "--metrics-addr", maddr, "--shutdown-timeout", "1h", "--write-timeout", "1h")...)
+	c := stuckClient(t, p)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	p.waitLog("shutting down: finishing what clients already sent", 1)
 	waitFor(t, "/readyz to say 503", func() bool {
 		code, text := curl(t, "http://"+maddr+"/readyz")
 		return code == 503 && strings.Contains(text, "shutting down")
@@ -178,10 +167,14 @@ func TestReadyzDuringShutdown(t *testing.T) {
 	if code, _ := curl(t, "http://"+maddr+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d during the drain", code)
 	}
+	// The client leaves: the server's write fails, and the drain ends.
 	c.conn.Close()
 	select {
 	case <-p.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("no exit after the drain")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status %d after the drain, want 0", code)
 	}
 }

@@ -71,7 +71,8 @@ func (sc *sclient) send(s string) {
 	}
 }
 
-// expectLine waits up to 10 s for the next line s_client prints.
+// expectLine waits (within the hang guard) for the next line s_client
+// prints.
 func (sc *sclient) expectLine(want string) string {
 	sc.t.Helper()
 	select {
@@ -83,19 +84,20 @@ func (sc *sclient) expectLine(want string) string {
 			sc.t.Fatalf("s_client printed %q, want %q", got, want)
 		}
 		return got
-	case <-time.After(10 * time.Second):
-		sc.t.Fatalf("s_client printed nothing in 10s; stderr:\n%s", sc.stderr.String())
+	case <-time.After(hangGuard):
+		sc.t.Fatalf("s_client printed nothing in %s; stderr:\n%s", hangGuard, sc.stderr.String())
 	}
 	return ""
 }
 
-// wait waits up to 10 s for s_client to end and returns its exit status.
+// wait waits (within the hang guard) for s_client to end and returns its
+// exit status.
 func (sc *sclient) wait() int {
 	sc.t.Helper()
 	select {
 	case <-sc.done:
-	case <-time.After(10 * time.Second):
-		sc.t.Fatalf("s_client still running after 10s; stderr:\n%s", sc.stderr.String())
+	case <-time.After(hangGuard):
+		sc.t.Fatalf("s_client still running after %s; stderr:\n%s", hangGuard, sc.stderr.String())
 	}
 	return sc.cmd.ProcessState.ExitCode()
 }

@@ -26,9 +26,9 @@ func dialFrom(t testing.TB, src, addr string) (*net.TCPConn, error) {
 }
 
 // exchangeRaw sends a line on c and returns the reply line, or an error if
-// the connection was closed first.
+// the connection was closed first (or after the hang guard).
 func exchangeRaw(c net.Conn, line string) (string, error) {
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(hangGuard))
 	if _, err := fmt.Fprintf(c, "%s\n", line); err != nil {
 		return "", err
 	}
@@ -100,7 +100,7 @@ func TestProxyProtocolDirect(t *testing.T) {
 	if got, _ := exchangeRaw(f, "spoof"); got != "error: refused: this port takes connections only from trusted proxies" {
 		t.Errorf("untrusted peer: reply %q, want the refusal line", got)
 	}
-	waitFor(t, "refusal logs", func() bool {
+	p.await("refusal logs", func() bool {
 		var untrusted, bad int
 		for _, r := range p.logRecords("refused connection") {
 			switch {

@@ -121,6 +121,7 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 		mu       sync.Mutex
 		answered []string
 		wg       sync.WaitGroup
+		busy     = make(chan struct{}, len(on1)) // one per client at its 5th answer
 	)
 	for k, src := range on1 {
 		wg.Add(1)
@@ -128,6 +129,8 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 			defer wg.Done()
 			c, err := dialFrom(t, src, fe)
 			if err != nil {
+				t.Errorf("dial from %s: %v", src, err)
+				busy <- struct{}{}
 				return
 			}
 			defer c.Close()
@@ -135,16 +138,30 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 				msg := fmt.Sprintf("busy %d-%d", k, j)
 				got, err := exchangeRaw(c, msg)
 				if err != nil || got != defaultReply {
+					if j < 5 {
+						busy <- struct{}{} // stopped before the signal: counted, not waited for
+					}
 					return
 				}
 				mu.Lock()
 				answered = append(answered, msg)
 				mu.Unlock()
+				if j == 4 {
+					busy <- struct{}{}
+				}
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
-	code, took := r1.signal(syscall.SIGTERM, 10*time.Second)
+	// Every client is busy (5 answers each, and still sending) when the
+	// signal comes.
+	for range on1 {
+		select {
+		case <-busy:
+		case <-time.After(hangGuard):
+			t.Fatal("the busy clients did not get 5 answers each")
+		}
+	}
+	code, took := r1.signal(syscall.SIGTERM, hangGuard)
 	wg.Wait()
 	if code != 0 {
 		t.Errorf("replica 1 exit status %d", code)

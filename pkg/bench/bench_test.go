@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -17,14 +18,21 @@ import (
 	"github.com/seclisten/seclisten/pkg/pki"
 )
 
+// hangGuard bounds every wait for an event a test expects, and every run
+// the test expects to end: far beyond what even a loaded machine needs, it
+// only stops a broken test from hanging.
+const hangGuard = 30 * time.Second
+
 // testServer is a tiny line-echo server: it answers every line with "ok".
 type testServer struct {
 	addr     string
 	ln       net.Listener
 	active   atomic.Int64 // connections being served
 	accepted atomic.Int64
+	replies  chan struct{} // one per reply, while it has room (the first 1,024)
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
+	lives    []time.Duration // of the connections served, from accept to close
 	wg       sync.WaitGroup
 }
 
@@ -50,7 +58,7 @@ func startTestServer(t *testing.T, cfg *tls.Config, refuseEveryOther bool) *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	s := &testServer{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}, replies: make(chan struct{}, 1024)}
 	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -80,12 +88,14 @@ func startTestServer(t *testing.T, cfg *tls.Config, refuseEveryOther bool) *test
 }
 
 func (s *testServer) handle(c net.Conn, cfg *tls.Config) {
+	start := time.Now()
 	s.active.Add(1)
 	defer func() {
 		s.active.Add(-1)
 		c.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
+		s.lives = append(s.lives, time.Since(start))
 		s.mu.Unlock()
 	}()
 	rw := c
@@ -100,6 +110,67 @@ func (s *testServer) handle(c net.Conn, cfg *tls.Config) {
 		if _, err := rw.Write([]byte("ok\n")); err != nil {
 			return
 		}
+		select {
+		case s.replies <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitActive waits until the server serves n connections at once. Nothing
+// reports a count: poll it.
+func (s *testServer) waitActive(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for s.active.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("server serves %d connections, want %d", s.active.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond) // between polls of the count
+	}
+}
+
+// waitReplies waits for the server's next n replies.
+func (s *testServer) waitReplies(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-s.replies:
+		case <-time.After(hangGuard):
+			t.Fatalf("the server answered fewer than %d lines", n)
+		}
+	}
+}
+
+// runOut is the outcome of a Run.
+type runOut struct {
+	r   Result
+	err error
+}
+
+// start runs Run in the background; cancel ends it early.
+func start(o Options, progress io.Writer) (done <-chan runOut, cancel context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan runOut, 1)
+	go func() {
+		r, err := Run(ctx, o, progress)
+		ch <- runOut{r, err}
+	}()
+	return ch, cancel
+}
+
+// result waits for a run started with start to end, within the hang guard.
+func result(t *testing.T, done <-chan runOut) Result {
+	t.Helper()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		return o.r
+	case <-time.After(hangGuard):
+		t.Fatalf("the run did not end within %s", hangGuard)
+		return Result{}
 	}
 }
 
@@ -193,13 +264,27 @@ func TestModes(t *testing.T) {
 			if o.Plain {
 				o.Addr = plainSrv.addr
 			}
-			o.Duration = 300 * time.Millisecond
 			o.Concurrency = 4
-			var progress strings.Builder
-			r, err := Run(context.Background(), o, &progress)
-			if err != nil {
-				t.Fatal(err)
+			// Bounded by count, not by time, so the run is the same
+			// however slow the machine; the duration is beyond the hang
+			// guard. Idle holds its connections for the duration: it is
+			// ended once its own server holds them all.
+			o.MaxOps, o.Duration = 50, time.Hour
+			var own *testServer
+			if o.Mode == Idle {
+				own = startTestServer(t, serverTLS(t), false)
+				o.Addr = own.addr
 			}
+			var progress strings.Builder
+			done, cancel := start(o, &progress)
+			defer cancel()
+			if own != nil {
+				// Each connection is opened with one exchange: once the
+				// server has answered them all, they are all opened.
+				own.waitReplies(t, o.Conns)
+				cancel()
+			}
+			r := result(t, done)
 			sane(t, r)
 			if !o.Plain && !strings.HasPrefix(r.TLS, "TLS 1.") {
 				t.Errorf("tls = %q", r.TLS)
@@ -230,47 +315,63 @@ func TestModes(t *testing.T) {
 	}
 }
 
-// Idle holds exactly K connections on the server for the duration, then
+// Idle holds exactly K connections on the server until the run ends, then
 // closes them.
 func TestIdleHoldsK(t *testing.T) {
 	srv := startTestServer(t, serverTLS(t), false)
 	const k = 25
-	type out struct {
-		r   Result
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		r, err := Run(context.Background(), Options{Mode: Idle, Addr: srv.addr, Conns: k, Duration: time.Second, PID: os.Getpid()}, nil)
-		done <- out{r, err}
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.active.Load() != k {
-		if time.Now().After(deadline) {
-			t.Fatalf("server holds %d connections, want %d", srv.active.Load(), k)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
+	// A duration beyond the hang guard: the run holds until cancelled.
+	done, cancel := start(Options{Mode: Idle, Addr: srv.addr, Conns: k, Duration: time.Hour, PID: os.Getpid()}, nil)
+	defer cancel()
+	// Each connection is opened with one exchange: once the server has
+	// answered them all, they are all opened, and the hold has begun.
+	srv.waitReplies(t, k)
 	if n := srv.active.Load(); n != k {
-		t.Fatalf("server holds %d connections during the hold, want %d", n, k)
+		t.Errorf("server holds %d connections, want %d", n, k)
 	}
-	o := <-done
-	if o.err != nil {
-		t.Fatal(o.err)
+	select {
+	case o := <-done:
+		t.Fatalf("the run ended while holding its connections: %+v, %v", o.r, o.err)
+	default:
 	}
-	if o.r.Conns != k || o.r.Ops != k {
-		t.Errorf("conns %d, ops %d; want %d", o.r.Conns, o.r.Ops, k)
+	cancel()
+	r := result(t, done)
+	if r.Conns != k || r.Ops != k {
+		t.Errorf("conns %d, ops %d; want %d", r.Conns, r.Ops, k)
 	}
-	if o.r.RSSBeforeKiB <= 0 || o.r.RSSAfterKiB <= 0 {
-		t.Errorf("rss before %d, after %d KiB; want both > 0", o.r.RSSBeforeKiB, o.r.RSSAfterKiB)
+	if r.RSSBeforeKiB <= 0 || r.RSSAfterKiB <= 0 {
+		t.Errorf("rss before %d, after %d KiB; want both > 0", r.RSSBeforeKiB, r.RSSAfterKiB)
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for srv.active.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("server still holds %d connections after the run", srv.active.Load())
+	srv.waitActive(t, 0)
+	if n := srv.accepted.Load(); n != k {
+		t.Errorf("server accepted %d connections, want exactly %d", n, k)
+	}
+}
+
+// Idle holds its connections for the whole duration: the server sees each
+// live at least that long (opening them, with one exchange each, ends
+// before the hold begins).
+func TestIdleHoldsForTheDuration(t *testing.T) {
+	srv := startTestServer(t, nil, false)
+	const hold = 500 * time.Millisecond
+	// Plain, and two connections: opened in far less than the duration
+	// even on a loaded machine.
+	done, cancel := start(Options{Mode: Idle, Addr: srv.addr, Plain: true, Conns: 2, Duration: hold}, nil)
+	defer cancel()
+	r := result(t, done)
+	if r.Conns == 0 {
+		t.Fatalf("no connection opened within %s", hold)
+	}
+	srv.waitActive(t, 0)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.lives) != r.Conns {
+		t.Fatalf("server served %d connections, the run opened %d", len(srv.lives), r.Conns)
+	}
+	for i, d := range srv.lives {
+		if d < hold {
+			t.Errorf("connection %d held %s, less than the %s duration", i, d, hold)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -284,10 +385,10 @@ func TestFloodClassifies(t *testing.T) {
 				cfg = serverTLS(t)
 			}
 			srv := startTestServer(t, cfg, true)
-			r, err := Run(context.Background(), Options{Mode: Flood, Addr: srv.addr, Plain: plain, MaxOps: 200, Concurrency: 4, Duration: 10 * time.Second}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			// A duration beyond the hang guard: the 200 operations all run.
+			done, cancel := start(Options{Mode: Flood, Addr: srv.addr, Plain: plain, MaxOps: 200, Concurrency: 4, Duration: time.Hour}, nil)
+			defer cancel()
+			r := result(t, done)
 			if r.Accepted+r.Refused+r.Errors != 200 {
 				t.Errorf("accepted %d + refused %d + errors %d, want 200", r.Accepted, r.Refused, r.Errors)
 			}
@@ -302,15 +403,12 @@ func TestBoundedByCount(t *testing.T) {
 	srv := startTestServer(t, serverTLS(t), false)
 	for _, mode := range []Mode{Handshake, Resume, Echo, Flood} {
 		t.Run(string(mode), func(t *testing.T) {
-			r, err := Run(context.Background(), Options{Mode: mode, Addr: srv.addr, MaxOps: 50, Conns: 4, Duration: 10 * time.Second}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Ops != 50 {
+			// A duration beyond the hang guard: only the count can end
+			// the run.
+			done, cancel := start(Options{Mode: mode, Addr: srv.addr, MaxOps: 50, Conns: 4, Duration: time.Hour}, nil)
+			defer cancel()
+			if r := result(t, done); r.Ops != 50 {
 				t.Errorf("ops = %d, want 50", r.Ops)
-			}
-			if r.Elapsed > 5*time.Second {
-				t.Errorf("took %v: did not stop at the count", r.Elapsed)
 			}
 		})
 	}
@@ -318,19 +416,21 @@ func TestBoundedByCount(t *testing.T) {
 
 func TestBoundedByTime(t *testing.T) {
 	srv := startTestServer(t, serverTLS(t), false)
+	const d = time.Second
 	for _, mode := range []Mode{Handshake, Echo, Flood} {
 		t.Run(string(mode), func(t *testing.T) {
-			start := time.Now()
-			r, err := Run(context.Background(), Options{Mode: mode, Addr: srv.addr, Conns: 4, Duration: 300 * time.Millisecond}, nil)
-			took := time.Since(start)
-			if err != nil {
-				t.Fatal(err)
+			// No count and no per-operation timeout can end the run in
+			// time: only the duration can. Echo opens its connections
+			// within the duration first, which a second leaves ample
+			// room for.
+			done, cancel := start(Options{Mode: mode, Addr: srv.addr, Conns: 4, Duration: d, Timeout: time.Hour}, nil)
+			defer cancel()
+			r := result(t, done)
+			if r.Elapsed < d {
+				t.Errorf("elapsed %v, less than the %v duration", r.Elapsed, d)
 			}
-			if r.Elapsed < 300*time.Millisecond || r.Elapsed > 700*time.Millisecond {
-				t.Errorf("elapsed %v, want about 300ms", r.Elapsed)
-			}
-			if took > 1500*time.Millisecond {
-				t.Errorf("run took %v", took)
+			if r.Ops == 0 {
+				t.Errorf("no operation in %v", r.Elapsed)
 			}
 		})
 	}
@@ -339,14 +439,18 @@ func TestBoundedByTime(t *testing.T) {
 // Cancelling ctx ends a run early, with the figures so far.
 func TestCancel(t *testing.T) {
 	srv := startTestServer(t, nil, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	const conns = 4
+	// A duration and timeouts beyond the hang guard: only the cancel can
+	// end the run.
+	done, cancel := start(Options{Mode: Echo, Addr: srv.addr, Plain: true, Conns: conns, Duration: time.Hour, Timeout: time.Hour}, nil)
 	defer cancel()
-	r, err := Run(ctx, Options{Mode: Echo, Addr: srv.addr, Plain: true, Conns: 4, Duration: time.Minute}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Elapsed > time.Second || r.Ops == 0 {
-		t.Errorf("elapsed %v, ops %d", r.Elapsed, r.Ops)
+	// One reply per connection opens it; after conns more, some
+	// connection has had two replies in the measured phase, so its first
+	// operation was counted before it sent its second line.
+	srv.waitReplies(t, 2*conns+1)
+	cancel()
+	if r := result(t, done); r.Ops == 0 {
+		t.Errorf("ops = 0 at the cancel, want the operations so far (elapsed %v)", r.Elapsed)
 	}
 }
 

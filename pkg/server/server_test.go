@@ -18,6 +18,10 @@ import (
 	"github.com/seclisten/seclisten/pkg/internal/lockedbuf"
 )
 
+// hangGuard bounds every wait for an event a test expects: far beyond what
+// even a loaded machine needs, it only stops a broken test from hanging.
+const hangGuard = 30 * time.Second
+
 func openFDs(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -64,7 +68,7 @@ func TestServeLeaksNothing(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			_ = c.SetDeadline(time.Now().Add(hangGuard))
 			switch i % 5 {
 			case 0:
 				fmt.Fprintf(c, "line %d\n", i)
@@ -86,27 +90,34 @@ func TestServeLeaksNothing(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// One client stays connected through the shutdown.
+	// One client stays connected through the shutdown: served (it has its
+	// answer), and idle in the server's read when the shutdown comes.
 	idle, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	time.Sleep(50 * time.Millisecond)
+	_ = idle.SetDeadline(time.Now().Add(hangGuard))
+	fmt.Fprint(idle, "idle from now on\n")
+	if _, err := bufio.NewReader(idle).ReadString('\n'); err != nil {
+		t.Fatalf("idle client: read reply: %v", err)
+	}
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("Serve: %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("Serve did not return after the shutdown")
 	}
 	idle.Close()
 
-	deadline := time.Now().Add(3 * time.Second)
+	// Nothing reports the last goroutines' exit or descriptors' close:
+	// poll the counts, under the hang guard.
+	deadline := time.Now().Add(hangGuard)
 	for time.Now().Before(deadline) && (runtime.NumGoroutine() > baseG || openFDs(t) > baseFD) {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // between polls, not to synchronise
 	}
 	if g := runtime.NumGoroutine(); g > baseG {
 		buf := make([]byte, 1<<20)

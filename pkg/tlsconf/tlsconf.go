@@ -367,6 +367,7 @@ func (s *Source) Watch(ctx context.Context, interval time.Duration, report func(
 		return
 	}
 	last := s.fingerprint()
+	looked()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -375,12 +376,24 @@ func (s *Source) Watch(ctx context.Context, interval time.Duration, report func(
 			return
 		case <-t.C:
 		}
-		fp := s.fingerprint()
-		if fp == last {
-			continue
+		if fp := s.fingerprint(); fp != last {
+			last = fp
+			report(s.Reload())
 		}
-		last = fp
-		report(s.Reload())
+		looked()
+	}
+}
+
+// testHookWatchLooked, when a test sets it, is called each time Watch has
+// looked at the files (the first look, then one per tick, after any reload
+// it triggered). Nothing else tells a test that Watch has its baseline, so
+// a change it makes will be seen, or that Watch saw files that did not
+// change. Nil outside tests.
+var testHookWatchLooked func()
+
+func looked() {
+	if testHookWatchLooked != nil {
+		testHookWatchLooked()
 	}
 }
 

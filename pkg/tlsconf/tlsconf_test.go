@@ -141,6 +141,10 @@ func (f *fixture) clientConfig(cert *pki.Cert) *tls.Config {
 	}
 }
 
+// hangGuard bounds every wait for an event a test expects: far beyond what
+// even a loaded machine needs, it only stops a broken test from hanging.
+const hangGuard = 30 * time.Second
+
 // result is the outcome of one handshake, seen from both sides.
 type result struct {
 	serverErr, clientErr     error
@@ -171,7 +175,7 @@ func dial(t *testing.T, src *tlsconf.Source, ccfg *tls.Config) result {
 		}
 		defer c.Close()
 		tc := c.(*tls.Conn)
-		_ = tc.SetDeadline(time.Now().Add(3 * time.Second))
+		_ = tc.SetDeadline(time.Now().Add(hangGuard))
 		err = tc.Handshake()
 		if err == nil {
 			_, err = tc.Write([]byte("x"))
@@ -180,10 +184,10 @@ func dial(t *testing.T, src *tlsconf.Source, ccfg *tls.Config) result {
 	}()
 
 	var r result
-	d := &net.Dialer{Timeout: 2 * time.Second, Deadline: time.Now().Add(3 * time.Second)}
+	d := &net.Dialer{Deadline: time.Now().Add(hangGuard)}
 	cc, err := tls.DialWithDialer(d, "tcp", ln.Addr().String(), ccfg)
 	if err == nil {
-		_ = cc.SetDeadline(time.Now().Add(3 * time.Second))
+		_ = cc.SetDeadline(time.Now().Add(hangGuard))
 		buf := make([]byte, 1)
 		// ReadFull: the byte may come with the close_notify, as (1, EOF).
 		if _, err = io.ReadFull(cc, buf); err == nil && buf[0] != 'x' {
@@ -197,7 +201,7 @@ func dial(t *testing.T, src *tlsconf.Source, ccfg *tls.Config) result {
 	select {
 	case s := <-srv:
 		r.serverErr, r.serverState = s.err, s.st
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("server side did not finish")
 	}
 	return r
@@ -551,6 +555,15 @@ func TestWatch(t *testing.T) {
 	src := newSource(t, f.opts(tlsconf.Require))
 	ctx, cancel := context.WithCancel(context.Background())
 	rep := make(reports, 100)
+	// Watch's looks at the files, in order (a tick every 50 ms for the
+	// test's few seconds at most: far fewer than the buffer holds).
+	looks := make(chan struct{}, 10_000)
+	reset := tlsconf.SetWatchLookHook(func() {
+		select {
+		case looks <- struct{}{}:
+		default:
+		}
+	})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -560,19 +573,28 @@ func TestWatch(t *testing.T) {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(2 * time.Second):
+			reset()
+		case <-time.After(hangGuard):
 			t.Error("Watch did not return after cancel")
 		}
 	}()
-	// Let Watch take its first look at the files.
-	time.Sleep(100 * time.Millisecond)
+	nextLook := func(what string) {
+		t.Helper()
+		select {
+		case <-looks:
+		case <-time.After(hangGuard):
+			t.Fatalf("Watch took no look at the files (%s)", what)
+		}
+	}
+	// Watch's first look is its baseline: changes from now on are seen.
+	nextLook("the first")
 
 	// A new certificate: reported as a successful reload. Writing the
 	// certificate and the key is two steps, so a reload in between may
 	// fail; a later one must succeed.
 	old := src.Current()
 	next := f.writeServer(t, pki.ServerOptions{})
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for {
 		err, ok := rep.next(t, time.Until(deadline))
 		if !ok {
@@ -592,7 +614,7 @@ func TestWatch(t *testing.T) {
 
 	// A broken certificate: reported, and the material stays.
 	writeFile(t, f.certFile, []byte("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"))
-	err, ok := rep.next(t, 3*time.Second)
+	err, ok := rep.next(t, hangGuard)
 	if !ok {
 		t.Fatal("broken certificate not reported")
 	}
@@ -602,16 +624,25 @@ func TestWatch(t *testing.T) {
 	if src.Current() != m {
 		t.Fatal("material changed after a failed reload")
 	}
-	// Untouched files: no reports.
-	if err, ok := rep.next(t, 200*time.Millisecond); ok {
+	// Untouched files: no reports. Of the next two looks, the second began
+	// after the look that reported the broken file had ended: it saw the
+	// files unchanged since, and any report it made came before its hook.
+	for len(looks) > 0 {
+		<-looks
+	}
+	nextLook("after the broken file")
+	nextLook("of untouched files")
+	select {
+	case err := <-rep:
 		t.Errorf("report %v without a change", err)
+	default:
 	}
 
 	// A revocation in the CRL file applies once reloaded.
 	alice := f.client(t, pki.ClientOptions{CommonName: "alice"})
 	f.server = f.writeServer(t, pki.ServerOptions{})
 	f.writeCRL(t, alice)
-	deadline = time.Now().Add(3 * time.Second)
+	deadline = time.Now().Add(hangGuard)
 	for {
 		err, ok := rep.next(t, time.Until(deadline))
 		if !ok {
@@ -637,7 +668,7 @@ func TestWatchNoFiles(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("Watch without files did not return")
 	}
 }
