@@ -452,7 +452,7 @@ func TestAdversarialPerIPCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := exchangeRaw(fourth, "fourth"); got != refusedCapLine {
+	if got, err := readRefusal(fourth); got != refusedCapLine {
 		t.Errorf("4th connection of %s: reply %q, %v; want the refusal line", capped, got, err)
 	}
 	o, err := dialFrom(t, other, p.addr)
