@@ -174,10 +174,10 @@ func (p *proc) logRecord(msg string) map[string]any {
 	return nil
 }
 
-// await waits until cond holds. cond depends on what the process writes:
-// it is checked again whenever its stdout or stderr grows, and once more
-// when it exits (then all its output has arrived). It fails the test if the
-// process exits first, or after limit.
+// awaitWithin waits until cond holds. cond depends on what the process
+// writes: it is checked again whenever its stdout or stderr grows, and once
+// more when it exits (then all its output has arrived). It fails the test
+// if the process exits first, or after limit.
 func (p *proc) awaitWithin(what string, limit time.Duration, cond func() bool) {
 	p.t.Helper()
 	guard := time.NewTimer(limit)
@@ -524,12 +524,13 @@ var stuckArgs = []string{"--reply", stuckReply, "--msg-rate", "0"}
 // (started with stuckArgs) is stuck writing replies to it until its
 // --write-timeout, and a graceful shutdown waits on it.
 //
-// The client has one exchange, then sends 2,000 empty lines in one write
-// and never reads again. stuckClient returns once the server has printed
-// the first of them. By then the server has read at least 256 of them: its
-// framer reads up to 256 bytes at a time, and they arrived together. What
-// it has read it answers even while it shuts down: 30 MB of replies or
-// more, far beyond what the socket buffers hold.
+// The client has one exchange (the server's sniffing of the first bytes
+// for TLS is then behind it), then sends 2,000 empty lines in one write and
+// never reads again. stuckClient returns once the server has printed the
+// first of them. By then the server has read at least 256 of them: with
+// nothing unread, its framer reads up to 256 bytes, and the lines arrived
+// together. What it has read it answers even while it shuts down: 30 MB of
+// replies or more, far beyond what the socket buffers hold.
 func stuckClient(t *testing.T, p *proc) *client {
 	t.Helper()
 	c := newClient(t, p.addr)
