@@ -90,11 +90,23 @@ type pebbleOptions struct {
 // and Pebble, configured for fast, deterministic tests: no validation
 // sleep, no nonce rejection, no authorization reuse, and two profiles:
 // "default" (90 days) and "tiny" (30 seconds, for renewals).
+//
+// Its ports are picked free a moment before Pebble binds them, so another
+// process on the machine can take one first: then Pebble exits saying so,
+// and it is started again on fresh ports, up to three times.
 func startPebble(t *testing.T, o pebbleOptions) *pebble {
 	t.Helper()
-	p := newPebble(t, o)
-	p.start()
-	return p
+	for attempt := 1; ; attempt++ {
+		p := newPebble(t, o)
+		err := p.tryStart()
+		if err == nil {
+			return p
+		}
+		if attempt == 3 || o.listen != "" || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("pebble, attempt %d: %v; again on other ports", attempt, err)
+	}
 }
 
 func newPebble(t *testing.T, o pebbleOptions) *pebble {
@@ -144,6 +156,15 @@ func newPebble(t *testing.T, o pebbleOptions) *pebble {
 
 // start runs Pebble (again, after stop) and waits until its directory answers.
 func (p *pebble) start() {
+	p.t.Helper()
+	if err := p.tryStart(); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// tryStart runs Pebble and waits until its directory answers, or Pebble
+// exits (an error with its log), or the hang guard passes.
+func (p *pebble) tryStart() error {
 	t := p.t
 	t.Helper()
 	p.cmd = osexec.Command(pebbleBins.pebble, "-config", p.configFile, "-dnsserver", p.dnsAddr, "-strict=false")
@@ -156,14 +177,26 @@ func (p *pebble) start() {
 	cmd, done := p.cmd, p.done
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	waitFor(t, "pebble's directory", func() bool {
-		resp, err := p.client().Get(p.dir)
-		if err != nil {
-			return false
+	// Nothing tells when Pebble listens: poll its directory, and stop at
+	// once if it exits.
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	guard := time.After(hangGuard)
+	for {
+		if resp, err := p.client().Get(p.dir); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+		select {
+		case <-done:
+			return fmt.Errorf("pebble exited at start: %s", tail(p.log.String(), 2000))
+		case <-guard:
+			return fmt.Errorf("pebble's directory did not answer within %s; pebble log:\n%s", hangGuard, tail(p.log.String(), 2000))
+		case <-poll.C:
+		}
+	}
 }
 
 func (p *pebble) client() *http.Client {
