@@ -169,7 +169,7 @@ func TestACMEOnDemand(t *testing.T) {
 	p.await("both refused handshakes closed", func() bool {
 		n := 0
 		for _, r := range p.logRecords("connection closed") {
-			if r["reason"] == "handshake failed" {
+			if r["reason"] == "handshake-failed" {
 				n++
 			}
 		}

@@ -342,7 +342,7 @@ func TestAdversarialSlowloris(t *testing.T) {
 	full := func() int {
 		n := 0
 		for _, r := range p.logRecords("handshake not completed") {
-			if r["verdict"] == "timeout" {
+			if r["verdict"] == "handshake-timeout" {
 				n++
 			}
 		}
@@ -351,7 +351,7 @@ func TestAdversarialSlowloris(t *testing.T) {
 	summarised := func() int {
 		n := 0
 		for _, r := range p.logRecords("refused more connections") {
-			if r["reason"] == "handshake: timeout" {
+			if r["reason"] == "handshake-timeout" {
 				n += int(r["count"].(float64))
 			}
 		}
@@ -463,8 +463,8 @@ func TestAdversarialPerIPCap(t *testing.T) {
 		t.Errorf("%s while %s is at its cap: reply %q, %v", other, capped, got, err)
 	}
 	rec := p.waitLog("refused connection", 1)
-	if rec["from"] != capped || rec["reason"] != "per-ip cap" {
-		t.Errorf("refusal record = %v, want from %s, reason per-ip cap", rec, capped)
+	if rec["from"] != capped || rec["reason"] != "per-ip-cap" {
+		t.Errorf("refusal record = %v, want from %s, reason per-ip-cap", rec, capped)
 	}
 
 	// Closing one frees its slot; the release runs when the server notices

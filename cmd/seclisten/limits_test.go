@@ -18,8 +18,8 @@ func TestAllowDenyCIDR(t *testing.T) {
 		reason string
 	}{
 		{"127.0.0.65", true, ""},
-		{"127.0.0.66", false, "deny list"},
-		{"127.0.1.1", false, "not in allow list"},
+		{"127.0.0.66", false, "deny-list"},
+		{"127.0.1.1", false, "not-in-allow-list"},
 	} {
 		c, err := dialFrom(t, tt.src, p.addr)
 		if err != nil {
@@ -69,7 +69,7 @@ func TestMaxLifetime(t *testing.T) {
 	if d := time.Since(start); d < lifetime {
 		t.Errorf("connection closed after %s, before its %s lifetime", d, lifetime)
 	}
-	p.await("the close event", func() bool { return strings.Contains(p.stdout.String(), `"reason":"max lifetime"`) })
+	p.await("the close event", func() bool { return strings.Contains(p.stdout.String(), `"reason":"max-lifetime"`) })
 	p.stop()
 }
 

@@ -190,6 +190,7 @@ func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error 
 		return err
 	}
 	srv.Listening = func(addr net.Addr) { printTryIt(stderr, cfg, addr) }
+	srv.Flags = flagsOf
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

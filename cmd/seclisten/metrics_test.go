@@ -91,7 +91,7 @@ func TestMetricsAgreeWithEvents(t *testing.T) {
 			}
 		}
 	}
-	rejected := metric(t, body, `seclisten_connections_rejected_total{reason="deny"}`)
+	rejected := metric(t, body, `seclisten_connections_rejected_total{reason="deny-list"}`)
 	failures := 0.0
 	for _, v := range []string{"expired", "no-certificate", "not-tls"} {
 		n := metric(t, body, `seclisten_handshake_failures_total{verdict="`+v+`"}`)
@@ -106,7 +106,7 @@ func TestMetricsAgreeWithEvents(t *testing.T) {
 	}{
 		{"messages", metric(t, body, "seclisten_messages_received_total"), float64(events["message"])},
 		{"replies", metric(t, body, "seclisten_replies_sent_total"), float64(events["reply"])},
-		{"refused handshakes", failures, float64(events["reject"])},
+		{"refusals", failures + rejected, float64(events["reject"])},
 		{"admitted connections", metric(t, body, "seclisten_connections_accepted_total") - rejected, float64(events["connect"])},
 		{"completed handshakes", metric(t, body, "seclisten_handshake_duration_seconds_count"), float64(events["handshake"])},
 	} {
@@ -114,8 +114,23 @@ func TestMetricsAgreeWithEvents(t *testing.T) {
 			t.Errorf("%s: metrics say %v, the event stream %v", check.what, check.metric, check.event)
 		}
 	}
-	if events["message"] != 6 || events["reject"] != 3 || rejected != 1 || events["connect"] != 6 {
+	if events["message"] != 6 || events["reject"] != 4 || rejected != 1 || events["connect"] != 6 {
 		t.Errorf("unexpected session counts: events %v, denied %v", events, rejected)
+	}
+	// Every code a reject event shows is the label of a counted metric:
+	// one spelling for both.
+	for _, rec := range parseJSONLines(t, p.stdout.String()) {
+		if rec["event"] != "reject" {
+			continue
+		}
+		code := rec["code"].(string)
+		series := `seclisten_connections_rejected_total{reason="` + code + `"}`
+		if !strings.Contains(body, series) {
+			series = `seclisten_handshake_failures_total{verdict="` + code + `"}`
+		}
+		if metric(t, body, series) < 1 {
+			t.Errorf("reject event code %q is no counted metric label", code)
+		}
 	}
 	if in := metric(t, body, "seclisten_bytes_received_total"); in < float64(6*len("client 0 line 0\n")) {
 		t.Errorf("bytes received = %v", in)

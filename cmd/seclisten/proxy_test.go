@@ -76,7 +76,7 @@ func TestProxyProtocolDirect(t *testing.T) {
 		t.Errorf("second connection of 203.0.113.7: reply %q despite --max-conns-per-ip 1, want the refusal line", got)
 	}
 	rec := p.waitLog("refused connection", 1)
-	if rec["from"] != "203.0.113.7" || rec["reason"] != "per-ip cap" {
+	if rec["from"] != "203.0.113.7" || rec["reason"] != "per-ip-cap" {
 		t.Errorf("refusal log = %v", rec)
 	}
 	c, _ := dialFrom(t, "127.0.0.1", p.addr)
@@ -114,9 +114,9 @@ func TestProxyProtocolDirect(t *testing.T) {
 		var untrusted, bad int
 		for _, r := range p.logRecords("refused connection") {
 			switch {
-			case r["reason"] == "untrusted proxy" && r["from"] == "127.0.0.2":
+			case r["reason"] == "proxy-untrusted" && r["from"] == "127.0.0.2":
 				untrusted++
-			case strings.HasPrefix(fmt.Sprint(r["reason"]), "bad PROXY header"):
+			case r["reason"] == "proxy-bad-header":
 				bad++
 			}
 		}
@@ -192,7 +192,7 @@ backend seclisten
 		t.Errorf("127.0.0.6: %q, %v", got, err)
 	}
 	rec := p.waitLog("refused connection", 1)
-	if rec["from"] != "127.0.0.5" || rec["reason"] != "per-ip cap" {
+	if rec["from"] != "127.0.0.5" || rec["reason"] != "per-ip-cap" {
 		t.Errorf("refusal = %v, want 127.0.0.5 per-ip cap", rec)
 	}
 	// Releasing one slot lets the client in again.

@@ -249,7 +249,7 @@ func TestServeJSONEvents(t *testing.T) {
 		t.Errorf("reply text = %v", recs[2]["text"])
 	}
 	cl := recs[3]
-	if cl["reason"] != "client closed" || cl["messages"] != float64(1) ||
+	if cl["reason"] != "client-closed" || cl["messages"] != float64(1) ||
 		cl["bytes_in"] != float64(len("hi \x1b[0m\u202e\n")) || cl["bytes_out"] != float64(len(defaultReply)+1) {
 		t.Errorf("close event = %v", cl)
 	}
@@ -272,7 +272,7 @@ func TestServeIdleTimeout(t *testing.T) {
 		t.Errorf("closed after %s, before the %s idle timeout", d, idle)
 	}
 	recs := parseJSONLines(t, strings.Join(p.stdoutLines(2), "\n"))
-	if len(recs) != 2 || recs[1]["event"] != "close" || recs[1]["reason"] != "idle timeout" {
+	if len(recs) != 2 || recs[1]["event"] != "close" || recs[1]["reason"] != "idle-timeout" {
 		t.Errorf("events = %v, want a close with reason idle timeout", recs)
 	}
 	p.stop()

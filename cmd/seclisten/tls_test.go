@@ -289,7 +289,7 @@ func TestReport(t *testing.T) {
 	got := sc.expectLine("")
 	for _, want := range []string{"identity=CN=client ", "remote_addr=127.0.0.1:", " verdict=ok ",
 		`tls_version="TLS 1.3"`, "cipher=TLS_", "group=X25519 ", "alpn=seclisten-test ", "sni=localhost ",
-		"resumed=false", "client_cert_sha256="} {
+		"resumed=false", "client_sha256="} {
 		if !strings.Contains(got, want) {
 			t.Errorf("report %q lacks %q", got, want)
 		}
@@ -301,7 +301,7 @@ func TestReport(t *testing.T) {
 	sc.send("json please\n")
 	got = sc.expectLine("")
 	rec := parseJSONLines(t, got)[0]
-	if rec["identity"] != "CN=client" || rec["verdict"] != "ok" || rec["resumed"] != false || len(rec["client_cert_sha256"].(string)) != 64 {
+	if rec["identity"] != "CN=client" || rec["verdict"] != "ok" || rec["resumed"] != false || len(rec["client_sha256"].(string)) != 64 {
 		t.Errorf("JSON report = %v", rec)
 	}
 	p.stop()
@@ -421,7 +421,7 @@ drip:
 		})
 	}
 	recs := p.logRecords("handshake not completed")
-	if len(recs) != 2 || recs[0]["verdict"] != "timeout" || recs[1]["verdict"] != "timeout" {
+	if len(recs) != 2 || recs[0]["verdict"] != "handshake-timeout" || recs[1]["verdict"] != "handshake-timeout" {
 		t.Errorf("log = %v, want two handshake timeouts", recs)
 	}
 	p.stop()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/internal/replay"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -136,9 +137,8 @@ type Failure struct {
 	Leaf *x509.Certificate
 	// Text is the failure in plain words.
 	Text string
-	// Code is short and stable: a verdict code, or "timeout", "not-tls",
-	// "protocol-version", "closed", "tls-error".
-	Code string
+	// Code is a verdict, or a handshake failure (outcome.Handshake).
+	Code outcome.Code
 }
 
 // Explain describes a handshake error. now is the time of the attempt. The
@@ -152,7 +152,7 @@ func Explain(err error, now time.Time) Failure {
 	)
 	switch {
 	case errors.As(err, &notTLS):
-		return Failure{Code: "not-tls", Text: notTLS.Error()}
+		return Failure{Code: outcome.NotTLS, Text: notTLS.Error()}
 	case errors.As(err, &verr):
 		v := verdict.Explain(err, nil, now)
 		var leaf *x509.Certificate
@@ -164,26 +164,26 @@ func Explain(err error, now time.Time) Failure {
 		v := verdict.Explain(rej.Err, rej.Leaf, now)
 		return Failure{Code: v.Code, Text: v.Text, Verdict: &v, Leaf: rej.Leaf}
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return Failure{Code: "timeout", Text: "handshake timed out"}
+		return Failure{Code: outcome.HandshakeTimeout, Text: outcome.HandshakeTimeout.Text()}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.ErrNoProgress),
 		errors.Is(err, syscall.ECONNRESET):
-		return Failure{Code: "closed", Text: "client closed the connection during the handshake"}
+		return Failure{Code: outcome.HandshakeClosed, Text: outcome.HandshakeClosed.Text()}
 	case errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
-		return Failure{Code: "closed", Text: "handshake interrupted by shutdown"}
+		return Failure{Code: outcome.HandshakeClosed, Text: "handshake interrupted by shutdown"}
 	}
 	v := verdict.Explain(err, nil, now)
-	if v.Code != verdict.Failed {
+	if v.Code != outcome.VerifyFailed {
 		return Failure{Code: v.Code, Text: v.Text, Verdict: &v}
 	}
 	s := strings.TrimPrefix(err.Error(), "tls: ")
 	switch {
 	case strings.Contains(s, "client offered only unsupported versions"):
-		return Failure{Code: "protocol-version", Text: "client offered only " + offeredVersions(s) + ", below the server's minimum TLS version"}
+		return Failure{Code: outcome.ProtocolVersion, Text: "client offered only " + offeredVersions(s) + ", below the server's minimum TLS version"}
 	case strings.Contains(s, "no cipher suite supported"):
-		return Failure{Code: "no-cipher", Text: "no cipher suite in common with the client"}
+		return Failure{Code: outcome.NoCipher, Text: outcome.NoCipher.Text()}
 	case strings.Contains(s, "no application protocol"),
 		strings.Contains(s, "client requested unsupported application protocols"):
-		return Failure{Code: "alpn", Text: "no application protocol (ALPN) in common with the client"}
+		return Failure{Code: outcome.NoALPN, Text: outcome.NoALPN.Text()}
 	}
-	return Failure{Code: "tls-error", Text: "TLS handshake failed: " + sanitize.String([]byte(s))}
+	return Failure{Code: outcome.TLSError, Text: "TLS handshake failed: " + sanitize.String([]byte(s))}
 }

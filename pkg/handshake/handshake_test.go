@@ -20,6 +20,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/handshake"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -248,7 +249,7 @@ func TestPeekTimeout(t *testing.T) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Peek: %v, want deadline exceeded", err)
 	}
-	if f := handshake.Explain(err, time.Now()); f.Code != "timeout" {
+	if f := handshake.Explain(err, time.Now()); f.Code != outcome.HandshakeTimeout {
 		t.Errorf("Explain: %+v", f)
 	}
 }
@@ -448,7 +449,7 @@ func TestServerPlaintext(t *testing.T) {
 				t.Error("result with an error")
 			}
 			f := handshake.Explain(s.err, time.Now())
-			if f.Code != "not-tls" || f.Text != nt.Error() {
+			if f.Code != outcome.NotTLS || f.Text != nt.Error() {
 				t.Errorf("Explain = %+v", f)
 			}
 			// What the server does with it: reply, then close.
@@ -541,41 +542,41 @@ func TestExplainReal(t *testing.T) {
 		ctx      context.Context
 		deadline time.Duration
 		client   func(c net.Conn) error
-		wantCode string
+		wantCode outcome.Code
 		wantText string // substring
 		wantLeaf bool
 	}{
 		{"TLS 1.1 client", p.serverConfig(), nil, hangGuard,
 			handshakeWith(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}),
-			"protocol-version", "client offered only TLS 1.1, TLS 1.0, below the server's minimum TLS version", false},
+			outcome.ProtocolVersion, "client offered only TLS 1.1, TLS 1.0, below the server's minimum TLS version", false},
 		{"TLS 1.2 client, TLS 1.3 server", &tls.Config{Certificates: mtls.Certificates, MinVersion: tls.VersionTLS13}, nil, hangGuard,
 			handshakeWith(&tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}),
-			"protocol-version", "client offered only TLS 1.2, below the server's minimum TLS version", false},
+			outcome.ProtocolVersion, "client offered only TLS 1.2, below the server's minimum TLS version", false},
 		{"no cipher in common", &tls.Config{Certificates: mtls.Certificates, MinVersion: tls.VersionTLS12,
 			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, nil, hangGuard,
 			handshakeWith(&tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
 				CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}}),
-			"no-cipher", "no cipher suite in common with the client", false},
+			outcome.NoCipher, "no cipher suite in common with the client", false},
 		{"no ALPN protocol in common", &tls.Config{Certificates: mtls.Certificates, NextProtos: []string{"seclisten"}}, nil, hangGuard,
 			handshakeWith(&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}),
-			"alpn", "no application protocol (ALPN) in common with the client", false},
-		{"silent client", p.serverConfig(), nil, 100 * time.Millisecond, stall(nil), "timeout", "handshake timed out", false},
+			outcome.NoALPN, "no application protocol (ALPN) in common with the client", false},
+		{"silent client", p.serverConfig(), nil, 100 * time.Millisecond, stall(nil), outcome.HandshakeTimeout, "handshake timed out", false},
 		{"stalled ClientHello", p.serverConfig(), nil, 100 * time.Millisecond, stall([]byte{0x16, 0x03, 0x01, 0x00}),
-			"timeout", "handshake timed out", false},
+			outcome.HandshakeTimeout, "handshake timed out", false},
 		{"context deadline", p.serverConfig(), timedOut, hangGuard, stall([]byte{0x16, 0x03, 0x01}),
-			"timeout", "handshake timed out", false},
+			outcome.HandshakeTimeout, "handshake timed out", false},
 		{"context canceled", p.serverConfig(), canceled, hangGuard, stallThenCancel,
-			"closed", "handshake interrupted by shutdown", false},
+			outcome.HandshakeClosed, "handshake interrupted by shutdown", false},
 		{"client closes at once", p.serverConfig(), nil, hangGuard, func(c net.Conn) error { return c.Close() },
-			"closed", "client closed the connection during the handshake", false},
+			outcome.HandshakeClosed, "client closed the connection during the handshake", false},
 		{"client closes mid-ClientHello", p.serverConfig(), nil, hangGuard, func(c net.Conn) error {
 			_ = tls.Client(&cutConn{Conn: c, n: 20}, &tls.Config{InsecureSkipVerify: true}).Handshake()
 			return nil
-		}, "closed", "client closed the connection during the handshake", false},
+		}, outcome.HandshakeClosed, "client closed the connection during the handshake", false},
 		{"client without certificate", mtls, nil, hangGuard, handshakeWith(p.clientConfig()),
-			verdict.NoCertificate, "no client certificate sent", false},
+			outcome.NoCertificate, "no client certificate sent", false},
 		{"client from unknown CA", mtls, nil, hangGuard, handshakeWith(withCert(p.strange)),
-			verdict.UnknownAuthority, "signed by an unknown authority: issuer CN=Stranger CA", true},
+			outcome.UnknownAuthority, "signed by an unknown authority: issuer CN=Stranger CA", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -644,7 +645,7 @@ func TestExplainRejection(t *testing.T) {
 		t.Fatalf("Server: %v (%T), want a Rejection", s.err, s.err)
 	}
 	f := handshake.Explain(s.err, time.Now())
-	if f.Code != verdict.NotAllowed || f.Text != "CN=alice not in --allow-cn" {
+	if f.Code != outcome.NotAllowed || f.Text != "CN=alice not in --allow-cn" {
 		t.Errorf("Explain = %+v", f)
 	}
 	if f.Leaf == nil || f.Leaf.Subject.CommonName != "alice" || f.Verdict == nil {
@@ -660,50 +661,50 @@ func TestExplain(t *testing.T) {
 	tests := []struct {
 		name     string
 		err      error
-		wantCode string
+		wantCode outcome.Code
 		wantText string
 		wantLeaf bool
 		verdict  bool
 	}{
-		{"not TLS", &handshake.NotTLSError{First: []byte("hi\n")}, "not-tls",
+		{"not TLS", &handshake.NotTLSError{First: []byte("hi\n")}, outcome.NotTLS,
 			`client sent plaintext, not a TLS ClientHello: "hi"`, false, false},
-		{"deadline", opErr, "timeout", "handshake timed out", false, false},
-		{"deadline wrapped", fmt.Errorf("handshake: %w", opErr), "timeout", "handshake timed out", false, false},
-		{"context deadline", context.DeadlineExceeded, "timeout", "handshake timed out", false, false},
-		{"EOF", io.EOF, "closed", "client closed the connection during the handshake", false, false},
-		{"unexpected EOF", io.ErrUnexpectedEOF, "closed", "client closed the connection during the handshake", false, false},
-		{"no progress", io.ErrNoProgress, "closed", "client closed the connection during the handshake", false, false},
-		{"net closed", fmt.Errorf("read: %w", net.ErrClosed), "closed", "handshake interrupted by shutdown", false, false},
-		{"canceled", context.Canceled, "closed", "handshake interrupted by shutdown", false, false},
-		{"rejection revoked", &tlsconf.Rejection{Leaf: leaf, Err: revoked}, verdict.Revoked,
+		{"deadline", opErr, outcome.HandshakeTimeout, "handshake timed out", false, false},
+		{"deadline wrapped", fmt.Errorf("handshake: %w", opErr), outcome.HandshakeTimeout, "handshake timed out", false, false},
+		{"context deadline", context.DeadlineExceeded, outcome.HandshakeTimeout, "handshake timed out", false, false},
+		{"EOF", io.EOF, outcome.HandshakeClosed, "client closed the connection during the handshake", false, false},
+		{"unexpected EOF", io.ErrUnexpectedEOF, outcome.HandshakeClosed, "client closed the connection during the handshake", false, false},
+		{"no progress", io.ErrNoProgress, outcome.HandshakeClosed, "client closed the connection during the handshake", false, false},
+		{"net closed", fmt.Errorf("read: %w", net.ErrClosed), outcome.HandshakeClosed, "handshake interrupted by shutdown", false, false},
+		{"canceled", context.Canceled, outcome.HandshakeClosed, "handshake interrupted by shutdown", false, false},
+		{"rejection revoked", &tlsconf.Rejection{Leaf: leaf, Err: revoked}, outcome.Revoked,
 			"revoked (serial 0x2a, CRL of CN=CA)", true, true},
-		{"rejection no certificate", &tlsconf.Rejection{Err: verdict.ErrNoCertificate}, verdict.NoCertificate,
+		{"rejection no certificate", &tlsconf.Rejection{Err: verdict.ErrNoCertificate}, outcome.NoCertificate,
 			"no client certificate sent", false, true},
 		{"verification error", &tls.CertificateVerificationError{UnverifiedCertificates: []*x509.Certificate{leaf},
-			Err: x509.UnknownAuthorityError{}}, verdict.UnknownAuthority, "signed by an unknown authority: issuer ", true, true},
-		{"crypto/tls no certificate", errors.New("tls: client didn't provide a certificate"), verdict.NoCertificate,
+			Err: x509.UnknownAuthorityError{}}, outcome.UnknownAuthority, "signed by an unknown authority: issuer ", true, true},
+		{"crypto/tls no certificate", errors.New("tls: client didn't provide a certificate"), outcome.NoCertificate,
 			"no client certificate sent", false, true},
 		{"malformed certificate", errors.New("tls: failed to parse client certificate: x509: malformed certificate"),
-			verdict.Malformed, "client certificate malformed: failed to parse client certificate: x509: malformed certificate", false, true},
-		{"versions", errors.New("tls: client offered only unsupported versions: [302 301]"), "protocol-version",
+			outcome.Malformed, "client certificate malformed: failed to parse client certificate: x509: malformed certificate", false, true},
+		{"versions", errors.New("tls: client offered only unsupported versions: [302 301]"), outcome.ProtocolVersion,
 			"client offered only TLS 1.1, TLS 1.0, below the server's minimum TLS version", false, false},
-		{"versions SSL 3", errors.New("tls: client offered only unsupported versions: [300]"), "protocol-version",
+		{"versions SSL 3", errors.New("tls: client offered only unsupported versions: [300]"), outcome.ProtocolVersion,
 			"client offered only SSLv3, below the server's minimum TLS version", false, false},
-		{"versions unknown", errors.New("tls: client offered only unsupported versions: [7f17]"), "protocol-version",
+		{"versions unknown", errors.New("tls: client offered only unsupported versions: [7f17]"), outcome.ProtocolVersion,
 			"client offered only 0x7F17, below the server's minimum TLS version", false, false},
-		{"versions empty", errors.New("tls: client offered only unsupported versions: []"), "protocol-version",
+		{"versions empty", errors.New("tls: client offered only unsupported versions: []"), outcome.ProtocolVersion,
 			"client offered only unsupported versions, below the server's minimum TLS version", false, false},
-		{"versions unbracketed", errors.New("tls: client offered only unsupported versions"), "protocol-version",
+		{"versions unbracketed", errors.New("tls: client offered only unsupported versions"), outcome.ProtocolVersion,
 			"client offered only unsupported versions, below the server's minimum TLS version", false, false},
-		{"versions not hex", errors.New("tls: client offered only unsupported versions: [zz]"), "protocol-version",
+		{"versions not hex", errors.New("tls: client offered only unsupported versions: [zz]"), outcome.ProtocolVersion,
 			"client offered only unsupported versions ([zz]), below the server's minimum TLS version", false, false},
-		{"no cipher", errors.New("tls: no cipher suite supported by both client and server; client offered: [c02b]"), "no-cipher",
+		{"no cipher", errors.New("tls: no cipher suite supported by both client and server; client offered: [c02b]"), outcome.NoCipher,
 			"no cipher suite in common with the client", false, false},
-		{"alert no application protocol", errors.New("remote error: tls: no application protocol"), "alpn",
+		{"alert no application protocol", errors.New("remote error: tls: no application protocol"), outcome.NoALPN,
 			"no application protocol (ALPN) in common with the client", false, false},
-		{"other", errors.New("tls: first record does not look like a TLS handshake"), "tls-error",
+		{"other", errors.New("tls: first record does not look like a TLS handshake"), outcome.TLSError,
 			"TLS handshake failed: first record does not look like a TLS handshake", false, false},
-		{"other without prefix", errors.New("connection reset by peer"), "tls-error",
+		{"other without prefix", errors.New("connection reset by peer"), outcome.TLSError,
 			"TLS handshake failed: connection reset by peer", false, false},
 	}
 	for _, tt := range tests {
@@ -712,7 +713,7 @@ func TestExplain(t *testing.T) {
 			if f.Code != tt.wantCode {
 				t.Errorf("Code = %q, want %q (text %q)", f.Code, tt.wantCode, f.Text)
 			}
-			if tt.wantCode == verdict.UnknownAuthority {
+			if tt.wantCode == outcome.UnknownAuthority {
 				if !strings.HasPrefix(f.Text, tt.wantText) {
 					t.Errorf("Text = %q, want prefix %q", f.Text, tt.wantText)
 				}

@@ -3,25 +3,30 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/seclisten/seclisten/pkg/outcome"
 )
 
-// Rejection reasons (label values of seclisten_connections_rejected_total).
-var rejectReasons = []string{"rate", "per_ip_cap", "limiter_full", "deny", "not_allowed",
-	"proxy_untrusted", "proxy_bad_header", "proxy_timeout", "other"}
-
-// Verdicts (label values of seclisten_handshake_failures_total).
-var verdicts = []string{"no-certificate", "expired", "not-yet-valid", "unknown-authority", "wrong-eku",
-	"revoked", "crl-stale", "not-allowed", "chain-too-long", "malformed", "timeout", "not-tls",
-	"protocol-version", "no-cipher", "alpn", "closed", "tls-error", "tls-on-plain", "other"}
+// failureCodes label seclisten_handshake_failures_total: the handshake
+// failures and the verdicts that refuse a client.
+func failureCodes() []outcome.Code {
+	var out []outcome.Code
+	for _, c := range append(outcome.All(outcome.Handshake), outcome.All(outcome.Verdict)...) {
+		if c != outcome.OK && c != outcome.Unverified {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // maxCertNames bounds the certificate-expiry series (on-demand ACME can
 // name many certificates).
@@ -34,6 +39,8 @@ type Metrics struct {
 	accepted          prometheus.Counter
 	rejected          *prometheus.CounterVec
 	handshakeFailures *prometheus.CounterVec
+	closed            *prometheus.CounterVec
+	notices           *prometheus.CounterVec
 	active            prometheus.Gauge
 	messages          prometheus.Counter
 	replies           prometheus.Counter
@@ -56,7 +63,11 @@ func New() *Metrics {
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seclisten_connections_rejected_total",
 		Help: "Connections refused before any TLS work, by reason."}, []string{"reason"})
 	m.handshakeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seclisten_handshake_failures_total",
-		Help: "Admitted connections that did not complete a handshake (or the protocol check of --plain), by verdict."}, []string{"verdict"})
+		Help: "Admitted connections that did not complete a handshake (or the protocol check of a plain port), by verdict."}, []string{"verdict"})
+	m.closed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seclisten_connections_closed_total",
+		Help: "Served connections that ended, by reason."}, []string{"reason"})
+	m.notices = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seclisten_notices_total",
+		Help: "Things connections met that did not end them (slowed by the message rate), by code."}, []string{"code"})
 	m.active = prometheus.NewGauge(prometheus.GaugeOpts{Name: "seclisten_connections_active",
 		Help: "Admitted connections open now."})
 	m.messages = prometheus.NewCounter(prometheus.CounterOpts{Name: "seclisten_messages_received_total",
@@ -73,18 +84,24 @@ func New() *Metrics {
 	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "seclisten_certificate_expiry_timestamp_seconds",
 		Help: "When each certificate in service expires (Unix time), by source (file, ephemeral, acme) and name."},
 		[]string{"source", "name"})
-	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.handshakeFailures, m.active, m.messages,
+	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.handshakeFailures, m.closed, m.notices, m.active, m.messages,
 		m.replies, m.bytesIn, m.bytesOut, m.handshakeSeconds, m.certExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
 	// Every label value exists from the start, at 0, so rates and alerts
 	// work before the first event.
-	for _, r := range rejectReasons {
-		m.rejected.WithLabelValues(r)
+	for _, c := range outcome.All(outcome.Admission) {
+		m.rejected.WithLabelValues(c.Label())
 	}
-	for _, v := range verdicts {
-		m.handshakeFailures.WithLabelValues(v)
+	for _, c := range failureCodes() {
+		m.handshakeFailures.WithLabelValues(c.Label())
+	}
+	for _, c := range outcome.All(outcome.Close) {
+		m.closed.WithLabelValues(c.Label())
+	}
+	for _, c := range outcome.All(outcome.Notice) {
+		m.notices.WithLabelValues(c.Label())
 	}
 	return m
 }
@@ -92,15 +109,24 @@ func New() *Metrics {
 // Accepted counts a connection accepted by the listener.
 func (m *Metrics) Accepted() { m.accepted.Inc() }
 
-// Rejected counts a refusal before TLS; reason is one of the label values
-// above (anything else counts as "other").
-func (m *Metrics) Rejected(reason string) {
-	m.rejected.WithLabelValues(bounded(reason, rejectReasons)).Inc()
+// Rejected counts a refusal before TLS, an outcome of kind Admission.
+func (m *Metrics) Rejected(c outcome.Code) {
+	m.rejected.WithLabelValues(label(c, outcome.Admission)).Inc()
 }
 
-// HandshakeFailed counts a failed handshake by verdict code.
-func (m *Metrics) HandshakeFailed(verdict string) {
-	m.handshakeFailures.WithLabelValues(bounded(verdict, verdicts)).Inc()
+// HandshakeFailed counts a failed handshake: an outcome of kind Handshake,
+// or a refusing Verdict.
+func (m *Metrics) HandshakeFailed(c outcome.Code) {
+	k := outcome.Handshake
+	if c.Kind() == outcome.Verdict {
+		k = outcome.Verdict
+	}
+	m.handshakeFailures.WithLabelValues(label(c, k)).Inc()
+}
+
+// Notice counts an outcome of kind Notice.
+func (m *Metrics) Notice(c outcome.Code) {
+	m.notices.WithLabelValues(label(c, outcome.Notice)).Inc()
 }
 
 // HandshakeDone observes the time from accept to a completed handshake.
@@ -109,9 +135,11 @@ func (m *Metrics) HandshakeDone(d time.Duration) { m.handshakeSeconds.Observe(d.
 // Open and Closed track admitted connections.
 func (m *Metrics) Open() { m.active.Inc() }
 
-// Closed ends an admitted connection and adds its byte counts.
-func (m *Metrics) Closed(bytesIn, bytesOut int64) {
+// Closed ends an admitted connection, counts why (an outcome of kind
+// Close) and adds its byte counts.
+func (m *Metrics) Closed(reason outcome.Code, bytesIn, bytesOut int64) {
 	m.active.Dec()
+	m.closed.WithLabelValues(label(reason, outcome.Close)).Inc()
 	m.bytesIn.Add(float64(bytesIn))
 	m.bytesOut.Add(float64(bytesOut))
 }
@@ -135,11 +163,13 @@ func (m *Metrics) CertExpiry(source, name string, notAfter time.Time) {
 	m.certExpiry.WithLabelValues(source, name).Set(float64(notAfter.Unix()))
 }
 
-func bounded(v string, allowed []string) string {
-	if slices.Contains(allowed, v) {
-		return v
+// label is c's metric label. A code of another kind is a programmer error:
+// every label value exists from the start, and none is "other".
+func label(c outcome.Code, k outcome.Kind) string {
+	if c.Kind() != k {
+		panic(fmt.Sprintf("metrics: outcome %q is of kind %s, not %s", c, c.Kind(), k))
 	}
-	return "other"
+	return c.Label()
 }
 
 // Handler serves /metrics, /healthz (200 while the process serves) and

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 )
 
@@ -101,7 +102,7 @@ func (c *Conn) Reply(reply []byte) {
 
 // Summary is what the close event reports.
 type Summary struct {
-	Reason   string
+	Reason   outcome.Code
 	Messages int
 	BytesIn  int64
 	BytesOut int64

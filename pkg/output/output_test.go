@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/sanitize"
@@ -114,25 +115,26 @@ func TestJSONEvents(t *testing.T) {
 		{"reply", func(c *output.Conn) { c.Reply([]byte("ok\n")) },
 			map[string]any{"event": "reply", "text": `ok\n`, "bytes": json.Number("3")}},
 		{"close", func(c *output.Conn) {
-			c.Close(output.Summary{Reason: "eof", Messages: 3, BytesIn: 10, BytesOut: 9, Duration: 1500 * time.Microsecond})
-		}, map[string]any{"event": "close", "reason": "eof", "messages": json.Number("3"), "bytes_in": json.Number("10"),
+			c.Close(output.Summary{Reason: outcome.ClientClosed, Messages: 3, BytesIn: 10, BytesOut: 9, Duration: 1500 * time.Microsecond})
+		}, map[string]any{"event": "close", "reason": "client-closed", "messages": json.Number("3"), "bytes_in": json.Number("10"),
 			"bytes_out": json.Number("9"), "duration_ms": json.Number("1.500")}},
 		{"handshake", func(c *output.Conn) {
-			c.Handshake(output.Handshake{Version: "TLS 1.3", Cipher: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768",
-				ALPN: "seclisten", SNI: "localhost", Resumed: true, ClientAuth: "require",
-				Verdict: "ok", VerdictText: "client certificate verified", ClientCert: id})
-		}, map[string]any{"event": "handshake", "tls_version": "TLS 1.3", "cipher": "TLS_AES_128_GCM_SHA256",
+			c.Handshake(&output.Facts{Identity: "CN=alice", Remote: "192.0.2.9:5555", TLS: &output.TLS{Version: "TLS 1.3",
+				Cipher: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", ALPN: "seclisten", SNI: "localhost", Resumed: true,
+				ClientAuth: "require"}, Verdict: outcome.OK, VerdictText: "client certificate verified", Cert: id})
+		}, map[string]any{"event": "handshake", "identity": "CN=alice", "remote_addr": "192.0.2.9:5555", "tls_version": "TLS 1.3", "cipher": "TLS_AES_128_GCM_SHA256",
 			"group": "X25519MLKEM768", "alpn": "seclisten", "sni": "localhost", "resumed": true, "client_auth": "require",
 			"verdict": "ok", "verdict_text": "client certificate verified", "client_cert": wantCert}},
 		{"handshake without client auth", func(c *output.Conn) {
-			c.Handshake(output.Handshake{Version: "TLS 1.2", Cipher: "x", Group: "-", ClientAuth: "none"})
-		}, map[string]any{"event": "handshake", "tls_version": "TLS 1.2", "cipher": "x", "group": "-", "alpn": "",
+			c.Handshake(&output.Facts{Identity: "192.0.2.9:5555", Remote: "192.0.2.9:5555",
+				TLS: &output.TLS{Version: "TLS 1.2", Cipher: "x", Group: "-", ClientAuth: "none"}})
+		}, map[string]any{"event": "handshake", "identity": "192.0.2.9:5555", "remote_addr": "192.0.2.9:5555", "tls_version": "TLS 1.2", "cipher": "x", "group": "-", "alpn": "",
 			"sni": "", "resumed": false, "client_auth": "none"}},
-		{"reject", func(c *output.Conn) { c.Reject("revoked", "revoked (serial 0x1f, CRL of CN=CA)", id) },
-			map[string]any{"event": "reject", "verdict": "revoked", "reason": "revoked (serial 0x1f, CRL of CN=CA)",
+		{"reject", func(c *output.Conn) { c.Reject(outcome.Revoked, "revoked (serial 0x1f, CRL of CN=CA)", id) },
+			map[string]any{"event": "reject", "code": "revoked", "reason": "revoked (serial 0x1f, CRL of CN=CA)",
 				"client_cert": wantCert}},
-		{"reject without certificate", func(c *output.Conn) { c.Reject("timeout", "handshake timed out", nil) },
-			map[string]any{"event": "reject", "verdict": "timeout", "reason": "handshake timed out"}},
+		{"reject without certificate", func(c *output.Conn) { c.Reject(outcome.HandshakeTimeout, "handshake timed out", nil) },
+			map[string]any{"event": "reject", "code": "handshake-timeout", "reason": "handshake timed out"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,11 +225,12 @@ func TestJSONHostile(t *testing.T) {
 			c.Connect(hostile, hostile)
 			c.Message([]byte(hostile))
 			c.Reply([]byte(hostile))
-			c.Handshake(output.Handshake{Version: hostile, Cipher: hostile, Group: hostile, ALPN: hostile, SNI: hostile,
-				ClientAuth: hostile, Verdict: hostile, VerdictText: hostile, ClientCert: &id})
-			c.Reject(hostile, hostile, &id)
+			c.Handshake(&output.Facts{Identity: hostile, Remote: hostile, TLS: &output.TLS{Version: hostile, Cipher: hostile,
+				Group: hostile, ALPN: hostile, SNI: hostile, ClientAuth: hostile}, Verdict: outcome.Code(hostile),
+				VerdictText: hostile, Cert: &id})
+			c.Reject(outcome.Code(hostile), hostile, &id)
 			c.SetPeer(id.Name)
-			c.Close(output.Summary{Reason: hostile})
+			c.Close(output.Summary{Reason: outcome.Code(hostile)})
 			ls := lines(t, buf.Bytes())
 			if len(ls) != 6 {
 				t.Fatalf("%d lines, want 6: %q", len(ls), ls)
@@ -244,9 +247,9 @@ func TestJSONHostile(t *testing.T) {
 				case "message", "reply":
 					fields = []string{"peer", "text"}
 				case "handshake":
-					fields = []string{"tls_version", "cipher", "group", "alpn", "sni", "client_auth", "verdict", "verdict_text"}
+					fields = []string{"identity", "remote_addr", "tls_version", "cipher", "group", "alpn", "sni", "client_auth", "verdict", "verdict_text"}
 				case "reject":
-					fields = []string{"verdict", "reason"}
+					fields = []string{"code", "reason"}
 				case "close":
 					fields = []string{"reason"}
 					if m["peer"] != san(id.Name) {
@@ -297,7 +300,7 @@ func TestText(t *testing.T) {
 		want string
 	}{
 		{"connect prints nothing", func() { c.Connect("a", "b") }, ""},
-		{"handshake prints nothing", func() { c.Handshake(output.Handshake{Version: "TLS 1.3", ClientCert: id}) }, ""},
+		{"handshake prints nothing", func() { c.Handshake(&output.Facts{TLS: &output.TLS{Version: "TLS 1.3"}, Cert: id}) }, ""},
 		{"message", func() { c.Message([]byte("hello world")) }, "[192.0.2.1:4000] hello world\n"},
 		{"empty message", func() { c.Message(nil) }, "[192.0.2.1:4000] \n"},
 		{"reply prints nothing", func() { c.Reply([]byte("ok")) }, ""},
@@ -305,8 +308,8 @@ func TestText(t *testing.T) {
 		{"shorter peer", func() { c.SetPeer("x"); c.Message([]byte("hi")) }, "[x] hi\n"},
 		{"hostile message", func() { c.Message([]byte(hostile)) }, "[x] " + san(hostile) + "\n"},
 		{"hostile peer", func() { c.SetPeer(hostile); c.Message([]byte("m")) }, "[" + san(hostile) + "] m\n"},
-		{"reject prints nothing", func() { c.Reject("revoked", "x", id) }, ""},
-		{"close prints nothing", func() { c.Close(output.Summary{Reason: "eof"}) }, ""},
+		{"reject prints nothing", func() { c.Reject(outcome.Revoked, "x", id) }, ""},
+		{"close prints nothing", func() { c.Close(output.Summary{Reason: outcome.ClientClosed}) }, ""},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {

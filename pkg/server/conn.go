@@ -11,8 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,6 +23,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/metrics"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/proxy"
 	"github.com/seclisten/seclisten/pkg/ratelimit"
@@ -42,7 +42,8 @@ type handler struct {
 	admit    *admit.Admitter
 	reporter *admit.Reporter
 	limits   config.Limits
-	refusals map[admit.Reason]refusal
+	refusals map[outcome.Code]refusal
+	flags    func(outcome.Code) string
 	maxLine  int
 	report   bool
 	hsTime   time.Duration
@@ -95,8 +96,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	release, why, ok := h.admit.Admit(client.Addr())
 	if !ok {
 		// Refused before any TLS work and before reading a byte.
-		h.refuseEarly(lc, h.admit.Key(client.Addr()), why)
-		h.metrics.Rejected(rejectLabel(why))
+		h.refuseEarly(lc, client.String(), h.admit.Key(client.Addr()), admissionCode(why))
 		return
 	}
 	defer release()
@@ -114,37 +114,58 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	}
 
 	var res exchange.Result
-	var reason string
+	var reason outcome.Code
 	if h.tls != nil {
 		res, reason = h.serveTLS(ctx, c, opts)
 	} else {
 		lc.SetPhaseDeadline(time.Time{})
 		res, reason = h.servePlain(c, opts)
 	}
-	if reason == "idle timeout" && lc.LifetimeOver() {
-		reason = "max lifetime"
+	if reason == outcome.IdleTimeout && lc.LifetimeOver() {
+		reason = outcome.MaxLifetime
 	}
-	if res.End == exchange.EndLineTooLong && h.reporter.Note(c.key, "line too long") {
+	if reason == outcome.LineTooLong && h.reporter.Note(c.key, admit.Reason(reason)) {
 		// Info, not debug: the client was cut off, and whoever runs the
 		// server should learn why without turning on debug logging.
-		c.log.Info("closed: line too long", "limit", h.maxLine, "flags", "--max-line",
-			"messages", res.Messages)
+		c.log.Info("closed: line too long", h.withFlags(reason, "code", reason, "limit", h.maxLine,
+			"messages", res.Messages)...)
 	}
-	h.metrics.Closed(res.BytesIn, res.BytesOut)
+	h.metrics.Closed(reason, res.BytesIn, res.BytesOut)
 	d := time.Since(lc.Start())
 	c.p.Close(output.Summary{Reason: reason, Messages: res.Messages,
 		BytesIn: res.BytesIn, BytesOut: res.BytesOut, Duration: d})
-	c.log.Debug("connection closed", "reason", reason, "messages", res.Messages,
-		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration", d)
+	attrs := []any{"reason", reason, "messages", res.Messages,
+		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration", d}
+	if res.Err != nil {
+		attrs = append(attrs, "err", res.Err)
+	}
+	c.log.Debug("connection closed", attrs...)
+}
+
+// withFlags appends, to a log line about an outcome, what governs it (the
+// flags, as the program that configured the server names them), if
+// anything does.
+func (h *handler) withFlags(c outcome.Code, attrs ...any) []any {
+	if h.flags == nil {
+		return attrs
+	}
+	if f := h.flags(c); f != "" {
+		attrs = append(attrs, "flags", f)
+	}
+	return attrs
 }
 
 // refuseEarly refuses a connection before anything was read from it. The
 // log names the limit and the flags that govern it; the client gets the
 // cheapest signal its tool shows, a TLS alert on a TLS port or one line
 // on a plain one, in a single non-blocking write.
-func (h *handler) refuseEarly(lc *listener.Conn, who string, why admit.Reason) {
+func (h *handler) refuseEarly(lc *listener.Conn, remote, who string, why outcome.Code) {
 	r := h.refusals[why]
-	h.reporter.Refused(who, why, "limit", r.limit, "flags", r.flags)
+	h.metrics.Rejected(why)
+	h.reporter.Refused(who, admit.Reason(why), h.withFlags(why, "limit", r.limit)...)
+	if h.printer.JSON() {
+		h.printer.Conn(lc.ID(), remote).Reject(why, why.Text(), nil)
+	}
 	if h.tls != nil {
 		lc.Refuse(alertAccessDenied)
 		return
@@ -163,9 +184,9 @@ func (h *handler) pacer(ctx context.Context, c *conn) func() error {
 		}
 		if !slowed {
 			slowed = true
-			c.log.Info("slowing a client that sends faster than the message rate",
-				"limit", fmt.Sprintf("%g/s, burst %d", h.limits.MsgRate, h.limits.MsgBurst),
-				"flags", "--msg-rate,--msg-burst")
+			h.metrics.Notice(outcome.Slowed)
+			c.log.Info("slowing a client that sends faster than the message rate", h.withFlags(outcome.Slowed,
+				"code", outcome.Slowed, "limit", fmt.Sprintf("%g/s, burst %d", h.limits.MsgRate, h.limits.MsgBurst))...)
 		}
 		// Once the server shuts down, pacing stops: the messages the client
 		// already sent are answered at once, and the next Read returns
@@ -191,25 +212,26 @@ func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool
 	}
 	res, err := proxy.Read(lc, h.limits.TrustedProxies)
 	if err != nil {
-		var why admit.Reason
+		var why outcome.Code
+		var detail []any
 		var herr *proxy.HeaderError
 		switch {
 		case errors.Is(err, proxy.ErrUntrusted):
-			h.refuseEarly(lc, peer.Addr().String(), untrustedProxy)
-			h.metrics.Rejected("proxy_untrusted")
+			h.refuseEarly(lc, peer.String(), peer.Addr().String(), outcome.ProxyUntrusted)
 			return nil, peer, false
 		case errors.As(err, &herr):
-			why = admit.Reason("bad PROXY header: " + sanitize.String([]byte(herr.Err.Error())))
-			h.metrics.Rejected("proxy_bad_header")
+			why, detail = outcome.ProxyBadHeader, []any{"err", sanitize.String([]byte(herr.Err.Error()))}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			why = "no PROXY header in time"
-			h.metrics.Rejected("proxy_timeout")
+			why = outcome.ProxyTimeout
 		default:
 			h.log.Debug("closed before a PROXY header", "remote_addr", peer.String(), "err", err)
 			lc.CloseNow()
 			return nil, peer, false
 		}
-		h.reporter.Refused(peer.Addr().String(), why)
+		// Bytes were read from the proxy: it gets no refusal signal, which
+		// would land in the middle of its client's stream.
+		h.metrics.Rejected(why)
+		h.reporter.Refused(peer.Addr().String(), admit.Reason(why), h.withFlags(why, detail...)...)
 		lc.CloseNow()
 		return nil, peer, false
 	}
@@ -221,35 +243,37 @@ func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool
 	return res.Conn, res.Client, true
 }
 
-func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, string) {
+func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, outcome.Code) {
 	var rw io.ReadWriter = c.rw
 	pc, first, err := handshake.Peek(c.rw)
 	if err == nil {
 		if handshake.IsTLS(first) {
-			text := "client sent a TLS ClientHello to the plain port: connect without TLS, or run seclisten without --plain"
-			c.log.Warn("refused: TLS on the plain port", "reason", text)
-			c.p.Reject("tls-on-plain", text, nil)
-			h.metrics.HandshakeFailed("tls-on-plain")
-			return exchange.Result{BytesIn: int64(len(first))}, "refused: tls on plain port"
+			why := outcome.TLSOnPlain
+			text := why.Text() + ": connect without TLS, or serve TLS on this port"
+			c.log.Warn("refused: TLS on the plain port", h.withFlags(why, "verdict", why, "reason", text)...)
+			c.p.Reject(why, text, nil)
+			h.metrics.HandshakeFailed(why)
+			return exchange.Result{BytesIn: int64(len(first))}, why
 		}
 		rw = pc
 	}
 	if h.report {
-		opts.Reply = []byte(reportLine(h.printer.JSON(), "", c.remote, nil, nil, verdict.Verdict{}))
+		f := output.Facts{Identity: c.remote, Remote: c.remote}
+		opts.Reply = []byte(f.Report(h.printer.JSON()))
 	}
 	// On a Peek error the exchange reads again, meets the same error
 	// (EOF, deadline, reset and shutdown all repeat) and reports it.
 	res := exchange.Run(rw, opts, counted{c.p, h.metrics})
-	return res, closeReason(res)
+	return res, closeCode(res)
 }
 
-func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) (exchange.Result, string) {
+func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) (exchange.Result, outcome.Code) {
 	// The handshake deadline (set at accept) is absolute: a client
 	// dripping its ClientHello a byte at a time cannot extend it.
 	hs, err := handshakeApart(ctx, c.rw, h.tls.Config())
 	c.c.SetPhaseDeadline(time.Time{})
 	if err != nil {
-		return h.refuse(c, err), "handshake failed"
+		return h.refuse(c, err), outcome.HandshakeEnded
 	}
 	st := hs.State
 	h.metrics.HandshakeDone(time.Since(c.c.Start()))
@@ -257,21 +281,21 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		// A CA validating TLS-ALPN-01: the handshake was the whole answer.
 		c.log.Debug("ACME TLS-ALPN-01 validation answered", "sni", sanitize.String([]byte(st.ServerName)))
 		_ = hs.Conn.Close()
-		return exchange.Result{}, "acme tls-alpn-01 validation"
+		return exchange.Result{}, outcome.ACMEChallenge
 	}
-	name, peerID, v := h.identify(st)
-	if name != "" {
-		c.p.SetPeer(name + " " + c.remote)
+	f := h.facts(c, st)
+	if f.Identity != c.remote {
+		c.p.SetPeer(f.Identity + " " + c.remote)
 	}
-	h.logHandshake(c, st, peerID, v)
+	h.logHandshake(c, f)
 
 	if h.report {
-		opts.Reply = []byte(reportLine(h.printer.JSON(), name, c.remote, &st, peerID, v))
+		opts.Reply = []byte(f.Report(h.printer.JSON()))
 	}
 	res := exchange.Run(hs.Conn, opts, counted{c.p, h.metrics})
 	// close_notify before the listener's TCP close.
 	_ = hs.Conn.CloseWrite()
-	return res, closeReason(res)
+	return res, closeCode(res)
 }
 
 // handshakeApart runs the TLS handshake on a goroutine of its own and waits
@@ -321,21 +345,23 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 	if f.Leaf != nil {
 		id := identity.FromCertificate(f.Leaf)
 		cert = &id
-		attrs = append(attrs, certAttrs("client_", cert)...)
+		attrs = output.CertAttrs(attrs, "client_", cert)
 	}
+	attrs = h.withFlags(f.Code, attrs...)
 	// Every refusal is logged in full the first time per client and
 	// verdict in each period, then summarised with a count, so an attack
 	// from many connections cannot flood the log; a developer trying each
 	// broken certificate in turn still sees every verdict.
-	full := f.Code == "closed" || h.reporter.Note(c.key, admit.Reason("handshake: "+f.Code))
+	closed := f.Code == outcome.HandshakeClosed
+	full := closed || h.reporter.Note(c.key, admit.Reason(f.Code))
 	switch {
-	case f.Code == "closed":
+	case closed:
 		// Port probes and TCP health checks connect and leave: not news.
 		c.log.Debug("handshake not completed", attrs...)
 	case !full:
 	case f.Verdict != nil:
 		c.log.Warn("client certificate refused", attrs...)
-	case f.Code == "timeout":
+	case f.Code == outcome.HandshakeTimeout:
 		c.log.Info("handshake not completed", attrs...)
 	default:
 		c.log.Warn("handshake failed", attrs...)
@@ -344,84 +370,61 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 	return res
 }
 
-// identify names the client and judges its certificate according to the
-// client-auth mode. name is empty when the client is known by address only.
-func (h *handler) identify(st tls.ConnectionState) (name string, peer *identity.Identity, v verdict.Verdict) {
+// facts describes the connection after its handshake: the TLS
+// parameters, the client's name, and the verdict on its certificate
+// according to the client-auth mode.
+func (h *handler) facts(c *conn, st tls.ConnectionState) *output.Facts {
 	mode := h.tls.Options().ClientAuth
-	if mode == tlsconf.NoClientCert {
-		return "", nil, verdict.Verdict{}
-	}
-	if len(st.PeerCertificates) == 0 {
-		if mode == tlsconf.Audit {
-			return "", nil, verdict.Explain(verdict.ErrNoCertificate, nil, time.Now())
+	f := &output.Facts{Identity: c.remote, Remote: c.remote, TLS: &output.TLS{
+		Version:    tls.VersionName(st.Version),
+		Cipher:     tls.CipherSuiteName(st.CipherSuite),
+		Group:      groupName(st.CurveID),
+		ALPN:       st.NegotiatedProtocol,
+		SNI:        st.ServerName,
+		Resumed:    st.DidResume,
+		ClientAuth: mode.String(),
+	}}
+	v := h.judge(st, mode)
+	f.Verdict, f.VerdictText = v.Code, v.Text
+	if len(st.PeerCertificates) > 0 && mode != tlsconf.NoClientCert {
+		id := identity.FromCertificate(st.PeerCertificates[0])
+		f.Cert = &id
+		f.Identity = id.Name
+		if v.Code != outcome.OK {
+			f.Identity = "unverified " + id.Name
 		}
-		return "", nil, verdict.Verdict{Code: verdict.NoCertificate, Text: "no client certificate sent (allowed by --client-auth " + mode.String() + ")"}
 	}
-	leaf := st.PeerCertificates[0]
-	id := identity.FromCertificate(leaf)
-	switch mode {
-	case tlsconf.Request:
-		return "unverified " + id.Name, &id, verdict.Verdict{Code: "unverified", Text: "not verified (--client-auth request)"}
-	case tlsconf.Audit:
-		v := verdict.Explain(h.tls.Verify(st.PeerCertificates), leaf, time.Now())
-		if v.Code != verdict.OK {
-			return "unverified " + id.Name, &id, v
-		}
-		return id.Name, &id, v
-	}
-	return id.Name, &id, verdict.OKVerdict
+	return f
 }
 
-func (h *handler) logHandshake(c *conn, st tls.ConnectionState, peer *identity.Identity, v verdict.Verdict) {
-	mode := h.tls.Options().ClientAuth
-	hs := output.Handshake{
-		Version:     tls.VersionName(st.Version),
-		Cipher:      tls.CipherSuiteName(st.CipherSuite),
-		Group:       groupName(st.CurveID),
-		ALPN:        st.NegotiatedProtocol,
-		SNI:         st.ServerName,
-		Resumed:     st.DidResume,
-		ClientAuth:  mode.String(),
-		Verdict:     v.Code,
-		VerdictText: v.Text,
-		ClientCert:  peer,
+// judge is the verdict on the client's certificate in the client-auth mode
+// (the handshake itself refused the certificates a mode refuses).
+func (h *handler) judge(st tls.ConnectionState, mode tlsconf.ClientAuth) verdict.Verdict {
+	switch {
+	case mode == tlsconf.NoClientCert:
+		return verdict.Verdict{}
+	case len(st.PeerCertificates) == 0 && mode == tlsconf.Audit:
+		return verdict.Explain(verdict.ErrNoCertificate, nil, time.Now())
+	case len(st.PeerCertificates) == 0:
+		return verdict.Verdict{Code: outcome.NoCertificate, Text: "no client certificate sent (allowed in " + mode.String() + " mode)"}
+	case mode == tlsconf.Request:
+		return verdict.Verdict{Code: outcome.Unverified, Text: outcome.Unverified.Text()}
+	case mode == tlsconf.Audit:
+		return verdict.Explain(h.tls.Verify(st.PeerCertificates), st.PeerCertificates[0], time.Now())
 	}
-	c.p.Handshake(hs)
-	attrs := []any{"tls_version", hs.Version, "cipher", hs.Cipher, "group", hs.Group,
-		"alpn", sanitize.String([]byte(hs.ALPN)), "sni", sanitize.String([]byte(hs.SNI)), "resumed", hs.Resumed,
-		"client_auth", hs.ClientAuth}
-	if v.Code != "" {
-		attrs = append(attrs, "verdict", v.Code)
-	}
-	if peer != nil {
-		attrs = append(attrs, certAttrs("client_", peer)...)
-	}
-	c.log.Info("handshake", attrs...)
-	if mode == tlsconf.Audit {
-		if v.Code == verdict.OK {
+	return verdict.OKVerdict
+}
+
+func (h *handler) logHandshake(c *conn, f *output.Facts) {
+	c.p.Handshake(f)
+	c.log.Info("handshake", f.Attrs()...)
+	if f.TLS.ClientAuth == tlsconf.Audit.String() {
+		if f.Verdict == outcome.OK {
 			c.log.Info("audit: client certificate verified; a require server would accept it")
 		} else {
 			c.log.Warn("audit: a require server would refuse this client; serving it anyway",
-				"verdict", v.Code, "reason", v.Text)
+				"verdict", f.Verdict, "reason", f.VerdictText)
 		}
-	}
-}
-
-// certAttrs are log attributes describing a certificate. Every string from
-// a certificate is sanitized: in request and audit modes anyone can send one.
-func certAttrs(prefix string, id *identity.Identity) []any {
-	sans := id.SANs()
-	for i := range sans {
-		sans[i] = sanitize.String([]byte(sans[i]))
-	}
-	return []any{
-		prefix + "subject", sanitize.String([]byte(id.Subject)),
-		prefix + "sans", sans,
-		prefix + "issuer", sanitize.String([]byte(id.Issuer)),
-		prefix + "serial", id.Serial,
-		prefix + "sha256", id.Fingerprint,
-		prefix + "not_before", id.NotBefore.UTC().Format(time.RFC3339),
-		prefix + "not_after", id.NotAfter.UTC().Format(time.RFC3339),
 	}
 }
 
@@ -434,83 +437,30 @@ func groupName(id tls.CurveID) string {
 	return id.String()
 }
 
-func closeReason(res exchange.Result) string {
+// closeCode says why an exchange ended.
+func closeCode(res exchange.Result) outcome.Code {
 	switch res.End {
-	case exchange.EndReadError:
-		r := listener.Reason(res.Err)
-		if r == "timeout" {
-			return "idle timeout"
-		}
-		return r
+	case exchange.EndEOF:
+		return outcome.ClientClosed
+	case exchange.EndOnce:
+		return outcome.Once
+	case exchange.EndLineTooLong:
+		return outcome.LineTooLong
 	case exchange.EndWriteError:
-		return "write failed: " + listener.Reason(res.Err)
-	}
-	return res.End.String()
-}
-
-// reportLine is the --report reply: what the server saw of this connection,
-// on one line, as key=value pairs or (with --json) a JSON object. st is nil
-// for plain TCP.
-func reportLine(asJSON bool, name, remote string, st *tls.ConnectionState, peer *identity.Identity, v verdict.Verdict) string {
-	if name == "" {
-		name = remote
-	}
-	kv := [][2]string{{"identity", name}, {"remote_addr", remote}}
-	if st == nil {
-		kv = append(kv, [2]string{"tls_version", "none"})
-	} else {
-		fp := ""
-		if peer != nil {
-			fp = peer.Fingerprint
+		if errors.Is(res.Err, os.ErrDeadlineExceeded) {
+			return outcome.WriteTimeout
 		}
-		kv = append(kv,
-			[2]string{"verdict", v.Code},
-			[2]string{"tls_version", tls.VersionName(st.Version)},
-			[2]string{"cipher", tls.CipherSuiteName(st.CipherSuite)},
-			[2]string{"group", groupName(st.CurveID)},
-			[2]string{"alpn", st.NegotiatedProtocol},
-			[2]string{"sni", st.ServerName},
-			[2]string{"resumed", strconv.FormatBool(st.DidResume)},
-			[2]string{"client_cert_sha256", fp})
+		return outcome.WriteFailed
 	}
-	var b strings.Builder
-	if asJSON {
-		b.WriteByte('{')
-		for i, p := range kv {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.Quote(p[0]))
-			b.WriteByte(':')
-			if p[0] == "resumed" {
-				b.WriteString(p[1])
-			} else {
-				b.WriteString(jsonString(sanitize.String([]byte(p[1]))))
-			}
-		}
-		b.WriteByte('}')
-		return b.String()
+	switch {
+	case errors.Is(res.Err, listener.ErrShutdown):
+		return outcome.Shutdown
+	case errors.Is(res.Err, os.ErrDeadlineExceeded):
+		return outcome.IdleTimeout
+	case errors.Is(res.Err, syscall.ECONNRESET):
+		return outcome.Reset
 	}
-	for i, p := range kv {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		val := sanitize.String([]byte(p[1]))
-		if val == "" {
-			val = "-"
-		}
-		if strings.ContainsAny(val, " \"") {
-			val = strconv.Quote(val)
-		}
-		b.WriteString(p[0] + "=" + val)
-	}
-	return b.String()
-}
-
-// jsonString quotes a sanitized string for JSON: only quote and backslash
-// need escaping, as sanitized text holds no control characters.
-func jsonString(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	return outcome.ReadFailed
 }
 
 // counted prints what the exchange observes and counts it.
@@ -529,19 +479,19 @@ func (c counted) Reply(reply []byte) {
 	c.m.Reply()
 }
 
-// rejectLabel maps an admission refusal to its metric label.
-func rejectLabel(why admit.Reason) string {
+// admissionCode is the outcome of an admission refusal.
+func admissionCode(why admit.Reason) outcome.Code {
 	switch why {
 	case admit.Reason(ratelimit.RefusedRate):
-		return "rate"
+		return outcome.Rate
 	case admit.Reason(ratelimit.RefusedConcurrency):
-		return "per_ip_cap"
+		return outcome.PerIPCap
 	case admit.Reason(ratelimit.RefusedTableFull):
-		return "limiter_full"
+		return outcome.LimiterFull
 	case admit.Denied:
-		return "deny"
+		return outcome.DenyList
 	case admit.NotAllowed:
-		return "not_allowed"
+		return outcome.NotInAllowList
 	}
-	return "other"
+	panic("server: unknown admission refusal " + string(why))
 }

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/seclisten/seclisten/pkg/admit"
 	"github.com/seclisten/seclisten/pkg/config"
-	"github.com/seclisten/seclisten/pkg/ratelimit"
+	"github.com/seclisten/seclisten/pkg/outcome"
 )
 
 // alertAccessDenied is a cleartext TLS alert record: fatal (2),
@@ -18,54 +17,43 @@ import (
 var alertAccessDenied = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31}
 
 // refusal describes an admission refusal: the limit or list that refused,
-// the flags that govern it, and the line a plain-TCP client is sent.
+// and the line a plain-TCP client is sent.
 type refusal struct {
 	limit string
-	flags string
 	line  []byte
 }
 
 // refusals describes every admission refusal under the limits l, once at
 // start, so a refusal on the hot path only looks its description up.
-func refusals(l config.Limits, limiterEntries int) map[admit.Reason]refusal {
+func refusals(l config.Limits, limiterEntries int) map[outcome.Code]refusal {
 	line := func(why string) []byte { return []byte("error: refused: " + why + "\n") }
-	return map[admit.Reason]refusal{
-		admit.Reason(ratelimit.RefusedRate): {
+	return map[outcome.Code]refusal{
+		outcome.Rate: {
 			limit: fmt.Sprintf("%g/s, burst %d", l.Rate, l.Burst),
-			flags: "--rate,--burst",
 			line:  line("too many connections from your address (rate limit); try again later"),
 		},
-		admit.Reason(ratelimit.RefusedConcurrency): {
+		outcome.PerIPCap: {
 			limit: fmt.Sprintf("%d at once", l.MaxConnsPerIP),
-			flags: "--max-conns-per-ip",
 			line:  line("too many connections open from your address (per-IP cap); close some and try again"),
 		},
-		admit.Reason(ratelimit.RefusedTableFull): {
+		outcome.LimiterFull: {
 			limit: fmt.Sprintf("%d addresses tracked, all with connections open", limiterEntries),
-			flags: "--max-conns-per-ip,--rate",
 			line:  line("the server is busy with too many clients; try again later"),
 		},
-		admit.Denied: {
+		outcome.DenyList: {
 			limit: prefixes(l.DenyCIDR),
-			flags: "--deny-cidr",
 			line:  line("your address is not allowed"),
 		},
-		admit.NotAllowed: {
+		outcome.NotInAllowList: {
 			limit: prefixes(l.AllowCIDR),
-			flags: "--allow-cidr",
 			line:  line("your address is not allowed"),
 		},
-		untrustedProxy: {
+		outcome.ProxyUntrusted: {
 			limit: prefixes(l.TrustedProxies),
-			flags: "--trusted-proxy",
 			line:  line("this port takes connections only from trusted proxies"),
 		},
 	}
 }
-
-// untrustedProxy is the refusal of a peer that is not a trusted proxy in
-// PROXY protocol mode.
-const untrustedProxy admit.Reason = "untrusted proxy"
 
 // prefixes lists CIDR prefixes for the log, comma-separated.
 func prefixes[T fmt.Stringer](list []T) string {

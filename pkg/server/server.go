@@ -25,6 +25,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/metrics"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/ratelimit"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
@@ -45,6 +46,9 @@ type Server struct {
 	// Listening, if set, is called once the server is listening on addr
 	// and its side services (metrics, ACME) have started.
 	Listening func(addr net.Addr)
+	// Flags, if set, names what governs an outcome (the program's flags,
+	// say) for the log line that reports it; "" for nothing.
+	Flags func(outcome.Code) string
 }
 
 // New builds the pipeline: it loads the TLS material (an error here is a
@@ -193,6 +197,7 @@ func (s *Server) Run(ctx context.Context) error {
 // one that had to close connections when the timeout ran out (that is
 // logged), and an error if accepting failed for good.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.h.flags = s.Flags
 	srv := listener.New(listener.Options{
 		MaxConns:     s.cfg.MaxConns,
 		IdleTimeout:  s.cfg.IdleTimeout,
@@ -402,8 +407,7 @@ func (s *Server) materialAttrs() []any {
 		return []any{"cert_err", err}
 	}
 	id := identity.FromCertificate(leaf)
-	attrs := []any{"cert_subject", id.Subject, "cert_sans", id.SANs(),
-		"cert_not_after", id.NotAfter.UTC().Format(time.RFC3339), "cert_sha256", id.Fingerprint}
+	attrs := output.CertAttrs(nil, "cert_", &id)
 	if m.Ephemeral {
 		attrs = append(attrs, "cert", "ephemeral self-signed (no --cert given)")
 	}

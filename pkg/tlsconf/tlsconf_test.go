@@ -19,6 +19,7 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -805,7 +806,7 @@ func TestClientAuthModes(t *testing.T) {
 			if !errors.As(err, &inv) || inv.Reason != x509.Expired {
 				t.Errorf("Verify = %v, want an x509 Expired error", err)
 			}
-			if v := verdict.Explain(err, r.serverState.PeerCertificates[0], time.Now()); v.Code != verdict.Expired ||
+			if v := verdict.Explain(err, r.serverState.PeerCertificates[0], time.Now()); v.Code != outcome.Expired ||
 				!strings.Contains(v.Text, "expired 3 days ago") {
 				t.Errorf("verdict %+v", v)
 			}

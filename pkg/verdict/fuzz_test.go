@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -45,7 +46,7 @@ func FuzzExplainCertificate(f *testing.F) {
 		cert, err := x509.ParseCertificate(der)
 		if err != nil {
 			v := verdict.Explain(fmt.Errorf("tls: failed to parse client certificate: %w", err), nil, time.Now())
-			if v.Code != verdict.Malformed {
+			if v.Code != outcome.Malformed {
 				t.Errorf("parse error %v explained as %+v", err, v)
 			}
 			return
@@ -83,16 +84,16 @@ func FuzzExplainCertificate(f *testing.F) {
 					what := fmt.Sprintf("error %d (%v), now %d, leaf %v", i, e, j, leaf != nil)
 					v := verdict.Explain(e, leaf, now)
 					check(what, v)
-					if v.Code == verdict.OK {
+					if v.Code == outcome.OK {
 						t.Errorf("%s: verdict OK", what)
 					}
 				}
 			}
 		}
-		if v := verdict.Explain(x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired}, cert, cert.NotAfter.Add(time.Hour)); v.Code != verdict.Expired {
+		if v := verdict.Explain(x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired}, cert, cert.NotAfter.Add(time.Hour)); v.Code != outcome.Expired {
 			t.Errorf("expired an hour ago: %+v", v)
 		}
-		if v := verdict.Explain(x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired}, cert, cert.NotBefore.Add(-time.Hour)); v.Code != verdict.NotYetValid {
+		if v := verdict.Explain(x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired}, cert, cert.NotBefore.Add(-time.Hour)); v.Code != outcome.NotYetValid {
 			t.Errorf("valid in an hour: %+v", v)
 		}
 
@@ -118,7 +119,7 @@ func FuzzExplainCertificate(f *testing.F) {
 			t.Fatalf("impossible allowlist: Check = %v", err)
 		}
 		v := verdict.Explain(err, cert, time.Now())
-		if v.Code != verdict.NotAllowed {
+		if v.Code != outcome.NotAllowed {
 			t.Errorf("not allowed explained as %+v", v)
 		}
 		check("not allowed", v)

@@ -11,33 +11,18 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
-)
-
-// Codes, stable for JSON output and metrics.
-const (
-	OK               = "ok"
-	NoCertificate    = "no-certificate"
-	Expired          = "expired"
-	NotYetValid      = "not-yet-valid"
-	UnknownAuthority = "unknown-authority"
-	WrongUsage       = "wrong-eku"
-	Revoked          = "revoked"
-	CRLStale         = "crl-stale"
-	NotAllowed       = "not-allowed"
-	ChainTooLong     = "chain-too-long"
-	Malformed        = "malformed"
-	Failed           = "failed"
 )
 
 // Verdict is the outcome of checking a client certificate.
 type Verdict struct {
-	Code string // one of the codes above
-	Text string // plain words, for the log
+	Code outcome.Code // of kind outcome.Verdict
+	Text string       // plain words, for the log
 }
 
 // OKVerdict is the verdict on a client that passed every check.
-var OKVerdict = Verdict{Code: OK, Text: "client certificate verified"}
+var OKVerdict = Verdict{Code: outcome.OK, Text: outcome.OK.Text()}
 
 // ErrNoCertificate is the error for a client that sent no certificate when
 // one was required.
@@ -71,22 +56,22 @@ func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 	case err == nil:
 		return OKVerdict
 	case errors.Is(err, ErrNoCertificate), isNoCertificate(err):
-		return Verdict{NoCertificate, "no client certificate sent"}
+		return Verdict{outcome.NoCertificate, "no client certificate sent"}
 	case errors.As(err, &revoked):
-		return Verdict{Revoked, revoked.Error()}
+		return Verdict{outcome.Revoked, revoked.Error()}
 	case errors.As(err, &stale):
-		return Verdict{CRLStale, stale.Error()}
+		return Verdict{outcome.CRLStale, stale.Error()}
 	case errors.As(err, &disallow):
-		return Verdict{NotAllowed, disallow.Error()}
+		return Verdict{outcome.NotAllowed, disallow.Error()}
 	case errors.As(err, &unknown):
 		cert := unknown.Cert
 		if cert == nil {
 			cert = leaf
 		}
 		if cert == nil {
-			return Verdict{UnknownAuthority, "signed by an unknown authority"}
+			return Verdict{outcome.UnknownAuthority, "signed by an unknown authority"}
 		}
-		return Verdict{UnknownAuthority, fmt.Sprintf("signed by an unknown authority: issuer %s", cert.Issuer)}
+		return Verdict{outcome.UnknownAuthority, fmt.Sprintf("signed by an unknown authority: issuer %s", cert.Issuer)}
 	case errors.As(err, &invalid):
 		cert := invalid.Cert
 		if cert == nil {
@@ -94,26 +79,26 @@ func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 		}
 		return explainInvalid(invalid, cert, now)
 	case isMalformed(err):
-		return Verdict{Malformed, "client certificate malformed: " + trimTLS(err.Error())}
+		return Verdict{outcome.Malformed, "client certificate malformed: " + trimTLS(err.Error())}
 	}
-	return Verdict{Failed, trimTLS(err.Error())}
+	return Verdict{outcome.VerifyFailed, trimTLS(err.Error())}
 }
 
 func explainInvalid(e x509.CertificateInvalidError, cert *x509.Certificate, now time.Time) Verdict {
 	switch e.Reason {
 	case x509.Expired:
 		if cert == nil {
-			return Verdict{Expired, "client certificate expired or not yet valid: " + e.Detail}
+			return Verdict{outcome.Expired, "client certificate expired or not yet valid: " + e.Detail}
 		}
 		if now.Before(cert.NotBefore) {
-			return Verdict{NotYetValid, fmt.Sprintf("client certificate not valid until %s (%s from now)",
+			return Verdict{outcome.NotYetValid, fmt.Sprintf("client certificate not valid until %s (%s from now)",
 				stamp(cert.NotBefore), Ago(cert.NotBefore.Sub(now)))}
 		}
 		subject := "client certificate"
 		if !isLeaf(cert) {
 			subject = "certificate " + cert.Subject.String() + " in the chain"
 		}
-		return Verdict{Expired, fmt.Sprintf("%s expired %s ago (not after %s)",
+		return Verdict{outcome.Expired, fmt.Sprintf("%s expired %s ago (not after %s)",
 			subject, Ago(now.Sub(cert.NotAfter)), stamp(cert.NotAfter))}
 	case x509.IncompatibleUsage:
 		have := "none"
@@ -124,14 +109,14 @@ func explainInvalid(e x509.CertificateInvalidError, cert *x509.Certificate, now 
 			}
 			have = strings.Join(names, ", ")
 		}
-		return Verdict{WrongUsage, "certificate lacks clientAuth extended key usage (has " + have + ")"}
+		return Verdict{outcome.WrongEKU, "certificate lacks clientAuth extended key usage (has " + have + ")"}
 	case x509.TooManyIntermediates, x509.TooManyConstraints:
-		return Verdict{ChainTooLong, "certificate chain too long: " + e.Error()}
+		return Verdict{outcome.ChainTooLong, "certificate chain too long: " + e.Error()}
 	case x509.NotAuthorizedToSign, x509.CANotAuthorizedForThisName, x509.CANotAuthorizedForExtKeyUsage,
 		x509.NameConstraintsWithoutSANs, x509.UnconstrainedName:
-		return Verdict{Malformed, "certificate chain invalid: " + e.Error()}
+		return Verdict{outcome.Malformed, "certificate chain invalid: " + e.Error()}
 	}
-	return Verdict{Failed, e.Error()}
+	return Verdict{outcome.VerifyFailed, e.Error()}
 }
 
 func isLeaf(c *x509.Certificate) bool { return !c.IsCA }

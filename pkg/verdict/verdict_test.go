@@ -12,6 +12,7 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/verdict"
 )
@@ -94,83 +95,83 @@ func TestExplain(t *testing.T) {
 		name     string
 		err      error
 		leaf     *x509.Certificate
-		wantCode string
+		wantCode outcome.Code
 		wantText string // exact unless contains is set
 		contains bool
 	}{
-		{"nil", nil, nil, verdict.OK, "client certificate verified", false},
-		{"nil with leaf", nil, good.Certificate, verdict.OK, "client certificate verified", false},
+		{"nil", nil, nil, outcome.OK, "client certificate verified", false},
+		{"nil with leaf", nil, good.Certificate, outcome.OK, "client certificate verified", false},
 
-		{"expired", real(expiredLeaf, ca), expiredLeaf.Certificate, verdict.Expired,
+		{"expired", real(expiredLeaf, ca), expiredLeaf.Certificate, outcome.Expired,
 			"client certificate expired 3 days ago (not after " + stamp(expiredLeaf.Certificate.NotAfter) + ")", false},
-		{"expired without leaf", real(expiredLeaf, ca), nil, verdict.Expired,
+		{"expired without leaf", real(expiredLeaf, ca), nil, outcome.Expired,
 			"client certificate expired 3 days ago (not after " + stamp(expiredLeaf.Certificate.NotAfter) + ")", false},
-		{"not yet valid", real(futureLeaf, ca), futureLeaf.Certificate, verdict.NotYetValid,
+		{"not yet valid", real(futureLeaf, ca), futureLeaf.Certificate, outcome.NotYetValid,
 			"client certificate not valid until " + stamp(futureLeaf.Certificate.NotBefore) + " (5 days from now)", false},
-		{"expired CA in chain", real(underExpiredCA, expiredCA), underExpiredCA.Certificate, verdict.Expired,
+		{"expired CA in chain", real(underExpiredCA, expiredCA), underExpiredCA.Certificate, outcome.Expired,
 			"certificate CN=Old CA,O=seclisten development in the chain expired 2 days ago (not after " +
 				stamp(expiredCA.Certificate.NotAfter) + ")", false},
-		{"unknown authority", real(strangerLeaf, ca), strangerLeaf.Certificate, verdict.UnknownAuthority,
+		{"unknown authority", real(strangerLeaf, ca), strangerLeaf.Certificate, outcome.UnknownAuthority,
 			"signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
-		{"wrong EKU", real(serverOnly, ca), serverOnly.Certificate, verdict.WrongUsage,
+		{"wrong EKU", real(serverOnly, ca), serverOnly.Certificate, outcome.WrongEKU,
 			"certificate lacks clientAuth extended key usage (has serverAuth)", false},
-		{"wrong EKUs", real(twoEKUs, ca), twoEKUs.Certificate, verdict.WrongUsage,
+		{"wrong EKUs", real(twoEKUs, ca), twoEKUs.Certificate, outcome.WrongEKU,
 			"certificate lacks clientAuth extended key usage (has emailProtection, codeSigning)", false},
 		// x509 reports a leaf that signed another as an unknown authority
 		// (the candidate parent "cannot sign this kind of certificate").
-		{"signed by a leaf", real(signedByLeaf, ca, good.Certificate), signedByLeaf.Certificate, verdict.UnknownAuthority,
+		{"signed by a leaf", real(signedByLeaf, ca, good.Certificate), signedByLeaf.Certificate, outcome.UnknownAuthority,
 			"signed by an unknown authority: issuer CN=alice,O=seclisten development", false},
 
-		{"revoked", revoked, good.Certificate, verdict.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
-		{"revoked wrapped", fmt.Errorf("check: %w", revoked), nil, verdict.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
-		{"stale", stale, good.Certificate, verdict.CRLStale, stale.Error(), false},
-		{"not allowed", notAllowed, good.Certificate, verdict.NotAllowed, "CN=bob not in --allow-cn", false},
-		{"not allowed wrapped", fmt.Errorf("reject: %w", notAllowed), nil, verdict.NotAllowed, "CN=bob not in --allow-cn", false},
-		{"no certificate", verdict.ErrNoCertificate, nil, verdict.NoCertificate, "no client certificate sent", false},
-		{"no certificate wrapped", fmt.Errorf("x: %w", verdict.ErrNoCertificate), nil, verdict.NoCertificate, "no client certificate sent", false},
-		{"crypto/tls no certificate", errors.New("tls: client didn't provide a certificate"), nil, verdict.NoCertificate,
+		{"revoked", revoked, good.Certificate, outcome.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
+		{"revoked wrapped", fmt.Errorf("check: %w", revoked), nil, outcome.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
+		{"stale", stale, good.Certificate, outcome.CRLStale, stale.Error(), false},
+		{"not allowed", notAllowed, good.Certificate, outcome.NotAllowed, "CN=bob not in --allow-cn", false},
+		{"not allowed wrapped", fmt.Errorf("reject: %w", notAllowed), nil, outcome.NotAllowed, "CN=bob not in --allow-cn", false},
+		{"no certificate", verdict.ErrNoCertificate, nil, outcome.NoCertificate, "no client certificate sent", false},
+		{"no certificate wrapped", fmt.Errorf("x: %w", verdict.ErrNoCertificate), nil, outcome.NoCertificate, "no client certificate sent", false},
+		{"crypto/tls no certificate", errors.New("tls: client didn't provide a certificate"), nil, outcome.NoCertificate,
 			"no client certificate sent", false},
 
 		{"tls verification error, expired", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{expiredLeaf.Certificate}, Err: real(expiredLeaf, ca)}, nil,
-			verdict.Expired, "client certificate expired 3 days ago", true},
+			outcome.Expired, "client certificate expired 3 days ago", true},
 		{"tls verification error, unknown authority", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{strangerLeaf.Certificate}, Err: real(strangerLeaf, ca)}, nil,
-			verdict.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
+			outcome.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
 		{"tls verification error, wrong EKU", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{serverOnly.Certificate}, Err: real(serverOnly, ca)}, nil,
-			verdict.WrongUsage, "certificate lacks clientAuth extended key usage (has serverAuth)", false},
+			outcome.WrongEKU, "certificate lacks clientAuth extended key usage (has serverAuth)", false},
 		{"tls verification error, bare unknown authority", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{strangerLeaf.Certificate}, Err: x509.UnknownAuthorityError{}}, nil,
-			verdict.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
+			outcome.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
 		{"tls verification error, bare expired", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{expiredLeaf.Certificate}, Err: x509.CertificateInvalidError{Reason: x509.Expired}}, nil,
-			verdict.Expired, "client certificate expired 3 days ago", true},
+			outcome.Expired, "client certificate expired 3 days ago", true},
 
-		{"bare unknown authority", x509.UnknownAuthorityError{}, nil, verdict.UnknownAuthority, "signed by an unknown authority", false},
-		{"bare unknown authority, leaf given", x509.UnknownAuthorityError{}, strangerLeaf.Certificate, verdict.UnknownAuthority,
+		{"bare unknown authority", x509.UnknownAuthorityError{}, nil, outcome.UnknownAuthority, "signed by an unknown authority", false},
+		{"bare unknown authority, leaf given", x509.UnknownAuthorityError{}, strangerLeaf.Certificate, outcome.UnknownAuthority,
 			"signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
-		{"bare expired", x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time is after"}, nil, verdict.Expired,
+		{"bare expired", x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time is after"}, nil, outcome.Expired,
 			"client certificate expired or not yet valid: current time is after", false},
-		{"bare incompatible usage", x509.CertificateInvalidError{Reason: x509.IncompatibleUsage}, nil, verdict.WrongUsage,
+		{"bare incompatible usage", x509.CertificateInvalidError{Reason: x509.IncompatibleUsage}, nil, outcome.WrongEKU,
 			"certificate lacks clientAuth extended key usage (has none)", false},
-		{"too many intermediates", x509.CertificateInvalidError{Reason: x509.TooManyIntermediates}, nil, verdict.ChainTooLong,
+		{"too many intermediates", x509.CertificateInvalidError{Reason: x509.TooManyIntermediates}, nil, outcome.ChainTooLong,
 			"certificate chain too long: x509: too many intermediates for path length constraint", false},
-		{"too many constraints", x509.CertificateInvalidError{Reason: x509.TooManyConstraints}, nil, verdict.ChainTooLong,
+		{"too many constraints", x509.CertificateInvalidError{Reason: x509.TooManyConstraints}, nil, outcome.ChainTooLong,
 			"certificate chain too long: ", true},
-		{"not authorized to sign", x509.CertificateInvalidError{Cert: good.Certificate, Reason: x509.NotAuthorizedToSign}, nil, verdict.Malformed,
+		{"not authorized to sign", x509.CertificateInvalidError{Cert: good.Certificate, Reason: x509.NotAuthorizedToSign}, nil, outcome.Malformed,
 			"certificate chain invalid: x509: certificate is not authorized to sign other certificates", false},
-		{"name constraints", x509.CertificateInvalidError{Reason: x509.CANotAuthorizedForThisName, Detail: "x"}, nil, verdict.Malformed,
+		{"name constraints", x509.CertificateInvalidError{Reason: x509.CANotAuthorizedForThisName, Detail: "x"}, nil, outcome.Malformed,
 			"certificate chain invalid: ", true},
-		{"other invalid reason", x509.CertificateInvalidError{Reason: x509.NotAuthorizedToSign + 100}, nil, verdict.Failed, "x509: ", true},
+		{"other invalid reason", x509.CertificateInvalidError{Reason: x509.NotAuthorizedToSign + 100}, nil, outcome.VerifyFailed, "x509: ", true},
 
-		{"malformed", fmt.Errorf("tls: failed to parse client certificate: %w", parseErr), nil, verdict.Malformed,
+		{"malformed", fmt.Errorf("tls: failed to parse client certificate: %w", parseErr), nil, outcome.Malformed,
 			"client certificate malformed: failed to parse client certificate: " + parseErr.Error(), false},
-		{"x509 malformed", parseErr, nil, verdict.Malformed, "client certificate malformed: " + parseErr.Error(), false},
+		{"x509 malformed", parseErr, nil, outcome.Malformed, "client certificate malformed: " + parseErr.Error(), false},
 		{"unsupported key", errors.New("tls: client certificate contains an unsupported public key of type *dh.PublicKey"), nil,
-			verdict.Malformed, "client certificate malformed: client certificate contains an unsupported public key of type *dh.PublicKey", false},
-		{"unknown", errors.New("tls: something odd"), nil, verdict.Failed, "something odd", false},
-		{"unknown without prefix", errors.New("connection reset by peer"), nil, verdict.Failed, "connection reset by peer", false},
+			outcome.Malformed, "client certificate malformed: client certificate contains an unsupported public key of type *dh.PublicKey", false},
+		{"unknown", errors.New("tls: something odd"), nil, outcome.VerifyFailed, "something odd", false},
+		{"unknown without prefix", errors.New("connection reset by peer"), nil, outcome.VerifyFailed, "connection reset by peer", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,240 @@
+package output
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/outcome"
+	"github.com/seclisten/seclisten/pkg/sanitize"
+)
+
+// Facts is what the server saw of a connection: how the client is named,
+// what TLS negotiated, and the verdict on its certificate. It is described
+// once, by its fields, and rendered three ways from them: log attributes
+// (Attrs), the JSON handshake event (Conn.Handshake) and the --report line
+// (Report). Every string in it may come from the client; each renderer
+// escapes it.
+type Facts struct {
+	// Identity names the client: its certificate name, or its address.
+	Identity string
+	// Remote is the client's address.
+	Remote string
+	// TLS is what the handshake negotiated; nil for plain TCP.
+	TLS *TLS
+	// Verdict and VerdictText judge the client certificate; empty without
+	// client authentication.
+	Verdict     outcome.Code
+	VerdictText string
+	// Cert describes the client certificate, if one was sent.
+	Cert *identity.Identity
+}
+
+// TLS is what a handshake negotiated.
+type TLS struct {
+	Version, Cipher, Group, ALPN, SNI string
+	Resumed                           bool
+	// ClientAuth is the client-authentication mode in force.
+	ClientAuth string
+}
+
+// fact is one field of Facts: a string, a list or a boolean.
+type fact struct {
+	key  string
+	str  string
+	list []string
+	bool bool
+	kind factKind
+}
+
+type factKind uint8
+
+const (
+	aString factKind = iota
+	aList
+	aBool
+)
+
+func str(key, v string) fact           { return fact{key: key, str: v} }
+func list(key string, v []string) fact { return fact{key: key, list: v, kind: aList} }
+func boolean(key string, v bool) fact  { return fact{key: key, bool: v, kind: aBool} }
+
+// facts lists the connection's facts, in order, without the certificate.
+func (f *Facts) facts() []fact {
+	out := []fact{str("identity", f.Identity), str("remote_addr", f.Remote)}
+	if f.TLS == nil {
+		return append(out, str("tls_version", "none"))
+	}
+	t := f.TLS
+	out = append(out, str("tls_version", t.Version), str("cipher", t.Cipher), str("group", t.Group),
+		str("alpn", t.ALPN), str("sni", t.SNI), boolean("resumed", t.Resumed), str("client_auth", t.ClientAuth))
+	if f.Verdict != "" {
+		out = append(out, str("verdict", string(f.Verdict)), str("verdict_text", f.VerdictText))
+	}
+	return out
+}
+
+// certFacts lists what a certificate says.
+func certFacts(id *identity.Identity) []fact {
+	return []fact{str("name", id.Name), str("subject", id.Subject), list("sans", id.SANs()),
+		str("issuer", id.Issuer), str("serial", id.Serial), str("sha256", id.Fingerprint),
+		str("not_before", id.NotBefore.UTC().Format(time.RFC3339)),
+		str("not_after", id.NotAfter.UTC().Format(time.RFC3339))}
+}
+
+// Attrs renders the facts as slog key-value pairs, the client certificate's
+// under keys prefixed "client_".
+func (f *Facts) Attrs() []any {
+	attrs := appendAttrs(nil, "", f.facts())
+	if f.Cert != nil {
+		attrs = CertAttrs(attrs, "client_", f.Cert)
+	}
+	return attrs
+}
+
+// CertAttrs appends a certificate's facts to attrs as slog key-value pairs,
+// each key prefixed.
+func CertAttrs(attrs []any, prefix string, id *identity.Identity) []any {
+	return appendAttrs(attrs, prefix, certFacts(id))
+}
+
+func appendAttrs(attrs []any, prefix string, facts []fact) []any {
+	for _, f := range facts {
+		var v any
+		switch f.kind {
+		case aString:
+			v = sanitize.String([]byte(f.str))
+		case aList:
+			l := make([]string, len(f.list))
+			for i, s := range f.list {
+				l[i] = sanitize.String([]byte(s))
+			}
+			v = l
+		case aBool:
+			v = f.bool
+		}
+		attrs = append(attrs, prefix+f.key, v)
+	}
+	return attrs
+}
+
+// appendFacts appends the facts as JSON members (each with its leading
+// comma), the certificate as a "client_cert" object.
+func (f *Facts) appendFacts(b []byte) []byte {
+	b = appendJSON(b, f.facts())
+	if f.Cert != nil {
+		b = appendCert(b, f.Cert)
+	}
+	return b
+}
+
+// appendCert appends ,"client_cert":{...}.
+func appendCert(b []byte, id *identity.Identity) []byte {
+	b = append(b, `,"client_cert":`...)
+	return appendObject(b, certFacts(id))
+}
+
+// appendObject appends the facts as one JSON object.
+func appendObject(b []byte, facts []fact) []byte {
+	start := len(b)
+	b = appendJSON(b, facts)
+	if len(b) == start {
+		return append(b, "{}"...)
+	}
+	b[start] = '{'
+	return append(b, '}')
+}
+
+func appendJSON(b []byte, facts []fact) []byte {
+	for _, f := range facts {
+		switch f.kind {
+		case aString:
+			b = appendField(b, f.key, []byte(f.str))
+		case aList:
+			b = appendStrings(b, f.key, f.list)
+		case aBool:
+			b = append(b, ',', '"')
+			b = append(b, f.key...)
+			b = append(b, `":`...)
+			b = strconv.AppendBool(b, f.bool)
+		}
+	}
+	return b
+}
+
+// Report renders the facts as the --report line: key=value pairs (a value
+// with a space or a quote is quoted, an empty one is "-", a list is
+// comma-separated), or one JSON object when asJSON.
+func (f *Facts) Report(asJSON bool) string {
+	facts := f.facts()
+	if f.Cert != nil {
+		for _, c := range certFacts(f.Cert) {
+			c.key = "client_" + c.key
+			facts = append(facts, c)
+		}
+	}
+	if asJSON {
+		return string(appendObject(nil, facts))
+	}
+	var b strings.Builder
+	for i, f := range facts {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		var val string
+		switch f.kind {
+		case aString:
+			val = sanitize.String([]byte(f.str))
+		case aList:
+			val = sanitize.String([]byte(strings.Join(f.list, ",")))
+		case aBool:
+			val = strconv.FormatBool(f.bool)
+		}
+		if val == "" {
+			val = "-"
+		}
+		if strings.ContainsAny(val, " \"") {
+			val = strconv.Quote(val)
+		}
+		b.WriteString(f.key + "=" + val)
+	}
+	return b.String()
+}
+
+// Handshake prints the handshake event (JSON only).
+func (c *Conn) Handshake(f *Facts) {
+	if c.p.format != JSON {
+		return
+	}
+	c.end(f.appendFacts(c.begin("handshake")))
+}
+
+// Reject prints the reject event (JSON only): the connection is refused,
+// with the outcome code, the reason in plain words, and the client's
+// certificate when one was sent.
+func (c *Conn) Reject(code outcome.Code, text string, cert *identity.Identity) {
+	if c.p.format != JSON {
+		return
+	}
+	b := c.begin("reject")
+	b = appendField(b, "code", []byte(code))
+	b = appendField(b, "reason", []byte(text))
+	if cert != nil {
+		b = appendCert(b, cert)
+	}
+	c.end(b)
+}
+
+func appendStrings(b []byte, key string, vals []string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":[`...)
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, sanitizeString(v))
+	}
+	return append(b, ']')
+}

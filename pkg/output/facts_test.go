@@ -1,0 +1,113 @@
+package output_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/outcome"
+	"github.com/seclisten/seclisten/pkg/output"
+)
+
+// The facts of a connection are one description: the log attributes, the
+// JSON handshake event and the --report line (text and JSON) carry the same
+// keys with the same values.
+func TestFactsRenderedAlike(t *testing.T) {
+	id := &identity.Identity{Name: "CN=alice", Subject: "CN=alice", Issuer: "CN=CA", DNSNames: []string{"a.example"},
+		Serial: "0x1f", Fingerprint: "ab", NotBefore: time.Unix(0, 0), NotAfter: time.Unix(86400, 0)}
+	for _, f := range []*output.Facts{
+		{Identity: "192.0.2.9:5555", Remote: "192.0.2.9:5555"},
+		{Identity: "CN=alice", Remote: "192.0.2.9:5555", TLS: &output.TLS{Version: "TLS 1.3", Cipher: "c",
+			Group: "X25519", ALPN: "p", SNI: "localhost \x1b[31m", Resumed: true, ClientAuth: "require"},
+			Verdict: outcome.OK, VerdictText: "client certificate verified", Cert: id},
+	} {
+		attrs := f.Attrs()
+		fromLog := map[string]string{}
+		for i := 0; i < len(attrs); i += 2 {
+			fromLog[attrs[i].(string)] = flat(attrs[i+1])
+		}
+
+		var report map[string]any
+		if err := json.Unmarshal([]byte(f.Report(true)), &report); err != nil {
+			t.Fatalf("JSON report %q: %v", f.Report(true), err)
+		}
+		fromJSON := map[string]string{}
+		for k, v := range report {
+			fromJSON[k] = flat(v)
+		}
+
+		fromText, err := parseReport(f.Report(false))
+		if err != nil {
+			t.Fatalf("text report %q: %v", f.Report(false), err)
+		}
+		for k, v := range fromLog {
+			if fromJSON[k] != v {
+				t.Errorf("%s: log %q, JSON report %q", k, v, fromJSON[k])
+			}
+			if fromText[k] != v {
+				t.Errorf("%s: log %q, text report %q", k, v, fromText[k])
+			}
+		}
+		if len(fromLog) != len(fromJSON) || len(fromLog) != len(fromText) {
+			t.Errorf("%d log keys, %d JSON keys, %d text keys", len(fromLog), len(fromJSON), len(fromText))
+		}
+		if strings.ContainsRune(f.Report(false), 0x1b) {
+			t.Error("an escape reached the report raw")
+		}
+	}
+}
+
+// flat renders a value as the text report does: lists comma-separated.
+func flat(v any) string {
+	switch v := v.(type) {
+	case []string:
+		return strings.Join(v, ",")
+	case []any:
+		var s []string
+		for _, x := range v {
+			s = append(s, x.(string))
+		}
+		return strings.Join(s, ",")
+	case bool:
+		if v {
+			return "true"
+		}
+		return "false"
+	case string:
+		return v
+	}
+	return "?"
+}
+
+// parseReport parses a key=value line; a quoted value is unquoted, "-" is
+// empty.
+func parseReport(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for s != "" {
+		k, rest, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("no = in %q", s)
+		}
+		var v string
+		if strings.HasPrefix(rest, `"`) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				return nil, err
+			}
+			v, _ = strconv.Unquote(q)
+			rest = rest[len(q):]
+		} else {
+			v, rest, _ = strings.Cut(rest, " ")
+		}
+		if v == "-" {
+			v = ""
+		}
+		out[k] = v
+		s = strings.TrimPrefix(rest, " ")
+	}
+	return out, nil
+}
