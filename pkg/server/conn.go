@@ -52,11 +52,11 @@ type handler struct {
 
 // conn is the state of one connection as it goes through the pipeline.
 type conn struct {
-	c      *listener.Conn // deadlines, lifetime, close
-	rw     net.Conn       // the client's byte stream (after any PROXY header)
+	lc     *listener.Conn // deadlines, lifetime, close
+	stream net.Conn       // the client's byte stream (after any PROXY header)
 	remote string         // the real client address
 	key    string         // the client as the limits see it (IPv6 by prefix)
-	p      *output.Conn
+	out    *output.Conn   // prints the connection's events
 	log    connLog
 }
 
@@ -103,9 +103,9 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	h.metrics.Open()
 
 	remote := client.String()
-	c := &conn{c: lc, rw: rw, remote: remote, key: h.admit.Key(client.Addr()), p: h.printer.Conn(lc.ID(), remote),
+	c := &conn{lc: lc, stream: rw, remote: remote, key: h.admit.Key(client.Addr()), out: h.printer.Conn(lc.ID(), remote),
 		log: connLog{l: h.log, id: lc.ID(), remote: remote}}
-	c.p.Connect(remote, lc.LocalAddr().String())
+	c.out.Connect(remote, lc.LocalAddr().String())
 	c.log.Debug("connection opened")
 
 	opts := h.opts
@@ -132,7 +132,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	}
 	h.metrics.Closed(reason, res.BytesIn, res.BytesOut)
 	d := time.Since(lc.Start())
-	c.p.Close(output.Summary{Reason: reason, Messages: res.Messages,
+	c.out.Close(output.Summary{Reason: reason, Messages: res.Messages,
 		BytesIn: res.BytesIn, BytesOut: res.BytesOut, Duration: d})
 	attrs := []any{"reason", reason, "messages", res.Messages,
 		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration", d}
@@ -244,14 +244,14 @@ func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool
 }
 
 func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, outcome.Code) {
-	var rw io.ReadWriter = c.rw
-	pc, first, err := handshake.Peek(c.rw)
+	var rw io.ReadWriter = c.stream
+	pc, first, err := handshake.Peek(c.stream)
 	if err == nil {
 		if handshake.IsTLS(first) {
 			why := outcome.TLSOnPlain
 			text := why.Text() + ": connect without TLS, or serve TLS on this port"
 			c.log.Warn("refused: TLS on the plain port", h.withFlags(why, "verdict", why, "reason", text)...)
-			c.p.Reject(why, text, nil)
+			c.out.Reject(why, text, nil)
 			h.metrics.HandshakeFailed(why)
 			return exchange.Result{BytesIn: int64(len(first))}, why
 		}
@@ -263,20 +263,20 @@ func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, o
 	}
 	// On a Peek error the exchange reads again, meets the same error
 	// (EOF, deadline, reset and shutdown all repeat) and reports it.
-	res := exchange.Run(rw, opts, counted{c.p, h.metrics})
+	res := exchange.Run(rw, opts, counted{c.out, h.metrics})
 	return res, closeCode(res)
 }
 
 func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) (exchange.Result, outcome.Code) {
 	// The handshake deadline (set at accept) is absolute: a client
 	// dripping its ClientHello a byte at a time cannot extend it.
-	hs, err := handshakeApart(ctx, c.rw, h.tls.Config())
-	c.c.SetPhaseDeadline(time.Time{})
+	hs, err := handshakeApart(ctx, c.stream, h.tls.Config())
+	c.lc.SetPhaseDeadline(time.Time{})
 	if err != nil {
 		return h.refuse(c, err), outcome.HandshakeEnded
 	}
 	st := hs.State
-	h.metrics.HandshakeDone(time.Since(c.c.Start()))
+	h.metrics.HandshakeDone(time.Since(c.lc.Start()))
 	if tlsconf.IsACMEChallenge(st) {
 		// A CA validating TLS-ALPN-01: the handshake was the whole answer.
 		c.log.Debug("ACME TLS-ALPN-01 validation answered", "sni", sanitize.String([]byte(st.ServerName)))
@@ -285,14 +285,14 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 	}
 	f := h.facts(c, st)
 	if f.Identity != c.remote {
-		c.p.SetPeer(f.Identity + " " + c.remote)
+		c.out.SetPeer(f.Identity + " " + c.remote)
 	}
 	h.logHandshake(c, f)
 
 	if h.report {
 		opts.Reply = []byte(f.Report(h.printer.JSON()))
 	}
-	res := exchange.Run(hs.Conn, opts, counted{c.p, h.metrics})
+	res := exchange.Run(hs.Conn, opts, counted{c.out, h.metrics})
 	// close_notify before the listener's TCP close.
 	_ = hs.Conn.CloseWrite()
 	return res, closeCode(res)
@@ -337,7 +337,7 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 	h.metrics.HandshakeFailed(f.Code)
 	var res exchange.Result
 	if nt, ok := err.(*handshake.NotTLSError); ok {
-		n, _ := c.rw.Write(nt.Reply())
+		n, _ := c.stream.Write(nt.Reply())
 		res.BytesOut = int64(n)
 	}
 	attrs := []any{"verdict", f.Code, "reason", f.Text}
@@ -366,7 +366,7 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 	default:
 		c.log.Warn("handshake failed", attrs...)
 	}
-	c.p.Reject(f.Code, f.Text, cert)
+	c.out.Reject(f.Code, f.Text, cert)
 	return res
 }
 
@@ -416,7 +416,7 @@ func (h *handler) judge(st tls.ConnectionState, mode tlsconf.ClientAuth) verdict
 }
 
 func (h *handler) logHandshake(c *conn, f *output.Facts) {
-	c.p.Handshake(f)
+	c.out.Handshake(f)
 	c.log.Info("handshake", f.Attrs()...)
 	if f.TLS.ClientAuth == tlsconf.Audit.String() {
 		if f.Verdict == outcome.OK {
@@ -465,17 +465,17 @@ func closeCode(res exchange.Result) outcome.Code {
 
 // counted prints what the exchange observes and counts it.
 type counted struct {
-	p *output.Conn
-	m *metrics.Metrics
+	out *output.Conn
+	m   *metrics.Metrics
 }
 
 func (c counted) Message(msg []byte) {
-	c.p.Message(msg)
+	c.out.Message(msg)
 	c.m.Message()
 }
 
 func (c counted) Reply(reply []byte) {
-	c.p.Reply(reply)
+	c.out.Reply(reply)
 	c.m.Reply()
 }
 

@@ -197,33 +197,47 @@ func (s *Server) Run(ctx context.Context) error {
 // one that had to close connections when the timeout ran out (that is
 // logged), and an error if accepting failed for good.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer ln.Close()
 	s.h.flags = s.Flags
-	srv := listener.New(listener.Options{
-		MaxConns:     s.cfg.MaxConns,
-		IdleTimeout:  s.cfg.IdleTimeout,
-		WriteTimeout: s.cfg.WriteTimeout,
-		MaxLifetime:  s.cfg.Limits.MaxLifetime,
-		MaxAccepts:   s.cfg.ExitAfter,
-		Logger:       s.log,
-	}, s.h.serve)
-	reporterDone := make(chan struct{})
-	reporterStopped := make(chan struct{})
+	s.logStart(ln.Addr())
+	s.recordCertExpiry()
+	stop, err := s.startServices(ctx)
+	if err != nil {
+		return err
+	}
+	// The side services outlive the drain, so /readyz can say 503 while
+	// the last clients are answered.
+	defer stop()
+	return s.serve(ctx, ln)
+}
+
+// startServices starts what runs beside the listener: the refusal log's
+// summaries, the metrics server, ACME and the watch on the TLS files.
+// stop ends them, in the reverse order.
+func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+
+	reporterDone, reporterStopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		s.h.reporter.Run(reporterDone)
 		close(reporterStopped)
 	}()
-	defer func() {
-		close(reporterDone)
-		<-reporterStopped
-	}()
+	stops = append(stops, func() { close(reporterDone); <-reporterStopped })
 
-	s.logStart(ln.Addr())
-	s.recordCertExpiry()
 	if s.cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
 		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("metrics listener: %w", err)
+			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
 		s.log.Info("serving metrics", "addr", mln.Addr().String(), "paths", "/metrics /healthz /readyz")
 		mctx, stopMetrics := context.WithCancel(context.Background())
@@ -234,23 +248,34 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				s.log.Warn("metrics server failed", "err", err)
 			}
 		}()
-		// The metrics server outlives the drain, so /readyz can say 503
-		// while the last clients are answered.
-		defer func() { stopMetrics(); <-metricsDone }()
+		stops = append(stops, func() { stopMetrics(); <-metricsDone })
 	}
 	if s.acme != nil {
 		if err := s.acme.Start(ctx); err != nil {
-			_ = ln.Close()
-			return err
+			return nil, err
 		}
-		defer s.acme.Stop()
+		stops = append(stops, s.acme.Stop)
 	}
 	if s.tls != nil {
-		wctx, stop := context.WithCancel(ctx)
-		defer stop()
+		wctx, stopWatch := context.WithCancel(ctx)
 		go s.tls.Watch(wctx, s.cfg.TLS.ReloadInterval, func(err error) { s.logReload("file change", err) })
+		stops = append(stops, stopWatch)
 	}
+	return stop, nil
+}
 
+// serve runs the accept loop on ln until ctx ends (then drains within the
+// shutdown timeout) or, with ExitAfter, until every connection asked for
+// has been served.
+func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+	srv := listener.New(listener.Options{
+		MaxConns:     s.cfg.MaxConns,
+		IdleTimeout:  s.cfg.IdleTimeout,
+		WriteTimeout: s.cfg.WriteTimeout,
+		MaxLifetime:  s.cfg.Limits.MaxLifetime,
+		MaxAccepts:   s.cfg.ExitAfter,
+		Logger:       s.log,
+	}, s.h.serve)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if s.Listening != nil {
@@ -258,7 +283,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	select {
 	case err := <-errc:
-		_ = ln.Close()
 		if errors.Is(err, listener.ErrAcceptLimit) {
 			s.log.Info("served every connection asked for: exiting", "connections", s.cfg.ExitAfter)
 			return nil
