@@ -2,8 +2,9 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/setting"
 )
 
 // TLS holds the TLS settings of Config.
@@ -34,8 +35,8 @@ type TLS struct {
 	CRLAllowStale bool
 }
 
-// ClientAuthMode is the effective --client-auth: as given, or the default
-// for the other settings.
+// ClientAuthMode is the effective client-authentication mode: as given, or
+// the default for the other settings.
 func (t *TLS) ClientAuthMode() string {
 	switch {
 	case t.ClientAuth != "":
@@ -53,29 +54,29 @@ func (t *TLS) allowlistSet() bool {
 func (t *TLS) validate(plain bool) error {
 	if plain {
 		for _, f := range []struct {
-			flag string
-			set  bool
+			key string
+			set bool
 		}{
-			{"--cert", t.CertFile != ""}, {"--key", t.KeyFile != ""}, {"--client-ca", len(t.ClientCAFiles) > 0},
-			{"--client-auth", t.ClientAuth != ""}, {"--crl", len(t.CRLFiles) > 0}, {"--alpn", len(t.ALPN) > 0},
-			{"--allow-cn", len(t.AllowCN) > 0}, {"--allow-ou", len(t.AllowOU) > 0},
-			{"--allow-dns", len(t.AllowDNS) > 0}, {"--allow-uri", len(t.AllowURI) > 0},
+			{"cert", t.CertFile != ""}, {"key", t.KeyFile != ""}, {"client-ca", len(t.ClientCAFiles) > 0},
+			{"client-auth", t.ClientAuth != ""}, {"crl", len(t.CRLFiles) > 0}, {"alpn", len(t.ALPN) > 0},
+			{"allow-cn", len(t.AllowCN) > 0}, {"allow-ou", len(t.AllowOU) > 0},
+			{"allow-dns", len(t.AllowDNS) > 0}, {"allow-uri", len(t.AllowURI) > 0},
 		} {
 			if f.set {
-				return fmt.Errorf("%s is a TLS setting and cannot be used with --plain", f.flag)
+				return setting.Errorf("`" + f.key + "` is a TLS setting and cannot be used with `plain`")
 			}
 		}
 		return nil
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		return errors.New("--cert and --key go together: give both or neither")
+		return setting.Errorf("`cert` and `key` go together: give both or neither")
 	}
 	if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
-		return fmt.Errorf("--tls-min must be 1.2 or 1.3, got %q", t.MinVersion)
+		return setting.Errorf("`tls-min` must be 1.2 or 1.3, got %q", t.MinVersion)
 	}
 	for _, p := range t.ALPN {
 		if p == "" || len(p) > 255 {
-			return fmt.Errorf("--alpn protocol names must be 1 to 255 bytes, got %q", p)
+			return setting.Errorf("`alpn` protocol names must be 1 to 255 bytes, got %q", p)
 		}
 	}
 	mode := t.ClientAuthMode()
@@ -83,16 +84,16 @@ func (t *TLS) validate(plain bool) error {
 	case "none", "request":
 	case "verify-if-given", "require", "audit":
 		if len(t.ClientCAFiles) == 0 {
-			return fmt.Errorf("--client-auth %s needs --client-ca to verify against", mode)
+			return setting.Errorf("`client-auth` %s needs `client-ca` to verify against", mode)
 		}
 	default:
-		return fmt.Errorf("--client-auth must be request, verify-if-given, require or audit, got %q", t.ClientAuth)
+		return setting.Errorf("`client-auth` must be request, verify-if-given, require or audit, got %q", t.ClientAuth)
 	}
 	if t.allowlistSet() && (mode == "none" || mode == "request") {
-		return errors.New("--allow-cn, --allow-ou, --allow-dns and --allow-uri need verified clients: add --client-ca")
+		return setting.Errorf("`allow-cn`, `allow-ou`, `allow-dns` and `allow-uri` need verified clients: add `client-ca`")
 	}
 	if len(t.CRLFiles) > 0 && len(t.ClientCAFiles) == 0 {
-		return errors.New("--crl needs --client-ca: a CRL is checked against the CA that signed it")
+		return setting.Errorf("`crl` needs `client-ca`: a CRL is checked against the CA that signed it")
 	}
 	if t.ReloadInterval <= 0 {
 		return errors.New("the reload interval must be positive")
