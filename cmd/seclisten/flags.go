@@ -15,6 +15,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/acme"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/setting"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
 // Flag names. Every flag also reads the environment variable
@@ -138,7 +139,7 @@ func serveFlags() []cli.Flag {
 			Usage: "server certificate `FILE` (PEM, chain allowed); without it, an ephemeral self-signed one"},
 		&cli.StringFlag{Name: flagKey, Category: catTLS,
 			Usage: "private key `FILE` (PEM) of --cert"},
-		&cli.StringFlag{Name: flagTLSMin, Category: catTLS, Value: d.TLS.MinVersion,
+		&cli.StringFlag{Name: flagTLSMin, Category: catTLS, Value: tlsconf.VersionName(d.TLS.MinVersion),
 			Usage: "lowest TLS `VERSION`: 1.2 (Mozilla intermediate) or 1.3 (modern)"},
 		&cli.StringSliceFlag{Name: flagALPN, Category: catTLS,
 			Usage: "application `PROTOCOL` to offer by ALPN, in order of preference (repeatable)"},
@@ -325,15 +326,15 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.Report = c.Bool(flagReport)
 	cfg.TLS.CertFile = c.String(flagCert)
 	cfg.TLS.KeyFile = c.String(flagKey)
-	cfg.TLS.MinVersion = c.String(flagTLSMin)
+	cfg.TLS.MinVersion = p.tlsVersion(flagTLSMin)
 	cfg.TLS.ALPN = c.StringSlice(flagALPN)
 	cfg.TLS.HandshakeTimeout = p.duration(flagHandshakeTimeout)
 	cfg.TLS.ClientCAFiles = c.StringSlice(flagClientCA)
-	cfg.TLS.ClientAuth = c.String(flagClientAuth)
-	cfg.TLS.AllowCN = c.StringSlice(flagAllowCN)
-	cfg.TLS.AllowOU = c.StringSlice(flagAllowOU)
-	cfg.TLS.AllowDNS = c.StringSlice(flagAllowDNS)
-	cfg.TLS.AllowURI = c.StringSlice(flagAllowURI)
+	cfg.TLS.ClientAuth = p.clientAuth(flagClientAuth)
+	cfg.TLS.Allow.CN = c.StringSlice(flagAllowCN)
+	cfg.TLS.Allow.OU = c.StringSlice(flagAllowOU)
+	cfg.TLS.Allow.DNS = c.StringSlice(flagAllowDNS)
+	cfg.TLS.Allow.URI = c.StringSlice(flagAllowURI)
 	cfg.TLS.CRLFiles = c.StringSlice(flagCRL)
 	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
@@ -408,6 +409,15 @@ func (p *parser) fail(flag string, err error) {
 	}
 }
 
+// failPhrase keeps the error of a parser that words it as a phrase to
+// follow the setting's name ("must be 1.2 or 1.3, got ..."): the
+// enumerations.
+func (p *parser) failPhrase(flag string, err error) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s %w", p.source(flag), err)
+	}
+}
+
 // source names where a flag's value came from: the command line, or its
 // environment variable.
 func (p *parser) source(flag string) string {
@@ -477,6 +487,29 @@ func (p *parser) float(flag string) float64 {
 		p.fail(flag, errors.New(strconv.Quote(s)+" is not a number"))
 	}
 	return v
+}
+
+func (p *parser) tlsVersion(flag string) uint16 {
+	v, err := tlsconf.ParseVersion(p.c.String(flag))
+	if err != nil {
+		p.failPhrase(flag, err)
+	}
+	return v
+}
+
+// clientAuth parses a client-authentication mode; empty is nil, no mode
+// given (config.TLS.ClientAuthMode then picks the default).
+func (p *parser) clientAuth(flag string) *tlsconf.ClientAuth {
+	s := p.c.String(flag)
+	if s == "" {
+		return nil
+	}
+	mode, err := tlsconf.ParseClientAuth(s)
+	if err != nil {
+		p.failPhrase(flag, err)
+		return nil
+	}
+	return &mode
 }
 
 func (p *parser) cidrs(flag string) []netip.Prefix {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -95,7 +96,7 @@ func Default() Config {
 			MaxLifetime:   24 * time.Hour,
 		},
 		TLS: TLS{
-			MinVersion:       "1.2",
+			MinVersion:       tls.VersionTLS12,
 			HandshakeTimeout: 10 * time.Second,
 			ReloadInterval:   time.Second,
 		},

@@ -41,12 +41,43 @@ var clientAuthNames = []string{"none", "request", "verify-if-given", "require", 
 func (m ClientAuth) String() string { return clientAuthNames[m] }
 
 // ParseClientAuth parses a mode name: request, verify-if-given, require,
-// audit (or none).
+// audit (or none). Its error is a phrase to follow the setting's name:
+// "must be request, ..., got ...".
 func ParseClientAuth(s string) (ClientAuth, error) {
 	if i := slices.Index(clientAuthNames, s); i >= 0 {
 		return ClientAuth(i), nil
 	}
 	return 0, fmt.Errorf("must be request, verify-if-given, require or audit, got %q", s)
+}
+
+// versions are the lowest TLS versions a Source may serve, by the names
+// ParseVersion reads: TLS 1.2 (Mozilla intermediate) or 1.3 (modern).
+// Nothing older: TLS 1.0 and 1.1 are deprecated (RFC 8996).
+var versions = []struct {
+	name string
+	v    uint16
+}{{"1.2", tls.VersionTLS12}, {"1.3", tls.VersionTLS13}}
+
+// ParseVersion parses a minimum TLS version: 1.2 or 1.3. Its error is a
+// phrase to follow the setting's name: "must be 1.2 or 1.3, got ...".
+func ParseVersion(s string) (uint16, error) {
+	for _, v := range versions {
+		if s == v.name {
+			return v.v, nil
+		}
+	}
+	return 0, fmt.Errorf("must be 1.2 or 1.3, got %q", s)
+}
+
+// VersionName is the name ParseVersion reads for v ("1.2"), or v in hex
+// if it is not one of them.
+func VersionName(v uint16) string {
+	for _, known := range versions {
+		if v == known.v {
+			return known.name
+		}
+	}
+	return fmt.Sprintf("%#04x", v)
 }
 
 // CipherSuites are the TLS 1.2 suites offered: exactly the six ECDHE AEAD

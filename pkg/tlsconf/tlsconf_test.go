@@ -221,6 +221,41 @@ func (r result) failed(t *testing.T) {
 	}
 }
 
+func TestParseVersion(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint16 // 0: an error
+	}{
+		{"1.2", tls.VersionTLS12},
+		{"1.3", tls.VersionTLS13},
+		{"1.1", 0},
+		{"1.0", 0},
+		{"", 0},
+		{"TLS 1.2", 0},
+		{" 1.3", 0},
+		{"1.4", 0},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := tlsconf.ParseVersion(tt.in)
+			if tt.want == 0 {
+				if want := `must be 1.2 or 1.3, got "` + tt.in + `"`; err == nil || err.Error() != want {
+					t.Fatalf("ParseVersion(%q) = %#x, %v; want the error %q", tt.in, got, err, want)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseVersion(%q) = %#x, %v; want %#x", tt.in, got, err, tt.want)
+			}
+			if name := tlsconf.VersionName(got); name != tt.in {
+				t.Errorf("VersionName(%#x) = %q, want %q", got, name, tt.in)
+			}
+		})
+	}
+	if name := tlsconf.VersionName(tls.VersionTLS11); name != "0x0302" {
+		t.Errorf("VersionName(TLS 1.1) = %q, want 0x0302", name)
+	}
+}
+
 func TestParseClientAuth(t *testing.T) {
 	tests := []struct {
 		in      string
