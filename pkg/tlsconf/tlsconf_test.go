@@ -405,6 +405,39 @@ func TestEphemeralHandshake(t *testing.T) {
 	})
 }
 
+// Options that break their documented rules are a programming error (a
+// user's input is checked before it reaches tlsconf): New panics, and never
+// serves below TLS 1.2.
+func TestNewPanicsOnBrokenOptions(t *testing.T) {
+	f := newFixture(t)
+	getCert := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }
+	for _, tt := range []struct {
+		name string
+		opts tlsconf.Options
+		want string
+	}{
+		{"cert without key", tlsconf.Options{CertFile: f.certFile}, "CertFile and KeyFile go together"},
+		{"key without cert", tlsconf.Options{KeyFile: f.keyFile}, "CertFile and KeyFile go together"},
+		{"TLS 1.1", tlsconf.Options{MinVersion: tls.VersionTLS11}, "MinVersion 0x0302 is not TLS 1.2 or 1.3"},
+		{"TLS 1.0", tlsconf.Options{MinVersion: tls.VersionTLS10}, "MinVersion 0x0301 is not TLS 1.2 or 1.3"},
+		{"ACME challenges without a source", tlsconf.Options{ACMEChallenges: true}, "ACMEChallenges needs GetCertificate"},
+		{"ACME challenges with a source", tlsconf.Options{ACMEChallenges: true, GetCertificate: getCert}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				switch msg, _ := r.(string); {
+				case tt.want == "" && r != nil:
+					t.Fatalf("New panicked: %v", r)
+				case tt.want != "" && !strings.Contains(msg, tt.want):
+					t.Fatalf("New panicked with %v, want a panic containing %q", r, tt.want)
+				}
+			}()
+			_, _ = tlsconf.New(tt.opts)
+		})
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	f := newFixture(t)
 	other, err := f.ca.IssueServer(pki.ServerOptions{})
@@ -434,8 +467,6 @@ func TestNewErrors(t *testing.T) {
 		edit    func(o *tlsconf.Options)
 		wantErr []string // substrings
 	}{
-		{"cert without key", func(o *tlsconf.Options) { o.KeyFile = "" }, []string{"--cert and --key go together"}},
-		{"key without cert", func(o *tlsconf.Options) { o.CertFile = "" }, []string{"--cert and --key go together"}},
 		{"missing cert", func(o *tlsconf.Options) { o.CertFile = missing },
 			[]string{"load certificate", missing, "no such file"}},
 		{"missing key", func(o *tlsconf.Options) { o.KeyFile = missing }, []string{"load certificate", missing}},
