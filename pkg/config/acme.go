@@ -1,7 +1,6 @@
 package config
 
 import (
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -128,7 +127,7 @@ func (a *ACME) validate(c *Config) error {
 			return setting.Errorf("`"+p.key+"` must be a port from 1 to 65535, got %d", p.v)
 		}
 	}
-	if _, port, _ := net.SplitHostPort(c.ListenAddr()); port == "0" {
+	if c.ListenPort() == 0 {
 		return setting.Errorf("ACME needs a fixed `addr` port: the CA validates TLS-ALPN-01 on it")
 	}
 	if a.Storage == "" {

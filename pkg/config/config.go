@@ -116,6 +116,20 @@ func (c *Config) ListenAddr() string {
 	return DefaultTLSAddr
 }
 
+// ListenPort is the port of ListenAddr (0: any free port), or -1 if it has
+// none, an address Validate refuses.
+func (c *Config) ListenPort() int {
+	_, port, err := net.SplitHostPort(c.ListenAddr())
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return -1
+	}
+	return int(n)
+}
+
 // Validate checks every field and every rule between fields. Its errors are
 // one sentence, a *setting.Error that names each setting by its key: the
 // name of its flag without the dashes (`cert` for --cert), which is also

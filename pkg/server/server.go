@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -152,8 +151,8 @@ func acmeOptions(cfg config.Config, log *slog.Logger) (acme.Options, error) {
 	if a.OnDemand {
 		opts.Gate = &acme.Gate{Patterns: a.OnDemandAllow, Ask: a.Ask}
 	}
-	if _, port, err := net.SplitHostPort(cfg.ListenAddr()); err == nil && !a.DisableTLSALPN {
-		opts.TLSALPNPort, _ = strconv.Atoi(port)
+	if !a.DisableTLSALPN {
+		opts.TLSALPNPort = cfg.ListenPort()
 	}
 	if a.CARootFile != "" {
 		data, err := os.ReadFile(a.CARootFile)
