@@ -379,21 +379,21 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 		return cfg, p.err
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, asFlags(err, func(key string) string { return key })
+		return cfg, asFlags(err, func(key string) string { return "--" + key })
 	}
 	return cfg, nil
 }
 
 // asFlags words an error of pkg/ for the command line: if err is a
-// *setting.Error, each setting it names by key is shown as its flag,
-// flag(key) with two dashes (config's keys are the serve flags' names:
-// `cert` is --cert). Any other error is returned as it is.
+// *setting.Error, each setting it names by key is shown as flag(key), the
+// flag that sets it (config's keys are the serve flags' names: `cert` is
+// --cert). Any other error is returned as it is.
 func asFlags(err error, flag func(key string) string) error {
 	se, ok := err.(*setting.Error)
 	if !ok {
 		return err
 	}
-	return errors.New(se.Render(func(key string) string { return "--" + flag(key) }))
+	return errors.New(se.Render(flag))
 }
 
 // parser parses flag values, keeping the first error.

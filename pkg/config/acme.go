@@ -58,16 +58,16 @@ func (a *ACME) validate(c *Config) error {
 			key string
 			set bool
 		}{
-			{"acme-email", a.Email != ""}, {"acme-agree", a.Agree}, {"acme-ca", a.CA != ""},
-			{"acme-staging", a.Staging}, {"acme-ca-root", a.CARootFile != ""},
-			{"acme-eab-kid", a.EABKeyID != ""}, {"acme-eab-hmac", a.EABMAC != ""},
-			{"acme-profile", a.Profile != ""}, {"acme-http-addr", a.HTTPAddr != ""},
-			{"acme-alt-http-port", a.AltHTTPPort != 0}, {"acme-alt-tls-alpn-port", a.AltTLSALPNPort != 0},
-			{"acme-on-demand-allow", len(a.OnDemandAllow) > 0}, {"acme-ask", a.Ask != ""},
-			{"acme-disable-tls-alpn", a.DisableTLSALPN},
+			{"`acme-email`", a.Email != ""}, {"`acme-agree`", a.Agree}, {"`acme-ca`", a.CA != ""},
+			{"`acme-staging`", a.Staging}, {"`acme-ca-root`", a.CARootFile != ""},
+			{"`acme-eab-kid`", a.EABKeyID != ""}, {"`acme-eab-hmac`", a.EABMAC != ""},
+			{"`acme-profile`", a.Profile != ""}, {"`acme-http-addr`", a.HTTPAddr != ""},
+			{"`acme-alt-http-port`", a.AltHTTPPort != 0}, {"`acme-alt-tls-alpn-port`", a.AltTLSALPNPort != 0},
+			{"`acme-on-demand-allow`", len(a.OnDemandAllow) > 0}, {"`acme-ask`", a.Ask != ""},
+			{"`acme-disable-tls-alpn`", a.DisableTLSALPN},
 		} {
 			if f.set {
-				return setting.Errorf("`" + f.key + "` needs `acme-domain` or `acme-on-demand`")
+				return setting.Errorf(f.key + " needs `acme-domain` or `acme-on-demand`")
 			}
 		}
 		return nil
@@ -122,9 +122,9 @@ func (a *ACME) validate(c *Config) error {
 	for _, p := range []struct {
 		key string
 		v   int
-	}{{"acme-alt-http-port", a.AltHTTPPort}, {"acme-alt-tls-alpn-port", a.AltTLSALPNPort}} {
+	}{{"`acme-alt-http-port`", a.AltHTTPPort}, {"`acme-alt-tls-alpn-port`", a.AltTLSALPNPort}} {
 		if p.v < 0 || p.v > 65535 {
-			return setting.Errorf("`"+p.key+"` must be a port from 1 to 65535, got %d", p.v)
+			return setting.Errorf(p.key+" must be a port from 1 to 65535, got %d", p.v)
 		}
 	}
 	if c.ListenPort() == 0 {

@@ -163,14 +163,14 @@ func (c *Config) Validate() error {
 		key string
 		v   time.Duration
 	}{
-		{"idle-timeout", c.IdleTimeout},
-		{"write-timeout", c.WriteTimeout},
-		{"shutdown-timeout", c.ShutdownTimeout},
-		{"handshake-timeout", c.TLS.HandshakeTimeout},
-		{"reject-log-interval", c.RejectLogInterval},
+		{"`idle-timeout`", c.IdleTimeout},
+		{"`write-timeout`", c.WriteTimeout},
+		{"`shutdown-timeout`", c.ShutdownTimeout},
+		{"`handshake-timeout`", c.TLS.HandshakeTimeout},
+		{"`reject-log-interval`", c.RejectLogInterval},
 	} {
 		if d.v <= 0 {
-			return setting.Errorf("`"+d.key+"` must be a positive duration, got %s", d.v)
+			return setting.Errorf(d.key+" must be a positive duration, got %s", d.v)
 		}
 	}
 	if c.ExitAfter < 0 {

@@ -55,13 +55,13 @@ func (t *TLS) validate(plain bool) error {
 			key string
 			set bool
 		}{
-			{"cert", t.CertFile != ""}, {"key", t.KeyFile != ""}, {"client-ca", len(t.ClientCAFiles) > 0},
-			{"client-auth", t.ClientAuth != nil}, {"crl", len(t.CRLFiles) > 0}, {"alpn", len(t.ALPN) > 0},
-			{"allow-cn", len(t.Allow.CN) > 0}, {"allow-ou", len(t.Allow.OU) > 0},
-			{"allow-dns", len(t.Allow.DNS) > 0}, {"allow-uri", len(t.Allow.URI) > 0},
+			{"`cert`", t.CertFile != ""}, {"`key`", t.KeyFile != ""}, {"`client-ca`", len(t.ClientCAFiles) > 0},
+			{"`client-auth`", t.ClientAuth != nil}, {"`crl`", len(t.CRLFiles) > 0}, {"`alpn`", len(t.ALPN) > 0},
+			{"`allow-cn`", len(t.Allow.CN) > 0}, {"`allow-ou`", len(t.Allow.OU) > 0},
+			{"`allow-dns`", len(t.Allow.DNS) > 0}, {"`allow-uri`", len(t.Allow.URI) > 0},
 		} {
 			if f.set {
-				return setting.Errorf("`" + f.key + "` is a TLS setting and cannot be used with `plain`")
+				return setting.Errorf(f.key + " is a TLS setting and cannot be used with `plain`")
 			}
 		}
 		return nil
