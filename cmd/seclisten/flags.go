@@ -111,10 +111,13 @@ func serveCategories() []string {
 
 // serveFlags are the flags of `seclisten serve`, in help order. Defaults
 // come from config.Default(), so the help text and the code cannot
-// disagree. Values that need parsing are string flags parsed by
-// configFromFlags, so that a bad value gets the same one-sentence error from
-// a flag or from the environment. Every Usage names its value with a
-// backquoted placeholder (DURATION, SIZE, N, ...), shown after the flag.
+// disagree; the one exception is --acme-storage, whose default,
+// acme.DefaultStorageDir(), depends on $XDG_DATA_HOME and the home
+// directory, which config does not read. Values that need parsing are
+// string flags parsed by configFromFlags, so that a bad value gets the same
+// one-sentence error from a flag or from the environment. Every Usage names
+// its value with a backquoted placeholder (DURATION, SIZE, N, ...), shown
+// after the flag.
 func serveFlags() []cli.Flag {
 	d := config.Default()
 	return inHelpOrder([]cli.Flag{
@@ -183,7 +186,7 @@ func serveFlags() []cli.Flag {
 			Usage: "read a PROXY protocol v1/v2 header for the real client address; only --trusted-proxy peers may connect"},
 		&cli.StringSliceFlag{Name: flagTrustedProxy, Category: catLimits,
 			Usage: "`CIDR` of load balancers allowed to send PROXY headers (repeatable)"},
-		&cli.StringFlag{Name: flagRejectLogEvery, Category: catLimits, Hidden: true, Value: "10s",
+		&cli.StringFlag{Name: flagRejectLogEvery, Category: catLimits, Hidden: true, Value: durationString(d.RejectLogInterval),
 			Usage: "how often (a `DURATION`) refused connections are summarised in the log"},
 
 		&cli.StringFlag{Name: flagHandshakeTimeout, Category: catTimeouts, Value: durationString(d.TLS.HandshakeTimeout),
@@ -201,7 +204,7 @@ func serveFlags() []cli.Flag {
 			Usage: "print one JSON object per event on stdout (connect, message, reply, close)"},
 		&cli.StringFlag{Name: flagLogFormat, Category: catOutput, Value: d.LogFormat,
 			Usage: "log `FORMAT` on stderr: text or json"},
-		&cli.StringFlag{Name: flagLogLevel, Category: catOutput, Value: "info",
+		&cli.StringFlag{Name: flagLogLevel, Category: catOutput, Value: strings.ToLower(d.LogLevel.String()),
 			Usage: "least important log `LEVEL` shown: debug, info, warn or error"},
 		&cli.StringFlag{Name: flagMetricsAddr, Category: catOutput,
 			Usage: "`HOST:PORT` serving Prometheus /metrics, /healthz and /readyz (off by default; e.g. 127.0.0.1:9464)"},
@@ -221,9 +224,9 @@ func serveFlags() []cli.Flag {
 			Usage: "`DIR` for the ACME account, keys and certificates; replicas may share it"},
 		&cli.StringFlag{Name: flagACMEHTTPAddr, Category: catACME,
 			Usage: "`HOST:PORT` answering HTTP-01 challenges (default :80 with ACME), or off"},
-		&cli.StringFlag{Name: flagACMEAltHTTPPort, Category: catACME, Value: "0",
+		&cli.StringFlag{Name: flagACMEAltHTTPPort, Category: catACME, Value: strconv.Itoa(d.ACME.AltHTTPPort),
 			Usage: "`PORT` the CA connects to for HTTP-01, if not 80 (port forwarding)"},
-		&cli.StringFlag{Name: flagACMEAltTLSALPNPort, Category: catACME, Value: "0",
+		&cli.StringFlag{Name: flagACMEAltTLSALPNPort, Category: catACME, Value: strconv.Itoa(d.ACME.AltTLSALPNPort),
 			Usage: "`PORT` the CA connects to for TLS-ALPN-01, if not 443 (port forwarding)"},
 		&cli.BoolFlag{Name: flagACMENoTLSALPN, Category: catACME,
 			Usage: "do not answer TLS-ALPN-01 on the listener (when the CA cannot reach it on 443)"},
@@ -233,7 +236,7 @@ func serveFlags() []cli.Flag {
 			Usage: "on-demand gate: allowed `NAME` or *.suffix pattern (repeatable)"},
 		&cli.StringFlag{Name: flagACMEAsk, Category: catACME,
 			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
-		&cli.StringFlag{Name: flagACMERenewCheck, Category: catACME, Hidden: true, Value: "0s",
+		&cli.StringFlag{Name: flagACMERenewCheck, Category: catACME, Hidden: true, Value: durationString(d.ACME.RenewCheckInterval),
 			Usage: "how often (a `DURATION`) certificates are checked for renewal (tests only)"},
 	})
 }

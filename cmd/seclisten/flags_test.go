@@ -15,7 +15,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seclisten/seclisten/pkg/acme"
 	"github.com/seclisten/seclisten/pkg/bench"
+	"github.com/seclisten/seclisten/pkg/config"
 )
 
 // The serve flags come grouped by category in help order, each category
@@ -146,5 +148,27 @@ func TestBenchFieldsHaveFlags(t *testing.T) {
 		if !flags[flag] {
 			t.Errorf("benchFlags maps %s to --%s, which is not a bench flag", field, flag)
 		}
+	}
+}
+
+// With no flag given, serve runs config.Default(): every flag's default is
+// the config's (and --acme-storage's is acme.DefaultStorageDir()).
+func TestServeFlagDefaultsAreConfigDefaults(t *testing.T) {
+	var got config.Config
+	app := &cli.App{
+		Flags: serveFlags(), // no environment variables: the test's must not count
+		Action: func(c *cli.Context) error {
+			var err error
+			got, err = configFromFlags(c, nil)
+			return err
+		},
+	}
+	if err := app.Run([]string{"serve"}); err != nil {
+		t.Fatal(err)
+	}
+	want := config.Default()
+	want.ACME.Storage = acme.DefaultStorageDir()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("serve without flags runs\n%+v\nwant config.Default()\n%+v", got, want)
 	}
 }
