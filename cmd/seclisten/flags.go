@@ -374,7 +374,7 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.RejectLogInterval = p.duration(flagRejectLogEvery)
 	cfg.MetricsAddr = c.String(flagMetricsAddr)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
-		p.fail(flagLogLevel, err)
+		p.failPhrase(flagLogLevel, err)
 	} else {
 		cfg.LogLevel = lvl
 	}
