@@ -55,7 +55,6 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New()}
 	if !cfg.Plain {
 		opts := tlsOptions(cfg.TLS)
-		var err error
 		if cfg.ACME.Enabled() {
 			aopts, err := acmeOptions(cfg, log)
 			if err != nil {
@@ -70,9 +69,11 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			opts.GetCertificate = s.acme.GetCertificate
 			opts.ACMEChallenges = !cfg.ACME.DisableTLSALPN
 		}
-		if s.tls, err = tlsconf.New(opts); err != nil {
+		src, err := tlsconf.New(opts)
+		if err != nil {
 			return nil, err
 		}
+		s.tls = src
 	}
 	l := cfg.Limits
 	entries := limiterEntries(cfg.MaxConns)
@@ -124,6 +125,9 @@ func tlsOptions(t config.TLS) tlsconf.Options {
 	}
 }
 
+// acmeOptions are the acme.Options of cfg's ACME settings: the CA (Let's
+// Encrypt's staging or production one unless a CA is named), the on-demand
+// gate, the listener's port for TLS-ALPN-01, and the CA roots, read here.
 func acmeOptions(cfg config.Config, log *slog.Logger) (acme.Options, error) {
 	a := cfg.ACME
 	opts := acme.Options{
