@@ -131,7 +131,24 @@ func benchOptions(c *cli.Context) (bench.Options, float64, error) {
 	if err != nil {
 		return o, 0, fmt.Errorf("invalid --max-error-rate: %w", err)
 	}
-	return o, rate, o.Validate()
+	return o, rate, asFlags(o.Validate(), benchFlag)
+}
+
+// benchFlag is the flag that sets a field of bench.Options, which names
+// its fields in its errors; a field no flag sets keeps its name.
+func benchFlag(field string) string {
+	if f, ok := benchFlags[field]; ok {
+		return "--" + f
+	}
+	return field
+}
+
+// benchFlags maps the fields of bench.Options to their flags.
+var benchFlags = map[string]string{
+	"Mode": "mode", "Addr": "addr", "Plain": "plain", "Duration": "duration", "MaxOps": "max-ops",
+	"Concurrency": "concurrency", "Conns": "conns", "TLSVersion": "tls-version", "Groups": "group",
+	"CertFile": "cert", "KeyFile": "key", "CAFile": "ca", "ServerName": "sni", "Sources": "source",
+	"Message": "message", "PID": "pid",
 }
 
 // benchRunOptions builds bench.Options from the flags.
@@ -148,9 +165,6 @@ func benchRunOptions(c *cli.Context) (bench.Options, error) {
 	var err error
 	if o.Mode, err = bench.ParseMode(c.String("mode")); err != nil {
 		return o, fmt.Errorf("invalid --mode: %w", err)
-	}
-	if o.Addr == "" {
-		return o, errors.New("--addr is required: the HOST:PORT of the server to measure")
 	}
 	if o.Duration, err = config.ParseDuration(c.String("duration")); err != nil {
 		return o, fmt.Errorf("invalid --duration: %w", err)
@@ -191,9 +205,6 @@ func benchRunOptions(c *cli.Context) (bench.Options, error) {
 	}
 	if o.Sources, err = bench.ParseSources(c.String("source")); err != nil {
 		return o, fmt.Errorf("invalid --source: %w", err)
-	}
-	if o.Plain && (o.TLSVersion != 0 || o.Groups != nil || o.CertFile != "" || o.CAFile != "" || o.ServerName != "") {
-		return o, errors.New("--tls-version, --group, --cert, --ca and --sni need TLS: drop --plain")
 	}
 	// Progress as one line rewritten in place only on a terminal; a log
 	// file or pipe gets one line a second.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/acme"
 	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/setting"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
 // Flag names. Every flag also reads the environment variable
@@ -109,10 +111,13 @@ func serveCategories() []string {
 
 // serveFlags are the flags of `seclisten serve`, in help order. Defaults
 // come from config.Default(), so the help text and the code cannot
-// disagree. Values that need parsing are string flags parsed by
-// configFromFlags, so that a bad value gets the same one-sentence error from
-// a flag or from the environment. Every Usage names its value with a
-// backquoted placeholder (DURATION, SIZE, N, ...), shown after the flag.
+// disagree; the one exception is --acme-storage, whose default,
+// acme.DefaultStorageDir(), depends on $XDG_DATA_HOME and the home
+// directory, which config does not read. Values that need parsing are
+// string flags parsed by configFromFlags, so that a bad value gets the same
+// one-sentence error from a flag or from the environment. Every Usage names
+// its value with a backquoted placeholder (DURATION, SIZE, N, ...), shown
+// after the flag.
 func serveFlags() []cli.Flag {
 	d := config.Default()
 	return inHelpOrder([]cli.Flag{
@@ -137,7 +142,7 @@ func serveFlags() []cli.Flag {
 			Usage: "server certificate `FILE` (PEM, chain allowed); without it, an ephemeral self-signed one"},
 		&cli.StringFlag{Name: flagKey, Category: catTLS,
 			Usage: "private key `FILE` (PEM) of --cert"},
-		&cli.StringFlag{Name: flagTLSMin, Category: catTLS, Value: d.TLS.MinVersion,
+		&cli.StringFlag{Name: flagTLSMin, Category: catTLS, Value: tlsconf.VersionName(d.TLS.MinVersion),
 			Usage: "lowest TLS `VERSION`: 1.2 (Mozilla intermediate) or 1.3 (modern)"},
 		&cli.StringSliceFlag{Name: flagALPN, Category: catTLS,
 			Usage: "application `PROTOCOL` to offer by ALPN, in order of preference (repeatable)"},
@@ -181,7 +186,7 @@ func serveFlags() []cli.Flag {
 			Usage: "read a PROXY protocol v1/v2 header for the real client address; only --trusted-proxy peers may connect"},
 		&cli.StringSliceFlag{Name: flagTrustedProxy, Category: catLimits,
 			Usage: "`CIDR` of load balancers allowed to send PROXY headers (repeatable)"},
-		&cli.StringFlag{Name: flagRejectLogEvery, Category: catLimits, Hidden: true, Value: "10s",
+		&cli.StringFlag{Name: flagRejectLogEvery, Category: catLimits, Hidden: true, Value: durationString(d.RejectLogInterval),
 			Usage: "how often (a `DURATION`) refused connections are summarised in the log"},
 
 		&cli.StringFlag{Name: flagHandshakeTimeout, Category: catTimeouts, Value: durationString(d.TLS.HandshakeTimeout),
@@ -199,7 +204,7 @@ func serveFlags() []cli.Flag {
 			Usage: "print one JSON object per event on stdout (connect, message, reply, close)"},
 		&cli.StringFlag{Name: flagLogFormat, Category: catOutput, Value: d.LogFormat,
 			Usage: "log `FORMAT` on stderr: text or json"},
-		&cli.StringFlag{Name: flagLogLevel, Category: catOutput, Value: "info",
+		&cli.StringFlag{Name: flagLogLevel, Category: catOutput, Value: strings.ToLower(d.LogLevel.String()),
 			Usage: "least important log `LEVEL` shown: debug, info, warn or error"},
 		&cli.StringFlag{Name: flagMetricsAddr, Category: catOutput,
 			Usage: "`HOST:PORT` serving Prometheus /metrics, /healthz and /readyz (off by default; e.g. 127.0.0.1:9464)"},
@@ -219,9 +224,9 @@ func serveFlags() []cli.Flag {
 			Usage: "`DIR` for the ACME account, keys and certificates; replicas may share it"},
 		&cli.StringFlag{Name: flagACMEHTTPAddr, Category: catACME,
 			Usage: "`HOST:PORT` answering HTTP-01 challenges (default :80 with ACME), or off"},
-		&cli.StringFlag{Name: flagACMEAltHTTPPort, Category: catACME, Value: "0",
+		&cli.StringFlag{Name: flagACMEAltHTTPPort, Category: catACME, Value: strconv.Itoa(d.ACME.AltHTTPPort),
 			Usage: "`PORT` the CA connects to for HTTP-01, if not 80 (port forwarding)"},
-		&cli.StringFlag{Name: flagACMEAltTLSALPNPort, Category: catACME, Value: "0",
+		&cli.StringFlag{Name: flagACMEAltTLSALPNPort, Category: catACME, Value: strconv.Itoa(d.ACME.AltTLSALPNPort),
 			Usage: "`PORT` the CA connects to for TLS-ALPN-01, if not 443 (port forwarding)"},
 		&cli.BoolFlag{Name: flagACMENoTLSALPN, Category: catACME,
 			Usage: "do not answer TLS-ALPN-01 on the listener (when the CA cannot reach it on 443)"},
@@ -231,7 +236,7 @@ func serveFlags() []cli.Flag {
 			Usage: "on-demand gate: allowed `NAME` or *.suffix pattern (repeatable)"},
 		&cli.StringFlag{Name: flagACMEAsk, Category: catACME,
 			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
-		&cli.StringFlag{Name: flagACMERenewCheck, Category: catACME, Hidden: true, Value: "0s",
+		&cli.StringFlag{Name: flagACMERenewCheck, Category: catACME, Hidden: true, Value: durationString(d.ACME.RenewCheckInterval),
 			Usage: "how often (a `DURATION`) certificates are checked for renewal (tests only)"},
 	})
 }
@@ -324,15 +329,15 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.Report = c.Bool(flagReport)
 	cfg.TLS.CertFile = c.String(flagCert)
 	cfg.TLS.KeyFile = c.String(flagKey)
-	cfg.TLS.MinVersion = c.String(flagTLSMin)
+	cfg.TLS.MinVersion = p.tlsVersion(flagTLSMin)
 	cfg.TLS.ALPN = c.StringSlice(flagALPN)
 	cfg.TLS.HandshakeTimeout = p.duration(flagHandshakeTimeout)
 	cfg.TLS.ClientCAFiles = c.StringSlice(flagClientCA)
-	cfg.TLS.ClientAuth = c.String(flagClientAuth)
-	cfg.TLS.AllowCN = c.StringSlice(flagAllowCN)
-	cfg.TLS.AllowOU = c.StringSlice(flagAllowOU)
-	cfg.TLS.AllowDNS = c.StringSlice(flagAllowDNS)
-	cfg.TLS.AllowURI = c.StringSlice(flagAllowURI)
+	cfg.TLS.ClientAuth = p.clientAuth(flagClientAuth)
+	cfg.TLS.Allow.CN = c.StringSlice(flagAllowCN)
+	cfg.TLS.Allow.OU = c.StringSlice(flagAllowOU)
+	cfg.TLS.Allow.DNS = c.StringSlice(flagAllowDNS)
+	cfg.TLS.Allow.URI = c.StringSlice(flagAllowURI)
 	cfg.TLS.CRLFiles = c.StringSlice(flagCRL)
 	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
@@ -369,7 +374,7 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.RejectLogInterval = p.duration(flagRejectLogEvery)
 	cfg.MetricsAddr = c.String(flagMetricsAddr)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
-		p.fail(flagLogLevel, err)
+		p.failPhrase(flagLogLevel, err)
 	} else {
 		cfg.LogLevel = lvl
 	}
@@ -377,9 +382,21 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 		return cfg, p.err
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, err
+		return cfg, asFlags(err, func(key string) string { return "--" + key })
 	}
 	return cfg, nil
+}
+
+// asFlags words an error of pkg/ for the command line: if err is a
+// *setting.Error, each setting it names by key is shown as flag(key), the
+// flag that sets it (config's keys are the serve flags' names: `cert` is
+// --cert). Any other error is returned as it is.
+func asFlags(err error, flag func(key string) string) error {
+	se, ok := err.(*setting.Error)
+	if !ok {
+		return err
+	}
+	return errors.New(se.Render(flag))
 }
 
 // parser parses flag values, keeping the first error.
@@ -392,6 +409,15 @@ type parser struct {
 func (p *parser) fail(flag string, err error) {
 	if p.err == nil {
 		p.err = fmt.Errorf("invalid %s: %w", p.source(flag), err)
+	}
+}
+
+// failPhrase keeps the error of a parser that words it as a phrase to
+// follow the setting's name ("must be 1.2 or 1.3, got ..."): the
+// enumerations.
+func (p *parser) failPhrase(flag string, err error) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s %w", p.source(flag), err)
 	}
 }
 
@@ -464,6 +490,29 @@ func (p *parser) float(flag string) float64 {
 		p.fail(flag, errors.New(strconv.Quote(s)+" is not a number"))
 	}
 	return v
+}
+
+func (p *parser) tlsVersion(flag string) uint16 {
+	v, err := tlsconf.ParseVersion(p.c.String(flag))
+	if err != nil {
+		p.failPhrase(flag, err)
+	}
+	return v
+}
+
+// clientAuth parses a client-authentication mode; empty is nil, no mode
+// given (config.TLS.ClientAuthMode then picks the default).
+func (p *parser) clientAuth(flag string) *tlsconf.ClientAuth {
+	s := p.c.String(flag)
+	if s == "" {
+		return nil
+	}
+	mode, err := tlsconf.ParseClientAuth(s)
+	if err != nil {
+		p.failPhrase(flag, err)
+		return nil
+	}
+	return &mode
 }
 
 func (p *parser) cidrs(flag string) []netip.Prefix {

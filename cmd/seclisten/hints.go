@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
 // printTryIt writes, once the server listens on a loopback address, the
@@ -46,7 +47,7 @@ func tryIt(cfg config.Config, addr net.Addr) []string {
 		base += " -CAfile " + ca
 	}
 	var lines []string
-	if cfg.TLS.ClientAuthMode() != "require" {
+	if cfg.TLS.ClientAuthMode() != tlsconf.Require {
 		lines = append(lines, base+" -quiet")
 	}
 	if len(cfg.TLS.ClientCAFiles) > 0 {

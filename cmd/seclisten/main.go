@@ -1,7 +1,11 @@
 // Command seclisten is a secure TCP listener: it accepts connections, prints
 // every line a client sends, and answers each one.
 //
-// This file is the only place that reads flags, handles signals or exits.
+// This package is the only part of seclisten that reads flags or the
+// environment, handles signals or exits, and the only one that speaks of
+// flags: pkg/ takes typed values and names settings in its own terms,
+// which asFlags words as flags. This file holds the app, its exit
+// statuses and the serve loop; flags.go and env.go read the settings.
 package main
 
 import (

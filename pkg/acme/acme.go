@@ -25,14 +25,18 @@ import (
 // (RFC 8737 section 6).
 const ALPNProto = "acme-tls/1"
 
-// Options configure the Manager. Domains or OnDemand must be set.
+// Options configure the Manager. The comments say what each field must
+// hold; New panics on options that break that, a programming error: user
+// input is checked before it gets here (seclisten's in config.Validate).
 type Options struct {
 	// Domains are managed from the start (obtained, then renewed forever).
+	// With no Domains and no OnDemand, the Manager manages nothing.
 	Domains []string
 	// Email is the ACME account's contact address (optional but advised:
 	// CAs warn there of problems).
 	Email string
-	// Agreed accepts the CA's terms of service. Required.
+	// Agreed accepts the CA's terms of service. Required: it is the
+	// operator's to give, never a default.
 	Agreed bool
 	// CA is the ACME directory URL.
 	CA string
@@ -44,8 +48,8 @@ type Options struct {
 	// Profile names the CA's certificate profile (draft-aaron-acme-profiles),
 	// e.g. Let's Encrypt's "shortlived". Empty: the CA's default.
 	Profile string
-	// StorageDir holds the account, keys and certificates. Replicas sharing
-	// it coordinate through certmagic's file locks.
+	// StorageDir holds the account, keys and certificates. Required.
+	// Replicas sharing it coordinate through certmagic's file locks.
 	StorageDir string
 	// HTTPAddr is where HTTP-01 is answered; empty disables HTTP-01.
 	HTTPAddr string
@@ -59,7 +63,9 @@ type Options struct {
 	// OnDemand obtains certificates at the first handshake for names not
 	// known in advance, when Gate allows.
 	OnDemand bool
-	// Gate decides which names may be obtained on demand.
+	// Gate decides which names may be obtained on demand. Required with
+	// OnDemand, with Patterns or Ask set: issuance on demand is never
+	// unrestricted.
 	Gate *Gate
 	// RenewCheckInterval is how often certificates are checked for renewal
 	// (certmagic's default, 10 minutes, if zero).
@@ -83,17 +89,17 @@ type Manager struct {
 	cancel context.CancelFunc
 }
 
-// New checks the options and the storage, and prepares certmagic. It binds
-// nothing and contacts no CA: Start does.
+// New proves the storage directory usable and prepares certmagic; an
+// unusable directory is an error. It binds nothing and contacts no CA:
+// Start does.
 func New(opts Options) (*Manager, error) {
-	if !opts.Agreed {
-		return nil, errors.New("ACME needs --acme-agree: it accepts the CA's terms of service (read them at the CA's directory URL) for you")
-	}
-	if len(opts.Domains) == 0 && !opts.OnDemand {
-		return nil, errors.New("ACME needs --acme-domain or --acme-on-demand")
-	}
-	if opts.OnDemand && opts.Gate == nil {
-		return nil, errors.New("on-demand issuance needs a gate: --acme-on-demand-allow or --acme-ask")
+	switch {
+	case !opts.Agreed:
+		panic("acme: Options.Agreed is required")
+	case opts.StorageDir == "":
+		panic("acme: Options.StorageDir is required")
+	case opts.OnDemand && (opts.Gate == nil || len(opts.Gate.Patterns) == 0 && opts.Gate.Ask == ""):
+		panic("acme: Options.OnDemand needs a Gate with Patterns or Ask")
 	}
 	if err := checkStorage(opts.StorageDir); err != nil {
 		return nil, err
@@ -121,7 +127,7 @@ func New(opts Options) (*Manager, error) {
 	tmpl := certmagic.ACMEIssuer{
 		CA:                      opts.CA,
 		Email:                   opts.Email,
-		Agreed:                  true,
+		Agreed:                  opts.Agreed,
 		TrustedRoots:            opts.CARoots,
 		Profile:                 opts.Profile,
 		DisableHTTPChallenge:    opts.HTTPAddr == "",
@@ -147,9 +153,6 @@ func New(opts Options) (*Manager, error) {
 // checkStorage makes the directory if needed and proves it writable, so an
 // unusable storage is a start-up error, not a failure at the first renewal.
 func checkStorage(dir string) error {
-	if dir == "" {
-		return errors.New("no ACME storage directory")
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("ACME storage %q: %w", dir, err)
 	}

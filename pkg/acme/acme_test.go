@@ -50,7 +50,7 @@ func TestGatePatternsAndRate(t *testing.T) {
 	if err := g.Allow(ctx, "EXACT.test."); err != nil {
 		t.Errorf("exact name (other case, trailing dot) refused: %v", err)
 	}
-	if err := g.Allow(ctx, "evil.test"); err == nil || !strings.Contains(err.Error(), "not allowed by --acme-on-demand-allow") {
+	if err := g.Allow(ctx, "evil.test"); err == nil || err.Error() != `"evil.test" matches none of the allowed patterns` {
 		t.Errorf("outside name = %v", err)
 	}
 }
@@ -106,29 +106,42 @@ func TestGateTableBounded(t *testing.T) {
 	}
 }
 
-func TestNewRefusesBadOptions(t *testing.T) {
+// Options that break their documented rules are a programming error: New
+// panics rather than accept terms nobody agreed to, write its keys to the
+// working directory, or issue certificates on demand for any name.
+func TestNewPanicsOnBrokenOptions(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	file := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name string
 		opts Options
 		want string
 	}{
-		{"no agreement", Options{Domains: []string{"a.test"}, StorageDir: t.TempDir(), Logger: log}, "--acme-agree"},
-		{"nothing to manage", Options{Agreed: true, StorageDir: t.TempDir(), Logger: log}, "--acme-domain or --acme-on-demand"},
-		{"on demand without gate", Options{Agreed: true, OnDemand: true, StorageDir: t.TempDir(), Logger: log}, "needs a gate"},
-		{"storage under a file", Options{Agreed: true, Domains: []string{"a.test"}, StorageDir: filepath.Join(file, "acme"), Logger: log}, "not a directory"},
+		{"no agreement", Options{Domains: []string{"a.test"}, StorageDir: t.TempDir(), Logger: log}, "Agreed is required"},
+		{"no storage", Options{Agreed: true, Domains: []string{"a.test"}, Logger: log}, "StorageDir is required"},
+		{"on demand without gate", Options{Agreed: true, OnDemand: true, StorageDir: t.TempDir(), Logger: log}, "OnDemand needs a Gate"},
+		{"on demand with an open gate", Options{Agreed: true, OnDemand: true, Gate: &Gate{}, StorageDir: t.TempDir(), Logger: log}, "OnDemand needs a Gate with Patterns or Ask"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.opts)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("New = %v, want an error containing %q", err, tt.want)
-			}
+			defer func() {
+				if msg, _ := recover().(string); !strings.Contains(msg, tt.want) {
+					t.Errorf("New panicked with %q, want a panic containing %q", msg, tt.want)
+				}
+			}()
+			_, _ = New(tt.opts)
 		})
+	}
+}
+
+func TestNewRefusesUnusableStorage(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Options{Agreed: true, Domains: []string{"a.test"}, StorageDir: filepath.Join(file, "acme"), Logger: log})
+	if err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("New = %v, want an error containing %q", err, "not a directory")
 	}
 	m, err := New(Options{Agreed: true, Domains: []string{"a.test"}, StorageDir: filepath.Join(t.TempDir(), "new", "dir"), Logger: log, CA: "https://127.0.0.1:1/dir"})
 	if err != nil {

@@ -43,7 +43,7 @@ const maxTracked = 10000
 func (g *Gate) Allow(ctx context.Context, name string) error {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	if len(g.Patterns) > 0 && !g.matches(name) {
-		return fmt.Errorf("%q is not allowed by --acme-on-demand-allow", name)
+		return fmt.Errorf("%q matches none of the allowed patterns", name)
 	}
 	if g.Ask != "" {
 		if err := g.ask(ctx, name); err != nil {
@@ -100,7 +100,7 @@ func (g *Gate) matches(name string) bool {
 func (g *Gate) ask(ctx context.Context, name string) error {
 	u, err := url.Parse(g.Ask)
 	if err != nil {
-		return fmt.Errorf("--acme-ask: %w", err)
+		return fmt.Errorf("parse ask URL: %w", err)
 	}
 	q := u.Query()
 	q.Set("domain", name)

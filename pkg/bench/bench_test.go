@@ -486,14 +486,17 @@ func TestValidate(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{"no addr", Options{}, "--addr is required"},
-		{"no port", Options{Addr: "127.0.0.1"}, `--addr: "127.0.0.1" is not host:port`},
+		{"no addr", Options{}, "`Addr` is required"},
+		{"no port", Options{Addr: "127.0.0.1"}, "`Addr`: \"127.0.0.1\" is not host:port"},
 		{"bad port", Options{Addr: "h:0"}, "port"},
-		{"bad mode", Options{Addr: "h:1", Mode: "x"}, `unknown mode "x"`},
-		{"resume plain", Options{Addr: "h:1", Mode: Resume, Plain: true}, "needs TLS"},
-		{"cert no key", Options{Addr: "h:1", CertFile: "c"}, "--cert and --key go together"},
-		{"two lines", Options{Addr: "h:1", Message: "a\nb"}, "one line"},
-		{"mlkem 1.2", Options{Addr: "h:1", TLSVersion: tls.VersionTLS12, Groups: []tls.CurveID{tls.X25519MLKEM768}}, "needs TLS 1.3"},
+		{"bad mode", Options{Addr: "h:1", Mode: "x"}, "`Mode`: unknown mode \"x\""},
+		{"resume plain", Options{Addr: "h:1", Mode: Resume, Plain: true}, "`Mode` resume needs TLS: drop `Plain`"},
+		{"sni plain", Options{Addr: "h:1", ServerName: "x", Plain: true},
+			"`TLSVersion`, `Groups`, `CertFile`, `CAFile` and `ServerName` need TLS: drop `Plain`"},
+		{"cert no key", Options{Addr: "h:1", CertFile: "c"}, "`CertFile` and `KeyFile` go together"},
+		{"two lines", Options{Addr: "h:1", Message: "a\nb"}, "`Message` must be one line"},
+		{"negative timeout", Options{Addr: "h:1", Timeout: -1}, "`Timeout` must be positive"},
+		{"mlkem 1.2", Options{Addr: "h:1", TLSVersion: tls.VersionTLS12, Groups: []tls.CurveID{tls.X25519MLKEM768}}, "`Groups` X25519MLKEM768 needs TLS 1.3"},
 		{"ok", Options{Addr: "h:1"}, ""},
 	}
 	for _, tt := range tests {

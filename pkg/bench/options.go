@@ -2,7 +2,6 @@ package bench
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/setting"
 )
 
 // Mode is what a run measures.
@@ -64,7 +65,8 @@ type Options struct {
 	Mode Mode
 	// Addr is the server's HOST:PORT.
 	Addr string
-	// Plain speaks plain TCP instead of TLS. Resume needs TLS.
+	// Plain speaks plain TCP instead of TLS. Resume needs TLS, and so do
+	// TLSVersion, Groups, CertFile, CAFile and ServerName.
 	Plain bool
 	// Duration bounds the run (for echo and idle: the measuring or holding
 	// phase, after at most as long again to open the connections). Zero
@@ -211,49 +213,53 @@ func ParseSources(s string) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// Validate checks the options, in one sentence naming the flag at fault.
+// Validate checks the options. Its errors are one sentence, a
+// *setting.Error that names each option by its field (`CertFile`), for a
+// front end to word as its user knows the option.
 func (o Options) Validate() error {
 	if o.Mode != "" {
 		if _, err := ParseMode(string(o.Mode)); err != nil {
-			return fmt.Errorf("--mode: %w", err)
+			return setting.Errorf("`Mode`: %w", err)
 		}
 	}
 	if o.Addr == "" {
-		return errors.New("--addr is required: the HOST:PORT of the server to measure")
+		return setting.Errorf("`Addr` is required: the HOST:PORT of the server to measure")
 	}
 	host, port, err := net.SplitHostPort(o.Addr)
 	if err != nil || host == "" {
-		return fmt.Errorf("--addr: %q is not host:port", o.Addr)
+		return setting.Errorf("`Addr`: %q is not host:port", o.Addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("--addr: %q: port %q is not a number from 1 to 65535", o.Addr, port)
+		return setting.Errorf("`Addr`: %q: port %q is not a number from 1 to 65535", o.Addr, port)
 	}
 	switch {
 	case o.Duration < 0:
-		return fmt.Errorf("--duration must be positive, got %s", o.Duration)
+		return setting.Errorf("`Duration` must be positive, got %s", o.Duration)
 	case o.MaxOps < 0:
-		return fmt.Errorf("--max-ops must be positive, got %d", o.MaxOps)
+		return setting.Errorf("`MaxOps` must be positive, got %d", o.MaxOps)
 	case o.Concurrency < 0:
-		return fmt.Errorf("--concurrency must be positive, got %d", o.Concurrency)
+		return setting.Errorf("`Concurrency` must be positive, got %d", o.Concurrency)
 	case o.Conns < 0:
-		return fmt.Errorf("--conns must be positive, got %d", o.Conns)
+		return setting.Errorf("`Conns` must be positive, got %d", o.Conns)
 	case o.Timeout < 0:
-		return fmt.Errorf("timeout must be positive, got %s", o.Timeout)
+		return setting.Errorf("`Timeout` must be positive, got %s", o.Timeout)
 	case o.PID < 0:
-		return fmt.Errorf("--pid must be a process ID, got %d", o.PID)
+		return setting.Errorf("`PID` must be a process ID, got %d", o.PID)
 	case strings.ContainsAny(o.Message, "\r\n"):
-		return errors.New("--message must be one line")
+		return setting.Errorf("`Message` must be one line")
+	case o.Plain && (o.TLSVersion != 0 || len(o.Groups) > 0 || o.CertFile != "" || o.CAFile != "" || o.ServerName != ""):
+		return setting.Errorf("`TLSVersion`, `Groups`, `CertFile`, `CAFile` and `ServerName` need TLS: drop `Plain`")
 	case (o.CertFile == "") != (o.KeyFile == ""):
-		return errors.New("--cert and --key go together")
+		return setting.Errorf("`CertFile` and `KeyFile` go together")
 	case o.Mode == Resume && o.Plain:
-		return errors.New("--mode resume needs TLS: drop --plain")
+		return setting.Errorf("`Mode` resume needs TLS: drop `Plain`")
 	case o.TLSVersion != 0 && o.TLSVersion != tls.VersionTLS12 && o.TLSVersion != tls.VersionTLS13:
-		return fmt.Errorf("--tls-version: unsupported version %#x", o.TLSVersion)
+		return setting.Errorf("`TLSVersion`: unsupported version %#x", o.TLSVersion)
 	}
 	if o.TLSVersion == tls.VersionTLS12 {
 		for _, g := range o.Groups {
 			if g == tls.X25519MLKEM768 || g == tls.SecP256r1MLKEM768 {
-				return fmt.Errorf("--group %s needs TLS 1.3", g)
+				return setting.Errorf("`Groups` %s needs TLS 1.3", g)
 			}
 		}
 	}

@@ -102,7 +102,7 @@ func clientTLS(o Options) (*tls.Config, string, error) {
 		// A load generator needs no trust in what it reads; say so in the
 		// summary so nobody mistakes the run for a verified one.
 		cfg.InsecureSkipVerify = true
-		return cfg, "the server's certificate was not verified (no --ca)", nil
+		return cfg, "the server's certificate was not verified (no CA given)", nil
 	}
 	pem, err := os.ReadFile(o.CAFile)
 	if err != nil {

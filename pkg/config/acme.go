@@ -1,12 +1,11 @@
 package config
 
 import (
-	"errors"
-	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/setting"
 )
 
 // ACME holds the automatic-certificate settings of Config.
@@ -56,83 +55,83 @@ func (a *ACME) HTTPListen() string {
 func (a *ACME) validate(c *Config) error {
 	if !a.Enabled() {
 		for _, f := range []struct {
-			flag string
-			set  bool
+			key string
+			set bool
 		}{
-			{"--acme-email", a.Email != ""}, {"--acme-agree", a.Agree}, {"--acme-ca", a.CA != ""},
-			{"--acme-staging", a.Staging}, {"--acme-ca-root", a.CARootFile != ""},
-			{"--acme-eab-kid", a.EABKeyID != ""}, {"--acme-eab-hmac", a.EABMAC != ""},
-			{"--acme-profile", a.Profile != ""}, {"--acme-http-addr", a.HTTPAddr != ""},
-			{"--acme-alt-http-port", a.AltHTTPPort != 0}, {"--acme-alt-tls-alpn-port", a.AltTLSALPNPort != 0},
-			{"--acme-on-demand-allow", len(a.OnDemandAllow) > 0}, {"--acme-ask", a.Ask != ""},
-			{"--acme-disable-tls-alpn", a.DisableTLSALPN},
+			{"`acme-email`", a.Email != ""}, {"`acme-agree`", a.Agree}, {"`acme-ca`", a.CA != ""},
+			{"`acme-staging`", a.Staging}, {"`acme-ca-root`", a.CARootFile != ""},
+			{"`acme-eab-kid`", a.EABKeyID != ""}, {"`acme-eab-hmac`", a.EABMAC != ""},
+			{"`acme-profile`", a.Profile != ""}, {"`acme-http-addr`", a.HTTPAddr != ""},
+			{"`acme-alt-http-port`", a.AltHTTPPort != 0}, {"`acme-alt-tls-alpn-port`", a.AltTLSALPNPort != 0},
+			{"`acme-on-demand-allow`", len(a.OnDemandAllow) > 0}, {"`acme-ask`", a.Ask != ""},
+			{"`acme-disable-tls-alpn`", a.DisableTLSALPN},
 		} {
 			if f.set {
-				return fmt.Errorf("%s needs --acme-domain or --acme-on-demand", f.flag)
+				return setting.Errorf(f.key + " needs `acme-domain` or `acme-on-demand`")
 			}
 		}
 		return nil
 	}
 	switch {
 	case c.Plain:
-		return errors.New("--acme-domain and --acme-on-demand need TLS: drop --plain")
+		return setting.Errorf("`acme-domain` and `acme-on-demand` need TLS: drop `plain`")
 	case c.TLS.CertFile != "" || c.TLS.KeyFile != "":
-		return errors.New("--cert/--key and ACME are two certificate sources: pick one")
+		return setting.Errorf("`cert`/`key` and ACME are two certificate sources: pick one")
 	case !a.Agree:
-		return errors.New("ACME needs --acme-agree: it accepts the CA's terms of service on your behalf (read them first)")
+		return setting.Errorf("ACME needs `acme-agree`: it accepts the CA's terms of service on your behalf (read them first)")
 	case a.Staging && a.CA != "":
-		return errors.New("--acme-staging and --acme-ca both choose the CA: pick one")
+		return setting.Errorf("`acme-staging` and `acme-ca` both choose the CA: pick one")
 	case (a.EABKeyID == "") != (a.EABMAC == ""):
-		return errors.New("--acme-eab-kid and --acme-eab-hmac go together")
+		return setting.Errorf("`acme-eab-kid` and `acme-eab-hmac` go together")
 	case a.OnDemand && len(a.OnDemandAllow) == 0 && a.Ask == "":
-		return errors.New("--acme-on-demand needs --acme-on-demand-allow or --acme-ask: unrestricted issuance would let anyone make you request certificates")
+		return setting.Errorf("`acme-on-demand` needs `acme-on-demand-allow` or `acme-ask`: unrestricted issuance would let anyone make you request certificates")
 	case !a.OnDemand && (len(a.OnDemandAllow) > 0 || a.Ask != ""):
-		return errors.New("--acme-on-demand-allow and --acme-ask gate --acme-on-demand: add it")
+		return setting.Errorf("`acme-on-demand-allow` and `acme-ask` gate `acme-on-demand`: add it")
 	}
 	if a.DisableTLSALPN && a.HTTPListen() == "" {
-		return errors.New("--acme-disable-tls-alpn with --acme-http-addr off leaves no challenge to solve")
+		return setting.Errorf("`acme-disable-tls-alpn` with `acme-http-addr` off leaves no challenge to solve")
 	}
 	for _, d := range a.Domains {
 		if strings.HasPrefix(d, "*.") {
-			return fmt.Errorf("--acme-domain %q: wildcard certificates need the DNS-01 challenge, which seclisten does not do (use --acme-on-demand with --acme-on-demand-allow %q)", d, d)
+			return setting.Errorf("`acme-domain` %q: wildcard certificates need the DNS-01 challenge, which seclisten does not do (use `acme-on-demand` with `acme-on-demand-allow` %q)", d, d)
 		}
 		if !validHostname(d) || !strings.Contains(d, ".") && d != "localhost" {
-			return fmt.Errorf("--acme-domain %q is not a domain name", d)
+			return setting.Errorf("`acme-domain` %q is not a domain name", d)
 		}
 	}
 	for _, p := range a.OnDemandAllow {
 		if !validHostname(strings.TrimPrefix(p, "*.")) {
-			return fmt.Errorf("--acme-on-demand-allow %q is not a name or *.name pattern", p)
+			return setting.Errorf("`acme-on-demand-allow` %q is not a name or *.name pattern", p)
 		}
 	}
 	if a.CA != "" {
 		if u, err := url.Parse(a.CA); err != nil || u.Scheme != "https" || u.Host == "" {
-			return fmt.Errorf("--acme-ca %q is not an https:// directory URL", a.CA)
+			return setting.Errorf("`acme-ca` %q is not an https:// directory URL", a.CA)
 		}
 	}
 	if a.Ask != "" {
 		if u, err := url.Parse(a.Ask); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--acme-ask %q is not an http(s) URL", a.Ask)
+			return setting.Errorf("`acme-ask` %q is not an http(s) URL", a.Ask)
 		}
 	}
 	if h := a.HTTPListen(); h != "" {
 		if err := ValidateAddr(h); err != nil {
-			return fmt.Errorf("--acme-http-addr: %w (or \"off\")", err)
+			return setting.Errorf("`acme-http-addr`: %w (or \"off\")", err)
 		}
 	}
 	for _, p := range []struct {
-		flag string
-		v    int
-	}{{"--acme-alt-http-port", a.AltHTTPPort}, {"--acme-alt-tls-alpn-port", a.AltTLSALPNPort}} {
+		key string
+		v   int
+	}{{"`acme-alt-http-port`", a.AltHTTPPort}, {"`acme-alt-tls-alpn-port`", a.AltTLSALPNPort}} {
 		if p.v < 0 || p.v > 65535 {
-			return fmt.Errorf("%s must be a port from 1 to 65535, got %d", p.flag, p.v)
+			return setting.Errorf(p.key+" must be a port from 1 to 65535, got %d", p.v)
 		}
 	}
-	if _, port, _ := net.SplitHostPort(c.ListenAddr()); port == "0" {
-		return errors.New("ACME needs a fixed --addr port: the CA validates TLS-ALPN-01 on it")
+	if c.ListenPort() == 0 {
+		return setting.Errorf("ACME needs a fixed `addr` port: the CA validates TLS-ALPN-01 on it")
 	}
 	if a.Storage == "" {
-		return errors.New("ACME needs a storage directory (--acme-storage)")
+		return setting.Errorf("ACME needs a storage directory (`acme-storage`)")
 	}
 	return nil
 }

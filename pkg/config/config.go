@@ -1,7 +1,7 @@
 package config
 
 import (
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/setting"
 )
 
 // DefaultPlainAddr is where plain TCP listens unless told otherwise: the
@@ -18,7 +20,7 @@ const DefaultPlainAddr = "127.0.0.1:65432"
 // DefaultTLSAddr is where TLS listens unless told otherwise.
 const DefaultTLSAddr = "127.0.0.1:8443"
 
-// MaxLineLimit is the largest --max-line accepted. A line is held in memory
+// MaxLineLimit is the largest MaxLine accepted. A line is held in memory
 // whole, so this bounds the memory one connection can make the server hold.
 const MaxLineLimit = 16 << 20
 
@@ -94,7 +96,7 @@ func Default() Config {
 			MaxLifetime:   24 * time.Hour,
 		},
 		TLS: TLS{
-			MinVersion:       "1.2",
+			MinVersion:       tls.VersionTLS12,
 			HandshakeTimeout: 10 * time.Second,
 			ReloadInterval:   time.Second,
 		},
@@ -114,8 +116,25 @@ func (c *Config) ListenAddr() string {
 	return DefaultTLSAddr
 }
 
+// ListenPort is the port of ListenAddr (0: any free port), or -1 if it has
+// none, an address Validate refuses.
+func (c *Config) ListenPort() int {
+	_, port, err := net.SplitHostPort(c.ListenAddr())
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return -1
+	}
+	return int(n)
+}
+
 // Validate checks every field and every rule between fields. Its errors are
-// one sentence naming the flag, fit to show a user as they are.
+// one sentence, a *setting.Error that names each setting by its key: the
+// name of its flag without the dashes (`cert` for --cert), which is also
+// its key in a configuration file. The front end renders the keys as its
+// user knows them.
 func (c *Config) Validate() error {
 	if err := c.TLS.validate(c.Plain); err != nil {
 		return err
@@ -127,41 +146,41 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := ValidateAddr(c.ListenAddr()); err != nil {
-		return fmt.Errorf("--addr: %w", err)
+		return setting.Errorf("`addr`: %w", err)
 	}
 	if c.MetricsAddr != "" {
 		if err := ValidateAddr(c.MetricsAddr); err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+			return setting.Errorf("`metrics-addr`: %w", err)
 		}
 	}
 	if strings.ContainsAny(c.Reply, "\r\n") {
-		return errors.New("--reply must be a single line (no CR or LF)")
+		return setting.Errorf("`reply` must be a single line (no CR or LF)")
 	}
 	if c.MaxLine < 1 || c.MaxLine > MaxLineLimit {
-		return fmt.Errorf("--max-line must be between 1 byte and %d bytes (16MiB), got %d", MaxLineLimit, c.MaxLine)
+		return setting.Errorf("`max-line` must be between 1 byte and %d bytes (16MiB), got %d", MaxLineLimit, c.MaxLine)
 	}
 	for _, d := range []struct {
-		flag string
-		v    time.Duration
+		key string
+		v   time.Duration
 	}{
-		{"--idle-timeout", c.IdleTimeout},
-		{"--write-timeout", c.WriteTimeout},
-		{"--shutdown-timeout", c.ShutdownTimeout},
-		{"--handshake-timeout", c.TLS.HandshakeTimeout},
-		{"--reject-log-interval", c.RejectLogInterval},
+		{"`idle-timeout`", c.IdleTimeout},
+		{"`write-timeout`", c.WriteTimeout},
+		{"`shutdown-timeout`", c.ShutdownTimeout},
+		{"`handshake-timeout`", c.TLS.HandshakeTimeout},
+		{"`reject-log-interval`", c.RejectLogInterval},
 	} {
 		if d.v <= 0 {
-			return fmt.Errorf("%s must be a positive duration, got %s", d.flag, d.v)
+			return setting.Errorf(d.key+" must be a positive duration, got %s", d.v)
 		}
 	}
 	if c.ExitAfter < 0 {
-		return fmt.Errorf("--exit-after must be a positive number of connections, got %d", c.ExitAfter)
+		return setting.Errorf("`exit-after` must be a positive number of connections, got %d", c.ExitAfter)
 	}
 	if c.MaxConns < 1 {
-		return fmt.Errorf("--max-conns must be at least 1, got %d", c.MaxConns)
+		return setting.Errorf("`max-conns` must be at least 1, got %d", c.MaxConns)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat)
+		return setting.Errorf("`log-format` must be text or json, got %q", c.LogFormat)
 	}
 	return nil
 }

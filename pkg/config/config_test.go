@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/setting"
 )
 
 func TestParseSize(t *testing.T) {
@@ -288,25 +289,25 @@ func TestValidate(t *testing.T) {
 		{"reply with escapes", func(c *config.Config) { c.Reply = "ok\x1b[0m\t" }, ""},
 		{"addr ipv6", func(c *config.Config) { c.Addr = "[::1]:0" }, ""},
 		{"one nanosecond", func(c *config.Config) { c.IdleTimeout = 1 }, ""},
-		{"bad addr", func(c *config.Config) { c.Addr = "nope" }, "--addr:"},
-		{"bad port", func(c *config.Config) { c.Addr = "localhost:70000" }, "--addr:"},
-		{"reply with LF", func(c *config.Config) { c.Reply = "a\nb" }, "--reply"},
-		{"reply with CR", func(c *config.Config) { c.Reply = "a\rb" }, "--reply"},
-		{"reply ending CRLF", func(c *config.Config) { c.Reply = "ok\r\n" }, "--reply"},
-		{"max line 0", func(c *config.Config) { c.MaxLine = 0 }, "--max-line"},
-		{"max line negative", func(c *config.Config) { c.MaxLine = -1 }, "--max-line"},
-		{"max line over limit", func(c *config.Config) { c.MaxLine = config.MaxLineLimit + 1 }, "--max-line"},
-		{"idle timeout 0", func(c *config.Config) { c.IdleTimeout = 0 }, "--idle-timeout"},
-		{"idle timeout negative", func(c *config.Config) { c.IdleTimeout = -time.Second }, "--idle-timeout"},
-		{"write timeout 0", func(c *config.Config) { c.WriteTimeout = 0 }, "--write-timeout"},
-		{"write timeout negative", func(c *config.Config) { c.WriteTimeout = -1 }, "--write-timeout"},
-		{"shutdown timeout 0", func(c *config.Config) { c.ShutdownTimeout = 0 }, "--shutdown-timeout"},
-		{"shutdown timeout negative", func(c *config.Config) { c.ShutdownTimeout = -time.Minute }, "--shutdown-timeout"},
-		{"max conns 0", func(c *config.Config) { c.MaxConns = 0 }, "--max-conns"},
-		{"max conns negative", func(c *config.Config) { c.MaxConns = -3 }, "--max-conns"},
-		{"log format xml", func(c *config.Config) { c.LogFormat = "xml" }, "--log-format"},
-		{"log format empty", func(c *config.Config) { c.LogFormat = "" }, "--log-format"},
-		{"log format upper", func(c *config.Config) { c.LogFormat = "JSON" }, "--log-format"},
+		{"bad addr", func(c *config.Config) { c.Addr = "nope" }, "`addr`:"},
+		{"bad port", func(c *config.Config) { c.Addr = "localhost:70000" }, "`addr`:"},
+		{"reply with LF", func(c *config.Config) { c.Reply = "a\nb" }, "`reply`"},
+		{"reply with CR", func(c *config.Config) { c.Reply = "a\rb" }, "`reply`"},
+		{"reply ending CRLF", func(c *config.Config) { c.Reply = "ok\r\n" }, "`reply`"},
+		{"max line 0", func(c *config.Config) { c.MaxLine = 0 }, "`max-line`"},
+		{"max line negative", func(c *config.Config) { c.MaxLine = -1 }, "`max-line`"},
+		{"max line over limit", func(c *config.Config) { c.MaxLine = config.MaxLineLimit + 1 }, "`max-line`"},
+		{"idle timeout 0", func(c *config.Config) { c.IdleTimeout = 0 }, "`idle-timeout`"},
+		{"idle timeout negative", func(c *config.Config) { c.IdleTimeout = -time.Second }, "`idle-timeout`"},
+		{"write timeout 0", func(c *config.Config) { c.WriteTimeout = 0 }, "`write-timeout`"},
+		{"write timeout negative", func(c *config.Config) { c.WriteTimeout = -1 }, "`write-timeout`"},
+		{"shutdown timeout 0", func(c *config.Config) { c.ShutdownTimeout = 0 }, "`shutdown-timeout`"},
+		{"shutdown timeout negative", func(c *config.Config) { c.ShutdownTimeout = -time.Minute }, "`shutdown-timeout`"},
+		{"max conns 0", func(c *config.Config) { c.MaxConns = 0 }, "`max-conns`"},
+		{"max conns negative", func(c *config.Config) { c.MaxConns = -3 }, "`max-conns`"},
+		{"log format xml", func(c *config.Config) { c.LogFormat = "xml" }, "`log-format`"},
+		{"log format empty", func(c *config.Config) { c.LogFormat = "" }, "`log-format`"},
+		{"log format upper", func(c *config.Config) { c.LogFormat = "JSON" }, "`log-format`"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := validConfig()
@@ -324,9 +325,13 @@ func TestValidate(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Validate() = %q, want it to contain %q", err, tt.wantErr)
 			}
-			// Errors are shown to users as they are: one lowercase line.
+			// Errors are one sentence naming settings by key, for the
+			// front end to render: one line, no final period.
 			if msg := err.Error(); strings.ContainsAny(msg, "\n") || strings.HasSuffix(msg, ".") {
 				t.Errorf("Validate() = %q: not one sentence without a final period", msg)
+			}
+			if _, ok := err.(*setting.Error); !ok {
+				t.Errorf("Validate() = %T, want a *setting.Error", err)
 			}
 		})
 	}

@@ -1,11 +1,12 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/setting"
 )
 
 // Limits holds the public-endpoint defences of Config.
@@ -41,23 +42,23 @@ type Limits struct {
 func (l *Limits) validate() error {
 	switch {
 	case l.Rate < 0:
-		return fmt.Errorf("--rate must be 0 (no limit) or more, got %g", l.Rate)
+		return setting.Errorf("`rate` must be 0 (no limit) or more, got %g", l.Rate)
 	case l.Rate > 0 && l.Burst < 1:
-		return fmt.Errorf("--burst must be at least 1, got %d", l.Burst)
+		return setting.Errorf("`burst` must be at least 1, got %d", l.Burst)
 	case l.MaxConnsPerIP < 0:
-		return fmt.Errorf("--max-conns-per-ip must be 0 (no cap) or more, got %d", l.MaxConnsPerIP)
+		return setting.Errorf("`max-conns-per-ip` must be 0 (no cap) or more, got %d", l.MaxConnsPerIP)
 	case l.IPv6Prefix < 1 || l.IPv6Prefix > 128:
-		return fmt.Errorf("--ipv6-prefix must be from 1 to 128, got %d", l.IPv6Prefix)
+		return setting.Errorf("`ipv6-prefix` must be from 1 to 128, got %d", l.IPv6Prefix)
 	case l.MsgRate < 0:
-		return fmt.Errorf("--msg-rate must be 0 (no limit) or more, got %g", l.MsgRate)
+		return setting.Errorf("`msg-rate` must be 0 (no limit) or more, got %g", l.MsgRate)
 	case l.MsgRate > 0 && l.MsgBurst < 1:
-		return fmt.Errorf("--msg-burst must be at least 1, got %d", l.MsgBurst)
+		return setting.Errorf("`msg-burst` must be at least 1, got %d", l.MsgBurst)
 	case l.MaxLifetime < 0:
-		return fmt.Errorf("--max-lifetime must be 0 (unbounded) or a positive duration, got %s", l.MaxLifetime)
+		return setting.Errorf("`max-lifetime` must be 0 (unbounded) or a positive duration, got %s", l.MaxLifetime)
 	case l.ProxyProtocol && len(l.TrustedProxies) == 0:
-		return errors.New("--proxy-protocol needs --trusted-proxy: a PROXY header is believed only from your own load balancers")
+		return setting.Errorf("`proxy-protocol` needs `trusted-proxy`: a PROXY header is believed only from your own load balancers")
 	case !l.ProxyProtocol && len(l.TrustedProxies) > 0:
-		return errors.New("--trusted-proxy has no effect without --proxy-protocol")
+		return setting.Errorf("`trusted-proxy` has no effect without `proxy-protocol`")
 	}
 	return nil
 }

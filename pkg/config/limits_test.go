@@ -82,17 +82,17 @@ func TestValidateLimits(t *testing.T) {
 	}{
 		{"defaults", func(*config.Limits) {}, ""},
 		{"no limits", func(l *config.Limits) { l.Rate, l.MaxConnsPerIP, l.MsgRate = 0, 0, 0 }, ""},
-		{"negative rate", func(l *config.Limits) { l.Rate = -1 }, "--rate must be 0 (no limit) or more"},
-		{"zero burst", func(l *config.Limits) { l.Burst = 0 }, "--burst must be at least 1"},
-		{"prefix 0", func(l *config.Limits) { l.IPv6Prefix = 0 }, "--ipv6-prefix must be from 1 to 128"},
-		{"prefix 129", func(l *config.Limits) { l.IPv6Prefix = 129 }, "--ipv6-prefix must be from 1 to 128"},
-		{"negative per-ip", func(l *config.Limits) { l.MaxConnsPerIP = -2 }, "--max-conns-per-ip"},
-		{"msg burst", func(l *config.Limits) { l.MsgBurst = 0 }, "--msg-burst must be at least 1"},
-		{"lifetime", func(l *config.Limits) { l.MaxLifetime = -1 }, "--max-lifetime"},
-		{"proxy without trusted", func(l *config.Limits) { l.ProxyProtocol = true }, "--proxy-protocol needs --trusted-proxy"},
+		{"negative rate", func(l *config.Limits) { l.Rate = -1 }, "`rate` must be 0 (no limit) or more"},
+		{"zero burst", func(l *config.Limits) { l.Burst = 0 }, "`burst` must be at least 1"},
+		{"prefix 0", func(l *config.Limits) { l.IPv6Prefix = 0 }, "`ipv6-prefix` must be from 1 to 128"},
+		{"prefix 129", func(l *config.Limits) { l.IPv6Prefix = 129 }, "`ipv6-prefix` must be from 1 to 128"},
+		{"negative per-ip", func(l *config.Limits) { l.MaxConnsPerIP = -2 }, "`max-conns-per-ip`"},
+		{"msg burst", func(l *config.Limits) { l.MsgBurst = 0 }, "`msg-burst` must be at least 1"},
+		{"lifetime", func(l *config.Limits) { l.MaxLifetime = -1 }, "`max-lifetime`"},
+		{"proxy without trusted", func(l *config.Limits) { l.ProxyProtocol = true }, "`proxy-protocol` needs `trusted-proxy`"},
 		{"trusted without proxy", func(l *config.Limits) {
 			l.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-		}, "--trusted-proxy has no effect without --proxy-protocol"},
+		}, "`trusted-proxy` has no effect without `proxy-protocol`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/setting"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
 // TLS holds the TLS settings of Config.
@@ -11,8 +14,9 @@ type TLS struct {
 	// CertFile and KeyFile are PEM files (the certificate file may hold the
 	// chain). Both empty: an ephemeral self-signed certificate.
 	CertFile, KeyFile string
-	// MinVersion is "1.2" (Mozilla intermediate) or "1.3" (modern).
-	MinVersion string
+	// MinVersion is tls.VersionTLS12 (Mozilla intermediate) or
+	// tls.VersionTLS13 (modern), as tlsconf.ParseVersion reads them.
+	MinVersion uint16
 	// ALPN lists the application protocols offered.
 	ALPN []string
 	// HandshakeTimeout bounds the handshake, from accept.
@@ -22,77 +26,66 @@ type TLS struct {
 
 	// ClientCAFiles turn on client authentication.
 	ClientCAFiles []string
-	// ClientAuth is "", request, verify-if-given, require or audit. Empty
-	// means require when ClientCAFiles is set, and no client certificate
-	// otherwise.
-	ClientAuth string
-	// AllowCN, AllowOU, AllowDNS and AllowURI restrict verified clients.
-	AllowCN, AllowOU, AllowDNS, AllowURI []string
+	// ClientAuth is the client-authentication mode given, or nil when none
+	// was: then ClientAuthMode is the default for ClientCAFiles.
+	ClientAuth *tlsconf.ClientAuth
+	// Allow restricts verified clients.
+	Allow identity.Allowlist
 	// CRLFiles are checked after chain verification.
 	CRLFiles []string
 	// CRLAllowStale accepts CRLs past their NextUpdate.
 	CRLAllowStale bool
 }
 
-// ClientAuthMode is the effective --client-auth: as given, or the default
-// for the other settings.
-func (t *TLS) ClientAuthMode() string {
+// ClientAuthMode is the effective client-authentication mode: as given,
+// or else Require with ClientCAFiles and NoClientCert without.
+func (t *TLS) ClientAuthMode() tlsconf.ClientAuth {
 	switch {
-	case t.ClientAuth != "":
-		return t.ClientAuth
+	case t.ClientAuth != nil:
+		return *t.ClientAuth
 	case len(t.ClientCAFiles) > 0:
-		return "require"
+		return tlsconf.Require
 	}
-	return "none"
-}
-
-func (t *TLS) allowlistSet() bool {
-	return len(t.AllowCN)+len(t.AllowOU)+len(t.AllowDNS)+len(t.AllowURI) > 0
+	return tlsconf.NoClientCert
 }
 
 func (t *TLS) validate(plain bool) error {
 	if plain {
 		for _, f := range []struct {
-			flag string
-			set  bool
+			key string
+			set bool
 		}{
-			{"--cert", t.CertFile != ""}, {"--key", t.KeyFile != ""}, {"--client-ca", len(t.ClientCAFiles) > 0},
-			{"--client-auth", t.ClientAuth != ""}, {"--crl", len(t.CRLFiles) > 0}, {"--alpn", len(t.ALPN) > 0},
-			{"--allow-cn", len(t.AllowCN) > 0}, {"--allow-ou", len(t.AllowOU) > 0},
-			{"--allow-dns", len(t.AllowDNS) > 0}, {"--allow-uri", len(t.AllowURI) > 0},
+			{"`cert`", t.CertFile != ""}, {"`key`", t.KeyFile != ""}, {"`client-ca`", len(t.ClientCAFiles) > 0},
+			{"`client-auth`", t.ClientAuth != nil}, {"`crl`", len(t.CRLFiles) > 0}, {"`alpn`", len(t.ALPN) > 0},
+			{"`allow-cn`", len(t.Allow.CN) > 0}, {"`allow-ou`", len(t.Allow.OU) > 0},
+			{"`allow-dns`", len(t.Allow.DNS) > 0}, {"`allow-uri`", len(t.Allow.URI) > 0},
 		} {
 			if f.set {
-				return fmt.Errorf("%s is a TLS setting and cannot be used with --plain", f.flag)
+				return setting.Errorf(f.key + " is a TLS setting and cannot be used with `plain`")
 			}
 		}
 		return nil
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		return errors.New("--cert and --key go together: give both or neither")
-	}
-	if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
-		return fmt.Errorf("--tls-min must be 1.2 or 1.3, got %q", t.MinVersion)
+		return setting.Errorf("`cert` and `key` go together: give both or neither")
 	}
 	for _, p := range t.ALPN {
 		if p == "" || len(p) > 255 {
-			return fmt.Errorf("--alpn protocol names must be 1 to 255 bytes, got %q", p)
+			return setting.Errorf("`alpn` protocol names must be 1 to 255 bytes, got %q", p)
 		}
 	}
-	mode := t.ClientAuthMode()
-	switch mode {
-	case "none", "request":
-	case "verify-if-given", "require", "audit":
+	switch mode := t.ClientAuthMode(); mode {
+	case tlsconf.VerifyIfGiven, tlsconf.Require, tlsconf.Audit:
 		if len(t.ClientCAFiles) == 0 {
-			return fmt.Errorf("--client-auth %s needs --client-ca to verify against", mode)
+			return setting.Errorf("`client-auth` %s needs `client-ca` to verify against", mode)
 		}
 	default:
-		return fmt.Errorf("--client-auth must be request, verify-if-given, require or audit, got %q", t.ClientAuth)
-	}
-	if t.allowlistSet() && (mode == "none" || mode == "request") {
-		return errors.New("--allow-cn, --allow-ou, --allow-dns and --allow-uri need verified clients: add --client-ca")
+		if !t.Allow.Empty() {
+			return setting.Errorf("`allow-cn`, `allow-ou`, `allow-dns` and `allow-uri` need verified clients: add `client-ca`")
+		}
 	}
 	if len(t.CRLFiles) > 0 && len(t.ClientCAFiles) == 0 {
-		return errors.New("--crl needs --client-ca: a CRL is checked against the CA that signed it")
+		return setting.Errorf("`crl` needs `client-ca`: a CRL is checked against the CA that signed it")
 	}
 	if t.ReloadInterval <= 0 {
 		return errors.New("the reload interval must be positive")

@@ -1,10 +1,12 @@
 package config_test
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
 
 	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
 func TestValidateTLS(t *testing.T) {
@@ -16,29 +18,36 @@ func TestValidateTLS(t *testing.T) {
 	}{
 		{"defaults: ephemeral cert", false, func(*config.TLS) {}, ""},
 		{"cert and key", false, func(c *config.TLS) { c.CertFile, c.KeyFile = "a", "b" }, ""},
-		{"cert without key", false, func(c *config.TLS) { c.CertFile = "a" }, "--cert and --key go together"},
-		{"key without cert", false, func(c *config.TLS) { c.KeyFile = "b" }, "--cert and --key go together"},
-		{"tls 1.3", false, func(c *config.TLS) { c.MinVersion = "1.3" }, ""},
-		{"tls 1.1", false, func(c *config.TLS) { c.MinVersion = "1.1" }, `--tls-min must be 1.2 or 1.3, got "1.1"`},
-		{"empty alpn", false, func(c *config.TLS) { c.ALPN = []string{"h2", ""} }, "--alpn protocol names"},
+		{"cert without key", false, func(c *config.TLS) { c.CertFile = "a" }, "`cert` and `key` go together"},
+		{"key without cert", false, func(c *config.TLS) { c.KeyFile = "b" }, "`cert` and `key` go together"},
+		{"tls 1.3", false, func(c *config.TLS) { c.MinVersion = tls.VersionTLS13 }, ""},
+		{"empty alpn", false, func(c *config.TLS) { c.ALPN = []string{"h2", ""} }, "`alpn` protocol names"},
 		{"client ca: require by default", false, func(c *config.TLS) { c.ClientCAFiles = []string{"ca"} }, ""},
-		{"request without ca", false, func(c *config.TLS) { c.ClientAuth = "request" }, ""},
-		{"require without ca", false, func(c *config.TLS) { c.ClientAuth = "require" }, "--client-auth require needs --client-ca"},
-		{"audit without ca", false, func(c *config.TLS) { c.ClientAuth = "audit" }, "--client-auth audit needs --client-ca"},
-		{"unknown mode", false, func(c *config.TLS) { c.ClientAuth = "maybe"; c.ClientCAFiles = []string{"ca"} }, `--client-auth must be request, verify-if-given, require or audit, got "maybe"`},
-		{"allowlist without ca", false, func(c *config.TLS) { c.AllowCN = []string{"alice"} }, "need verified clients"},
+		{"request without ca", false, func(c *config.TLS) { c.ClientAuth = new(tlsconf.Request) }, ""},
+		{"none without ca", false, func(c *config.TLS) { c.ClientAuth = new(tlsconf.NoClientCert) }, ""},
+		{"require without ca", false, func(c *config.TLS) { c.ClientAuth = new(tlsconf.Require) }, "`client-auth` require needs `client-ca`"},
+		{"verify-if-given without ca", false, func(c *config.TLS) { c.ClientAuth = new(tlsconf.VerifyIfGiven) }, "`client-auth` verify-if-given needs `client-ca`"},
+		{"audit without ca", false, func(c *config.TLS) { c.ClientAuth = new(tlsconf.Audit) }, "`client-auth` audit needs `client-ca`"},
+		{"allowlist without ca", false, func(c *config.TLS) { c.Allow.CN = []string{"alice"} }, "need verified clients"},
 		{"allowlist with request", false, func(c *config.TLS) {
-			c.AllowURI, c.ClientAuth, c.ClientCAFiles = []string{"spiffe://x"}, "request", []string{"ca"}
+			c.Allow.URI, c.ClientAuth, c.ClientCAFiles = []string{"spiffe://x"}, new(tlsconf.Request), []string{"ca"}
+		}, "need verified clients"},
+		{"allowlist with none", false, func(c *config.TLS) {
+			c.Allow.CN, c.ClientAuth, c.ClientCAFiles = []string{"alice"}, new(tlsconf.NoClientCert), []string{"ca"}
 		}, "need verified clients"},
 		{"allowlist with audit", false, func(c *config.TLS) {
-			c.AllowOU, c.ClientAuth, c.ClientCAFiles = []string{"dev"}, "audit", []string{"ca"}
+			c.Allow.OU, c.ClientAuth, c.ClientCAFiles = []string{"dev"}, new(tlsconf.Audit), []string{"ca"}
 		}, ""},
-		{"crl without ca", false, func(c *config.TLS) { c.CRLFiles = []string{"crl"} }, "--crl needs --client-ca"},
+		{"allowlist with default require", false, func(c *config.TLS) {
+			c.Allow.DNS, c.ClientCAFiles = []string{"client.test"}, []string{"ca"}
+		}, ""},
+		{"crl without ca", false, func(c *config.TLS) { c.CRLFiles = []string{"crl"} }, "`crl` needs `client-ca`"},
 		{"crl with ca", false, func(c *config.TLS) { c.CRLFiles, c.ClientCAFiles = []string{"crl"}, []string{"ca"} }, ""},
 		{"plain", true, func(*config.TLS) {}, ""},
-		{"plain with cert", true, func(c *config.TLS) { c.CertFile = "a" }, "--cert is a TLS setting and cannot be used with --plain"},
-		{"plain with client ca", true, func(c *config.TLS) { c.ClientCAFiles = []string{"ca"} }, "--client-ca is a TLS setting"},
-		{"plain with allow-dns", true, func(c *config.TLS) { c.AllowDNS = []string{"x"} }, "--allow-dns is a TLS setting"},
+		{"plain with cert", true, func(c *config.TLS) { c.CertFile = "a" }, "`cert` is a TLS setting and cannot be used with `plain`"},
+		{"plain with client ca", true, func(c *config.TLS) { c.ClientCAFiles = []string{"ca"} }, "`client-ca` is a TLS setting"},
+		{"plain with allow-dns", true, func(c *config.TLS) { c.Allow.DNS = []string{"x"} }, "`allow-dns` is a TLS setting"},
+		{"plain with client-auth none", true, func(c *config.TLS) { c.ClientAuth = new(tlsconf.NoClientCert) }, "`client-auth` is a TLS setting"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,15 +85,19 @@ func TestListenAddrDefaults(t *testing.T) {
 
 func TestClientAuthMode(t *testing.T) {
 	var c config.TLS
-	if m := c.ClientAuthMode(); m != "none" {
-		t.Errorf("no CA: %q, want none", m)
+	if m := c.ClientAuthMode(); m != tlsconf.NoClientCert {
+		t.Errorf("no CA: %v, want none", m)
 	}
 	c.ClientCAFiles = []string{"ca"}
-	if m := c.ClientAuthMode(); m != "require" {
-		t.Errorf("with CA: %q, want require", m)
+	if m := c.ClientAuthMode(); m != tlsconf.Require {
+		t.Errorf("with CA: %v, want require", m)
 	}
-	c.ClientAuth = "audit"
-	if m := c.ClientAuthMode(); m != "audit" {
-		t.Errorf("explicit: %q, want audit", m)
+	c.ClientAuth = new(tlsconf.Audit)
+	if m := c.ClientAuthMode(); m != tlsconf.Audit {
+		t.Errorf("explicit: %v, want audit", m)
+	}
+	c.ClientAuth = new(tlsconf.NoClientCert)
+	if m := c.ClientAuthMode(); m != tlsconf.NoClientCert {
+		t.Errorf("explicit none with CA: %v, want none", m)
 	}
 }

@@ -56,7 +56,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// ParseLevel parses a log level: debug, info, warn or error.
+// ParseLevel parses a log level: debug, info, warn or error. Its error is a
+// phrase to follow the setting's name: "must be debug, ..., got ...".
 func ParseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "debug":

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -60,10 +58,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	}
 	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New()}
 	if !cfg.Plain {
-		opts, err := tlsOptions(cfg.TLS)
-		if err != nil {
-			return nil, err
-		}
+		opts := tlsOptions(cfg.TLS)
 		if cfg.ACME.Enabled() {
 			aopts, err := acmeOptions(cfg, log)
 			if err != nil {
@@ -78,9 +73,11 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			opts.GetCertificate = s.acme.GetCertificate
 			opts.ACMEChallenges = !cfg.ACME.DisableTLSALPN
 		}
-		if s.tls, err = tlsconf.New(opts); err != nil {
+		src, err := tlsconf.New(opts)
+		if err != nil {
 			return nil, err
 		}
+		s.tls = src
 	}
 	l := cfg.Limits
 	entries := limiterEntries(cfg.MaxConns)
@@ -117,28 +114,24 @@ func limiterEntries(maxConns int) int {
 	return max(100_000, 4*maxConns)
 }
 
-func tlsOptions(t config.TLS) (tlsconf.Options, error) {
-	mode, err := tlsconf.ParseClientAuth(t.ClientAuthMode())
-	if err != nil {
-		return tlsconf.Options{}, err
-	}
-	opts := tlsconf.Options{
+// tlsOptions are the tlsconf.Options of the TLS settings t.
+func tlsOptions(t config.TLS) tlsconf.Options {
+	return tlsconf.Options{
 		CertFile:      t.CertFile,
 		KeyFile:       t.KeyFile,
 		ClientCAFiles: t.ClientCAFiles,
 		CRLFiles:      t.CRLFiles,
 		CRLAllowStale: t.CRLAllowStale,
-		ClientAuth:    mode,
-		Allow:         identity.Allowlist{CN: t.AllowCN, OU: t.AllowOU, DNS: t.AllowDNS, URI: t.AllowURI},
-		MinVersion:    tls.VersionTLS12,
+		ClientAuth:    t.ClientAuthMode(),
+		Allow:         t.Allow,
+		MinVersion:    t.MinVersion,
 		ALPN:          t.ALPN,
 	}
-	if t.MinVersion == "1.3" {
-		opts.MinVersion = tls.VersionTLS13
-	}
-	return opts, nil
 }
 
+// acmeOptions are the acme.Options of cfg's ACME settings: the CA (Let's
+// Encrypt's staging or production one unless a CA is named), the on-demand
+// gate, the listener's port for TLS-ALPN-01, and the CA roots, read here.
 func acmeOptions(cfg config.Config, log *slog.Logger) (acme.Options, error) {
 	a := cfg.ACME
 	opts := acme.Options{
@@ -166,8 +159,8 @@ func acmeOptions(cfg config.Config, log *slog.Logger) (acme.Options, error) {
 	if a.OnDemand {
 		opts.Gate = &acme.Gate{Patterns: a.OnDemandAllow, Ask: a.Ask}
 	}
-	if _, port, err := net.SplitHostPort(cfg.ListenAddr()); err == nil && !a.DisableTLSALPN {
-		opts.TLSALPNPort, _ = strconv.Atoi(port)
+	if !a.DisableTLSALPN {
+		opts.TLSALPNPort = cfg.ListenPort()
 	}
 	if a.CARootFile != "" {
 		data, err := os.ReadFile(a.CARootFile)
@@ -364,8 +357,9 @@ func (s *Server) logStart(addr net.Addr) {
 	if s.tls == nil {
 		attrs = append(attrs, "mode", "plain")
 	} else {
-		attrs = append(attrs, "mode", "tls", "tls_min", s.cfg.TLS.MinVersion, "client_auth", s.cfg.TLS.ClientAuthMode())
-		attrs = append(attrs, allowlistAttrs(s.cfg.TLS)...)
+		attrs = append(attrs, "mode", "tls", "tls_min", tlsconf.VersionName(s.cfg.TLS.MinVersion),
+			"client_auth", s.cfg.TLS.ClientAuthMode().String())
+		attrs = append(attrs, allowlistAttrs(s.cfg.TLS.Allow)...)
 	}
 	attrs = append(attrs, s.limitAttrs()...)
 	if s.tls != nil {
@@ -403,12 +397,12 @@ func (s *Server) limitAttrs() []any {
 }
 
 // allowlistAttrs are the client-certificate allowlists in force, if any.
-func allowlistAttrs(t config.TLS) []any {
+func allowlistAttrs(allow identity.Allowlist) []any {
 	var attrs []any
 	for _, a := range []struct {
 		key  string
 		list []string
-	}{{"allow_cn", t.AllowCN}, {"allow_ou", t.AllowOU}, {"allow_dns", t.AllowDNS}, {"allow_uri", t.AllowURI}} {
+	}{{"allow_cn", allow.CN}, {"allow_ou", allow.OU}, {"allow_dns", allow.DNS}, {"allow_uri", allow.URI}} {
 		if len(a.list) > 0 {
 			attrs = append(attrs, a.key, a.list)
 		}

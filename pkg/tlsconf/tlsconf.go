@@ -41,12 +41,45 @@ var clientAuthNames = []string{"none", "request", "verify-if-given", "require", 
 func (m ClientAuth) String() string { return clientAuthNames[m] }
 
 // ParseClientAuth parses a mode name: request, verify-if-given, require,
-// audit (or none).
+// audit (or none). Its error is a phrase to follow the setting's name:
+// "must be request, ..., got ...".
 func ParseClientAuth(s string) (ClientAuth, error) {
 	if i := slices.Index(clientAuthNames, s); i >= 0 {
 		return ClientAuth(i), nil
 	}
 	return 0, fmt.Errorf("must be request, verify-if-given, require or audit, got %q", s)
+}
+
+// versions are the lowest TLS versions a Source may serve, by the names
+// ParseVersion reads: TLS 1.2 (Mozilla intermediate) or 1.3 (modern).
+// Nothing older: TLS 1.0 and 1.1 are deprecated (RFC 8996).
+var versions = []version{{"1.2", tls.VersionTLS12}, {"1.3", tls.VersionTLS13}}
+
+type version struct {
+	name string
+	v    uint16
+}
+
+// ParseVersion parses a minimum TLS version: 1.2 or 1.3. Its error is a
+// phrase to follow the setting's name: "must be 1.2 or 1.3, got ...".
+func ParseVersion(s string) (uint16, error) {
+	for _, v := range versions {
+		if s == v.name {
+			return v.v, nil
+		}
+	}
+	return 0, fmt.Errorf("must be 1.2 or 1.3, got %q", s)
+}
+
+// VersionName is the name ParseVersion reads for v ("1.2"), or v in hex
+// if it is not one of them.
+func VersionName(v uint16) string {
+	for _, known := range versions {
+		if v == known.v {
+			return known.name
+		}
+	}
+	return fmt.Sprintf("%#04x", v)
 }
 
 // CipherSuites are the TLS 1.2 suites offered: exactly the six ECDHE AEAD
@@ -68,8 +101,12 @@ var CurvePreferences = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP2
 
 // Options say where the TLS material comes from. Zero values: no file
 // certificate (an ephemeral one is made), no client authentication, TLS 1.2
-// minimum, no ALPN.
+// minimum, no ALPN. The comments say what each field may hold; New panics
+// on options that break them, a programming error: user input is checked
+// before it gets here (seclisten's in config.Validate).
 type Options struct {
+	// CertFile and KeyFile are the certificate (PEM, chain allowed) and
+	// its key: both set, or both empty.
 	CertFile, KeyFile string
 	// ClientCAFiles are PEM bundles of the CAs that sign client certificates.
 	ClientCAFiles []string
@@ -79,7 +116,8 @@ type Options struct {
 	CRLAllowStale bool
 	ClientAuth    ClientAuth
 	Allow         identity.Allowlist
-	// MinVersion is tls.VersionTLS12 (the zero value means that) or tls.VersionTLS13.
+	// MinVersion is tls.VersionTLS12 (the zero value means that) or
+	// tls.VersionTLS13, as ParseVersion reads them.
 	MinVersion uint16
 	// ALPN lists the application protocols offered, in order of preference.
 	ALPN []string
@@ -87,8 +125,8 @@ type Options struct {
 	// CertFile/KeyFile.
 	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	// ACMEChallenges answers TLS-ALPN-01 validation handshakes (see
-	// isACMEChallenge) through GetCertificate, without client
-	// authentication.
+	// isACMEChallenge) through GetCertificate, which must be set, without
+	// client authentication.
 	ACMEChallenges bool
 	// Now is the clock (time.Now if nil), for tests.
 	Now func() time.Time
@@ -139,11 +177,14 @@ func New(opts Options) (*Source, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if (opts.CertFile == "") != (opts.KeyFile == "") {
-		return nil, errors.New("--cert and --key go together")
-	}
-	if opts.ACMEChallenges && opts.GetCertificate == nil {
-		return nil, errors.New("ACME challenges need a certificate source")
+	switch {
+	case (opts.CertFile == "") != (opts.KeyFile == ""):
+		panic("tlsconf: Options.CertFile and KeyFile go together")
+	case !slices.ContainsFunc(versions, func(v version) bool { return v.v == opts.MinVersion }):
+		// Never below TLS 1.2, whoever asks.
+		panic("tlsconf: Options.MinVersion " + VersionName(opts.MinVersion) + " is not TLS 1.2 or 1.3")
+	case opts.ACMEChallenges && opts.GetCertificate == nil:
+		panic("tlsconf: Options.ACMEChallenges needs GetCertificate")
 	}
 	s := &Source{opts: opts}
 	for _, f := range append(append([]string{opts.CertFile, opts.KeyFile}, opts.ClientCAFiles...), opts.CRLFiles...) {

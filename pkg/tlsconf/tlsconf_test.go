@@ -222,6 +222,41 @@ func (r result) failed(t *testing.T) {
 	}
 }
 
+func TestParseVersion(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint16 // 0: an error
+	}{
+		{"1.2", tls.VersionTLS12},
+		{"1.3", tls.VersionTLS13},
+		{"1.1", 0},
+		{"1.0", 0},
+		{"", 0},
+		{"TLS 1.2", 0},
+		{" 1.3", 0},
+		{"1.4", 0},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := tlsconf.ParseVersion(tt.in)
+			if tt.want == 0 {
+				if want := `must be 1.2 or 1.3, got "` + tt.in + `"`; err == nil || err.Error() != want {
+					t.Fatalf("ParseVersion(%q) = %#x, %v; want the error %q", tt.in, got, err, want)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseVersion(%q) = %#x, %v; want %#x", tt.in, got, err, tt.want)
+			}
+			if name := tlsconf.VersionName(got); name != tt.in {
+				t.Errorf("VersionName(%#x) = %q, want %q", got, name, tt.in)
+			}
+		})
+	}
+	if name := tlsconf.VersionName(tls.VersionTLS11); name != "0x0302" {
+		t.Errorf("VersionName(TLS 1.1) = %q, want 0x0302", name)
+	}
+}
+
 func TestParseClientAuth(t *testing.T) {
 	tests := []struct {
 		in      string
@@ -371,6 +406,39 @@ func TestEphemeralHandshake(t *testing.T) {
 	})
 }
 
+// Options that break their documented rules are a programming error (a
+// user's input is checked before it reaches tlsconf): New panics, and never
+// serves below TLS 1.2.
+func TestNewPanicsOnBrokenOptions(t *testing.T) {
+	f := newFixture(t)
+	getCert := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }
+	for _, tt := range []struct {
+		name string
+		opts tlsconf.Options
+		want string
+	}{
+		{"cert without key", tlsconf.Options{CertFile: f.certFile}, "CertFile and KeyFile go together"},
+		{"key without cert", tlsconf.Options{KeyFile: f.keyFile}, "CertFile and KeyFile go together"},
+		{"TLS 1.1", tlsconf.Options{MinVersion: tls.VersionTLS11}, "MinVersion 0x0302 is not TLS 1.2 or 1.3"},
+		{"TLS 1.0", tlsconf.Options{MinVersion: tls.VersionTLS10}, "MinVersion 0x0301 is not TLS 1.2 or 1.3"},
+		{"ACME challenges without a source", tlsconf.Options{ACMEChallenges: true}, "ACMEChallenges needs GetCertificate"},
+		{"ACME challenges with a source", tlsconf.Options{ACMEChallenges: true, GetCertificate: getCert}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				switch msg, _ := r.(string); {
+				case tt.want == "" && r != nil:
+					t.Fatalf("New panicked: %v", r)
+				case tt.want != "" && !strings.Contains(msg, tt.want):
+					t.Fatalf("New panicked with %v, want a panic containing %q", r, tt.want)
+				}
+			}()
+			_, _ = tlsconf.New(tt.opts)
+		})
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	f := newFixture(t)
 	other, err := f.ca.IssueServer(pki.ServerOptions{})
@@ -400,8 +468,6 @@ func TestNewErrors(t *testing.T) {
 		edit    func(o *tlsconf.Options)
 		wantErr []string // substrings
 	}{
-		{"cert without key", func(o *tlsconf.Options) { o.KeyFile = "" }, []string{"--cert and --key go together"}},
-		{"key without cert", func(o *tlsconf.Options) { o.CertFile = "" }, []string{"--cert and --key go together"}},
 		{"missing cert", func(o *tlsconf.Options) { o.CertFile = missing },
 			[]string{"load certificate", missing, "no such file"}},
 		{"missing key", func(o *tlsconf.Options) { o.KeyFile = missing }, []string{"load certificate", missing}},
