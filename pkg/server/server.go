@@ -427,7 +427,7 @@ func (s *Server) materialAttrs() []any {
 	id := identity.FromCertificate(leaf)
 	attrs := output.CertAttrs(nil, "cert_", &id)
 	if m.Ephemeral {
-		attrs = append(attrs, "cert", "ephemeral self-signed (no --cert given)")
+		attrs = append(attrs, "cert", "ephemeral self-signed (no certificate file given)")
 	}
 	if len(m.CAs) > 0 {
 		attrs = append(attrs, "client_cas", len(m.CAs), "crls", len(m.CRLs))
