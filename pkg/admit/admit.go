@@ -2,14 +2,13 @@ package admit
 
 import (
 	"net/netip"
-
-	"github.com/seclisten/seclisten/pkg/ratelimit"
 )
 
-// Reason says why a connection was refused.
+// Reason says why a connection was refused. Its values are short, stable
+// strings meant for logs and metric labels.
 type Reason string
 
-// The reasons for refusing a connection.
+// Reasons for a refusal by the lists.
 const (
 	Denied     Reason = "deny list"
 	NotAllowed Reason = "not in allow list"
@@ -22,7 +21,7 @@ type Options struct {
 	// Deny lists addresses never served; it wins over Allow.
 	Deny []netip.Prefix
 	// Limits are the per-IP limits.
-	Limits ratelimit.Options
+	Limits Limits
 	// LimitLoopback applies Limits to loopback addresses (127.0.0.0/8, ::1)
 	// too. By default they are exempt, like fail2ban's default ignoreip: a
 	// developer's test suite on the same machine must not be throttled.
@@ -33,7 +32,7 @@ type Options struct {
 // Admitter applies the lists and the limits. It is safe for concurrent use.
 type Admitter struct {
 	allow, deny []netip.Prefix
-	limiter     *ratelimit.Limiter
+	limiter     *limiter
 	ipv6Prefix  int
 	// exemptLoopback skips the limiter for loopback addresses.
 	exemptLoopback bool
@@ -41,14 +40,14 @@ type Admitter struct {
 
 // New returns an Admitter.
 func New(opts Options) *Admitter {
-	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: ratelimit.New(opts.Limits),
+	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: newLimiter(opts.Limits),
 		ipv6Prefix: opts.Limits.IPv6Prefix, exemptLoopback: !opts.LimitLoopback}
 }
 
 // Key names the address as the limits see it: the address itself for
 // IPv4, its prefix for IPv6 (so "2001:db8::/64").
 func (a *Admitter) Key(addr netip.Addr) string {
-	p := ratelimit.Key(addr.Unmap(), a.ipv6Prefix)
+	p := keyPrefix(addr.Unmap(), a.ipv6Prefix)
 	if p.IsSingleIP() {
 		return p.Addr().String()
 	}
@@ -68,15 +67,12 @@ func (a *Admitter) Admit(addr netip.Addr) (release func(), refused Reason, ok bo
 	if a.exemptLoopback && addr.IsLoopback() {
 		return noRelease, "", true
 	}
-	release, reason, ok := a.limiter.Allow(addr)
+	release, reason, ok := a.limiter.allow(addr)
 	if !ok {
-		return nil, Reason(reason), false
+		return nil, reason, false
 	}
 	return release, "", true
 }
-
-// Tracked is the number of addresses the limiter holds state for.
-func (a *Admitter) Tracked() int { return a.limiter.Len() }
 
 // noRelease is the release of a connection the limiter does not track.
 func noRelease() {}

@@ -26,7 +26,6 @@ import (
 	"github.com/seclisten/seclisten/pkg/metrics"
 	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/proxy"
-	"github.com/seclisten/seclisten/pkg/ratelimit"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -532,11 +531,11 @@ func (c counted) Reply(reply []byte) {
 // rejectLabel maps an admission refusal to its metric label.
 func rejectLabel(why admit.Reason) string {
 	switch why {
-	case admit.Reason(ratelimit.RefusedRate):
+	case admit.RefusedRate:
 		return "rate"
-	case admit.Reason(ratelimit.RefusedConcurrency):
+	case admit.RefusedConcurrency:
 		return "per_ip_cap"
-	case admit.Reason(ratelimit.RefusedTableFull):
+	case admit.RefusedTableFull:
 		return "limiter_full"
 	case admit.Denied:
 		return "deny"

@@ -6,7 +6,6 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/admit"
 	"github.com/seclisten/seclisten/pkg/config"
-	"github.com/seclisten/seclisten/pkg/ratelimit"
 )
 
 // alertAccessDenied is a cleartext TLS alert record: fatal (2),
@@ -30,17 +29,17 @@ type refusal struct {
 func refusals(l config.Limits, limiterEntries int) map[admit.Reason]refusal {
 	line := func(why string) []byte { return []byte("error: refused: " + why + "\n") }
 	return map[admit.Reason]refusal{
-		admit.Reason(ratelimit.RefusedRate): {
+		admit.RefusedRate: {
 			limit: fmt.Sprintf("%g/s, burst %d", l.Rate, l.Burst),
 			flags: "--rate,--burst",
 			line:  line("too many connections from your address (rate limit); try again later"),
 		},
-		admit.Reason(ratelimit.RefusedConcurrency): {
+		admit.RefusedConcurrency: {
 			limit: fmt.Sprintf("%d at once", l.MaxConnsPerIP),
 			flags: "--max-conns-per-ip",
 			line:  line("too many connections open from your address (per-IP cap); close some and try again"),
 		},
-		admit.Reason(ratelimit.RefusedTableFull): {
+		admit.RefusedTableFull: {
 			limit: fmt.Sprintf("%d addresses tracked, all with connections open", limiterEntries),
 			flags: "--max-conns-per-ip,--rate",
 			line:  line("the server is busy with too many clients; try again later"),

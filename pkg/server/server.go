@@ -26,7 +26,6 @@ import (
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/metrics"
 	"github.com/seclisten/seclisten/pkg/output"
-	"github.com/seclisten/seclisten/pkg/ratelimit"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
@@ -86,7 +85,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		tls:     s.tls,
 		metrics: s.metrics,
 		admit: admit.New(admit.Options{Allow: l.AllowCIDR, Deny: l.DenyCIDR, LimitLoopback: l.LimitLoopback,
-			Limits: ratelimit.Options{
+			Limits: admit.Limits{
 				Rate: rate.Limit(l.Rate), Burst: l.Burst, MaxConcurrent: l.MaxConnsPerIP, IPv6Prefix: l.IPv6Prefix,
 				MaxEntries: entries,
 			}}),

@@ -1,4 +1,4 @@
-package ratelimit
+package admit
 
 import (
 	"encoding/binary"
@@ -36,14 +36,14 @@ type step struct {
 	hold bool
 }
 
-func runSteps(t *testing.T, opts Options, steps []step) *Limiter {
+func runSteps(t *testing.T, opts Limits, steps []step) *limiter {
 	t.Helper()
 	clk := newClock()
 	opts.Now = clk.Now
-	l := New(opts)
+	l := newLimiter(opts)
 	for i, s := range steps {
 		clk.Advance(s.adv)
-		release, reason, ok := l.Allow(netip.MustParseAddr(s.addr))
+		release, reason, ok := l.allow(netip.MustParseAddr(s.addr))
 		if reason != s.want || ok != (s.want == "") {
 			t.Fatalf("step %d: Allow(%s) = %q, %v; want %q", i, s.addr, reason, ok, s.want)
 		}
@@ -61,10 +61,10 @@ func runSteps(t *testing.T, opts Options, steps []step) *Limiter {
 }
 
 func TestRate(t *testing.T) {
-	base := Options{Rate: 2, Burst: 3} // a token every 500ms
+	base := Limits{Rate: 2, Burst: 3} // a token every 500ms
 	tests := []struct {
 		name  string
-		opts  Options
+		opts  Limits
 		steps []step
 	}{
 		{"burst then refill", base, []step{
@@ -91,7 +91,7 @@ func TestRate(t *testing.T) {
 			{addr: "192.0.2.2", want: RefusedRate},
 			{addr: "198.51.100.1"},
 		}},
-		{"burst below 1 means 1", Options{Rate: 1, Burst: -5}, []step{
+		{"burst below 1 means 1", Limits{Rate: 1, Burst: -5}, []step{
 			{addr: "192.0.2.1"},
 			{addr: "192.0.2.1", want: RefusedRate},
 			{adv: time.Second, addr: "192.0.2.1"},
@@ -103,42 +103,42 @@ func TestRate(t *testing.T) {
 			{addr: "2001:db8:1:3::1"}, // next /64
 			{addr: "2001:db8:1:1::1"}, // previous /64
 		}},
-		{"ipv6 prefix 128 keys each address", Options{Rate: 2, Burst: 1, IPv6Prefix: 128}, []step{
+		{"ipv6 prefix 128 keys each address", Limits{Rate: 2, Burst: 1, IPv6Prefix: 128}, []step{
 			{addr: "2001:db8::1"},
 			{addr: "2001:db8::1", want: RefusedRate},
 			{addr: "2001:db8::2"},
 			{addr: "2001:db8::2", want: RefusedRate},
 		}},
-		{"ipv6 prefix 48", Options{Rate: 2, Burst: 1, IPv6Prefix: 48}, []step{
+		{"ipv6 prefix 48", Limits{Rate: 2, Burst: 1, IPv6Prefix: 48}, []step{
 			{addr: "2001:db8:1:2::1"},
 			{addr: "2001:db8:1:ffff::1", want: RefusedRate},
 			{addr: "2001:db8:2::1"},
 		}},
-		{"ipv6 prefix out of range means 64", Options{Rate: 2, Burst: 1, IPv6Prefix: 129}, []step{
+		{"ipv6 prefix out of range means 64", Limits{Rate: 2, Burst: 1, IPv6Prefix: 129}, []step{
 			{addr: "2001:db8::1"},
 			{addr: "2001:db8::ffff", want: RefusedRate},
 			{addr: "2001:db8:0:1::1"},
 		}},
-		{"ipv4-mapped is ipv4", Options{Rate: 2, Burst: 2}, []step{
+		{"ipv4-mapped is ipv4", Limits{Rate: 2, Burst: 2}, []step{
 			{addr: "192.0.2.1"},
 			{addr: "::ffff:192.0.2.1"},
 			{addr: "192.0.2.1", want: RefusedRate},
 			{addr: "::ffff:192.0.2.1", want: RefusedRate},
 			{addr: "::ffff:192.0.2.2"},
 		}},
-		{"ipv4-mapped is not its /64", Options{Rate: 2, Burst: 1}, []step{
+		{"ipv4-mapped is not its /64", Limits{Rate: 2, Burst: 1}, []step{
 			{addr: "::ffff:192.0.2.1"},
 			{addr: "::ffff:192.0.2.2"}, // same /64 as IPv6, but keyed per IPv4 address
 		}},
-		{"zone is dropped", Options{Rate: 2, Burst: 1, IPv6Prefix: 128}, []step{
+		{"zone is dropped", Limits{Rate: 2, Burst: 1, IPv6Prefix: 128}, []step{
 			{addr: "fe80::1%eth0"},
 			{addr: "fe80::1%eth1", want: RefusedRate},
 			{addr: "fe80::1", want: RefusedRate},
 		}},
-		{"no rate limit", Options{}, []step{
+		{"no rate limit", Limits{}, []step{
 			{addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"},
 		}},
-		{"rate inf is no rate limit", Options{Rate: rate.Inf, Burst: 1}, []step{
+		{"rate inf is no rate limit", Limits{Rate: rate.Inf, Burst: 1}, []step{
 			{addr: "192.0.2.1"}, {addr: "192.0.2.1"}, {addr: "192.0.2.1"},
 		}},
 	}
@@ -150,22 +150,22 @@ func TestRate(t *testing.T) {
 func TestConcurrency(t *testing.T) {
 	tests := []struct {
 		name  string
-		opts  Options
+		opts  Limits
 		steps []step
 	}{
-		{"cap", Options{MaxConcurrent: 2}, []step{
+		{"cap", Limits{MaxConcurrent: 2}, []step{
 			{addr: "192.0.2.1", hold: true}, {addr: "192.0.2.1", hold: true},
 			{addr: "192.0.2.1", want: RefusedConcurrency},
 			{addr: "192.0.2.2", hold: true}, // other keys unaffected
 			{addr: "2001:db8::1", hold: true}, {addr: "2001:db8::2", hold: true},
 			{addr: "2001:db8::3", want: RefusedConcurrency},
 		}},
-		{"cap checked before rate", Options{MaxConcurrent: 1, Rate: 1, Burst: 2}, []step{
+		{"cap checked before rate", Limits{MaxConcurrent: 1, Rate: 1, Burst: 2}, []step{
 			{addr: "192.0.2.1", hold: true},
 			{addr: "192.0.2.1", want: RefusedConcurrency},
 			{addr: "192.0.2.1", want: RefusedConcurrency},
 		}},
-		{"no cap", Options{Rate: 100, Burst: 100}, []step{
+		{"no cap", Limits{Rate: 100, Burst: 100}, []step{
 			{addr: "192.0.2.1", hold: true}, {addr: "192.0.2.1", hold: true},
 			{addr: "192.0.2.1", hold: true}, {addr: "192.0.2.1", hold: true},
 		}},
@@ -175,18 +175,18 @@ func TestConcurrency(t *testing.T) {
 	}
 }
 
-func mustAllow(t *testing.T, l *Limiter, addr netip.Addr) func() {
+func mustAllow(t *testing.T, l *limiter, addr netip.Addr) func() {
 	t.Helper()
-	release, reason, ok := l.Allow(addr)
+	release, reason, ok := l.allow(addr)
 	if !ok {
 		t.Fatalf("Allow(%s) refused: %q", addr, reason)
 	}
 	return release
 }
 
-func wantRefused(t *testing.T, l *Limiter, addr netip.Addr, want Reason) {
+func wantRefused(t *testing.T, l *limiter, addr netip.Addr, want Reason) {
 	t.Helper()
-	release, reason, ok := l.Allow(addr)
+	release, reason, ok := l.allow(addr)
 	if ok || reason != want {
 		t.Fatalf("Allow(%s) = %q, %v; want %q", addr, reason, ok, want)
 	}
@@ -199,7 +199,7 @@ func wantRefused(t *testing.T, l *Limiter, addr netip.Addr, want Reason) {
 func TestRelease(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.1")
 	t.Run("frees one slot, twice is harmless", func(t *testing.T) {
-		l := New(Options{MaxConcurrent: 2})
+		l := newLimiter(Limits{MaxConcurrent: 2})
 		r1 := mustAllow(t, l, a)
 		r2 := mustAllow(t, l, a)
 		wantRefused(t, l, a, RefusedConcurrency)
@@ -219,7 +219,7 @@ func TestRelease(t *testing.T) {
 		wantRefused(t, l, a, RefusedConcurrency)
 	})
 	t.Run("refused release does nothing", func(t *testing.T) {
-		l := New(Options{MaxConcurrent: 1})
+		l := newLimiter(Limits{MaxConcurrent: 1})
 		r1 := mustAllow(t, l, a)
 		for range 5 {
 			wantRefused(t, l, a, RefusedConcurrency) // calls the refusal's release
@@ -232,15 +232,15 @@ func TestRelease(t *testing.T) {
 	})
 	t.Run("after eviction pressure", func(t *testing.T) {
 		clk := newClock()
-		l := New(Options{MaxConcurrent: 2, Rate: 1, Burst: 10, MaxEntries: 4, Now: clk.Now})
+		l := newLimiter(Limits{MaxConcurrent: 2, Rate: 1, Burst: 10, MaxEntries: 4, Now: clk.Now})
 		held := mustAllow(t, l, a)
 		// Spray: every other entry is evicted many times over, a's stays.
 		for i := range 1000 {
 			mustAllow(t, l, v4(uint32(i)+1<<24))()
 			clk.Advance(time.Millisecond)
 		}
-		if n := l.Len(); n > 4 {
-			t.Fatalf("Len = %d > 4", n)
+		if n := size(l); n > 4 {
+			t.Fatalf("size = %d > 4", n)
 		}
 		if got := activeOf(l, a); got != 1 {
 			t.Fatalf("active = %d after spray, want 1", got)
@@ -254,7 +254,7 @@ func TestRelease(t *testing.T) {
 		wantRefused(t, l, a, RefusedConcurrency)
 	})
 	t.Run("stale release after the entry is reused", func(t *testing.T) {
-		l := New(Options{MaxConcurrent: 1, MaxEntries: 1})
+		l := newLimiter(Limits{MaxConcurrent: 1, MaxEntries: 1})
 		b := netip.MustParseAddr("192.0.2.2")
 		old := mustAllow(t, l, a)
 		old()
@@ -284,22 +284,22 @@ func TestSpray(t *testing.T) {
 		n = 100_000
 	}
 	clk := newClock()
-	l := New(Options{Rate: 1, Burst: 5, MaxConcurrent: 4, MaxEntries: maxEntries, Now: clk.Now})
+	l := newLimiter(Limits{Rate: 1, Burst: 5, MaxConcurrent: 4, MaxEntries: maxEntries, Now: clk.Now})
 	for i := range n {
-		release, reason, ok := l.Allow(v4(uint32(i) + 1<<24))
+		release, reason, ok := l.allow(v4(uint32(i) + 1<<24))
 		if !ok {
 			t.Fatalf("fresh address %d refused: %q", i, reason)
 		}
 		release()
 		if i%1000 == 0 {
 			clk.Advance(time.Millisecond)
-			if got := l.Len(); got > maxEntries {
-				t.Fatalf("after %d addresses: Len = %d > %d", i, got, maxEntries)
+			if got := size(l); got > maxEntries {
+				t.Fatalf("after %d addresses: size = %d > %d", i, got, maxEntries)
 			}
 		}
 	}
-	if got := l.Len(); got != maxEntries {
-		t.Fatalf("Len = %d, want %d (full)", got, maxEntries)
+	if got := size(l); got != maxEntries {
+		t.Fatalf("size = %d, want %d (full)", got, maxEntries)
 	}
 	if err := checkInvariants(l); err != nil {
 		t.Fatal(err)
@@ -321,7 +321,7 @@ func TestEntrySize(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	l := New(Options{Rate: 1, Burst: 5, MaxConcurrent: 4, MaxEntries: n})
+	l := newLimiter(Limits{Rate: 1, Burst: 5, MaxConcurrent: 4, MaxEntries: n})
 	for i := range n {
 		mustAllow(t, l, v4(uint32(i)+1<<24))()
 	}
@@ -337,7 +337,7 @@ func TestEntrySize(t *testing.T) {
 
 func TestTableFull(t *testing.T) {
 	const maxEntries = 8
-	l := New(Options{MaxConcurrent: 2, Rate: 10, Burst: 10, MaxEntries: maxEntries})
+	l := newLimiter(Limits{MaxConcurrent: 2, Rate: 10, Burst: 10, MaxEntries: maxEntries})
 	releases := make([]func(), maxEntries)
 	for i := range releases {
 		releases[i] = mustAllow(t, l, v4(uint32(i+1)))
@@ -345,8 +345,8 @@ func TestTableFull(t *testing.T) {
 	newKey := v4(1000)
 	wantRefused(t, l, newKey, RefusedTableFull)
 	wantRefused(t, l, netip.MustParseAddr("2001:db8::1"), RefusedTableFull)
-	if got := l.Len(); got != maxEntries {
-		t.Fatalf("Len = %d, want %d", got, maxEntries)
+	if got := size(l); got != maxEntries {
+		t.Fatalf("size = %d, want %d", got, maxEntries)
 	}
 	// Existing keys still work, up to their cap.
 	extra := mustAllow(t, l, v4(1))
@@ -359,8 +359,8 @@ func TestTableFull(t *testing.T) {
 		t.Fatalf("evicted key active = %d", got)
 	}
 	wantRefused(t, l, v4(4), RefusedTableFull)
-	if got := l.Len(); got != maxEntries {
-		t.Fatalf("Len = %d, want %d", got, maxEntries)
+	if got := size(l); got != maxEntries {
+		t.Fatalf("size = %d, want %d", got, maxEntries)
 	}
 }
 
@@ -368,7 +368,7 @@ func TestSweep(t *testing.T) {
 	t.Run("refilled entries are swept", func(t *testing.T) {
 		clk := newClock()
 		// Refill time: 5 tokens at 10/s = 500ms.
-		l := New(Options{Rate: 10, Burst: 5, MaxConcurrent: 3, MaxEntries: 1000, Now: clk.Now})
+		l := newLimiter(Limits{Rate: 10, Burst: 5, MaxConcurrent: 3, MaxEntries: 1000, Now: clk.Now})
 		for i := range 500 {
 			mustAllow(t, l, v4(uint32(i+1)))()
 		}
@@ -376,52 +376,52 @@ func TestSweep(t *testing.T) {
 		clk.Advance(499 * time.Millisecond)
 		trigger := netip.MustParseAddr("198.51.100.1")
 		for range 200 {
-			l.Allow(trigger)
+			l.allow(trigger)
 		}
-		if got := l.Len(); got != 501 {
-			t.Fatalf("before refill: Len = %d, want 501", got)
+		if got := size(l); got != 501 {
+			t.Fatalf("before refill: size = %d, want 501", got)
 		}
 		clk.Advance(2 * time.Millisecond)
 		for range 200 {
-			l.Allow(trigger)
+			l.allow(trigger)
 		}
 		// v4(1) has an open connection; trigger was used just now.
-		if got := l.Len(); got != 2 {
-			t.Fatalf("after refill: Len = %d, want 2", got)
+		if got := size(l); got != 2 {
+			t.Fatalf("after refill: size = %d, want 2", got)
 		}
 		held()
 		clk.Advance(time.Second)
-		l.Allow(trigger)
-		if got := l.Len(); got != 1 {
-			t.Fatalf("after releasing the last: Len = %d, want 1", got)
+		l.allow(trigger)
+		if got := size(l); got != 1 {
+			t.Fatalf("after releasing the last: size = %d, want 1", got)
 		}
 		if err := checkInvariants(l); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("without a rate, idle entries go at once", func(t *testing.T) {
-		l := New(Options{MaxConcurrent: 3})
+		l := newLimiter(Limits{MaxConcurrent: 3})
 		var rs []func()
 		for i := range 100 {
 			rs = append(rs, mustAllow(t, l, v4(uint32(i+1))))
 		}
-		if got := l.Len(); got != 100 {
-			t.Fatalf("Len = %d, want 100", got)
+		if got := size(l); got != 100 {
+			t.Fatalf("size = %d, want 100", got)
 		}
 		for _, r := range rs {
 			r()
 		}
-		if got := l.Len(); got != 0 {
-			t.Fatalf("Len = %d after releasing all, want 0", got)
+		if got := size(l); got != 0 {
+			t.Fatalf("size = %d after releasing all, want 0", got)
 		}
 	})
 	t.Run("no limits, no table", func(t *testing.T) {
-		l := New(Options{})
+		l := newLimiter(Limits{})
 		for i := range 100 {
 			mustAllow(t, l, v4(uint32(i+1)))()
 		}
-		if got := l.Len(); got != 0 {
-			t.Fatalf("Len = %d, want 0", got)
+		if got := size(l); got != 0 {
+			t.Fatalf("size = %d, want 0", got)
 		}
 	})
 }
@@ -437,7 +437,7 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	clk := newClock()
 	// More keys than entries, so eviction and table-full refusals happen.
-	l := New(Options{Rate: 1000, Burst: 50, MaxConcurrent: maxConc, MaxEntries: 12, Now: clk.Now})
+	l := newLimiter(Limits{Rate: 1000, Burst: 50, MaxConcurrent: maxConc, MaxEntries: 12, Now: clk.Now})
 	var keys []netip.Addr
 	for i := range 16 {
 		keys = append(keys, v4(uint32(i+1)), netip.AddrFrom16([16]byte{0x20, 0x01, 0xd, 0xb8, 15: byte(i)}))
@@ -470,7 +470,7 @@ func TestConcurrentUse(t *testing.T) {
 					clk.Advance(time.Millisecond)
 				}
 				i := rng.IntN(len(keys))
-				release, reason, ok := l.Allow(keys[i])
+				release, reason, ok := l.allow(keys[i])
 				if !ok {
 					switch reason {
 					case RefusedRate:
@@ -490,8 +490,8 @@ func TestConcurrentUse(t *testing.T) {
 					t.Errorf("key %s: %d connections open, cap %d", keys[i], n, maxConc)
 				}
 				hold = append(hold, held{i, release})
-				if n := l.Len(); n > 12 {
-					t.Errorf("Len = %d > 12", n)
+				if n := size(l); n > 12 {
+					t.Errorf("size = %d > 12", n)
 				}
 			}
 			for _, h := range hold {
@@ -547,19 +547,19 @@ func TestKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.addr, tt.bits), func(t *testing.T) {
-			got := Key(netip.MustParseAddr(tt.addr), tt.bits)
+			got := keyPrefix(netip.MustParseAddr(tt.addr), tt.bits)
 			if got.String() != tt.want {
 				t.Fatalf("Key = %s, want %s", got, tt.want)
 			}
 		})
 	}
-	if got := Key(netip.Addr{}, 64); got.IsValid() {
-		t.Fatalf("Key(zero Addr) = %s, want the zero Prefix", got)
+	if got := keyPrefix(netip.Addr{}, 64); got.IsValid() {
+		t.Fatalf("keyPrefix(zero Addr) = %s, want the zero Prefix", got)
 	}
 }
 
 func TestInvalidAddrsShareAKey(t *testing.T) {
-	l := New(Options{MaxConcurrent: 1})
+	l := newLimiter(Limits{MaxConcurrent: 1})
 	r := mustAllow(t, l, netip.Addr{})
 	wantRefused(t, l, netip.Addr{}, RefusedConcurrency)
 	mustAllow(t, l, netip.IPv4Unspecified())() // a real address is another key
@@ -569,23 +569,23 @@ func TestInvalidAddrsShareAKey(t *testing.T) {
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name       string
-		opts       Options
+		opts       Limits
 		wantShards int
 		wantMax    int
 		wantOff    bool
 	}{
-		{"zero", Options{}, 64, DefaultMaxEntries, true},
-		{"rate only", Options{Rate: 1}, 64, DefaultMaxEntries, false},
-		{"negative rate", Options{Rate: -1, MaxEntries: 10}, 1, 10, true},
-		{"cap only", Options{MaxConcurrent: 1, MaxEntries: 10}, 1, 10, false},
-		{"small", Options{Rate: 1, MaxEntries: 2047}, 1, 2047, false},
-		{"two shards", Options{Rate: 1, MaxEntries: 2048}, 2, 2048, false},
-		{"10k", Options{Rate: 1, MaxEntries: 10_000}, 8, 10_000, false},
-		{"huge", Options{Rate: 1, MaxEntries: 1 << 30}, 64, 1 << 30, false},
+		{"zero", Limits{}, 64, DefaultMaxEntries, true},
+		{"rate only", Limits{Rate: 1}, 64, DefaultMaxEntries, false},
+		{"negative rate", Limits{Rate: -1, MaxEntries: 10}, 1, 10, true},
+		{"cap only", Limits{MaxConcurrent: 1, MaxEntries: 10}, 1, 10, false},
+		{"small", Limits{Rate: 1, MaxEntries: 2047}, 1, 2047, false},
+		{"two shards", Limits{Rate: 1, MaxEntries: 2048}, 2, 2048, false},
+		{"10k", Limits{Rate: 1, MaxEntries: 10_000}, 8, 10_000, false},
+		{"huge", Limits{Rate: 1, MaxEntries: 1 << 30}, 64, 1 << 30, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := New(tt.opts)
+			l := newLimiter(tt.opts)
 			total := 0
 			for i := range l.shards {
 				total += l.shards[i].max
@@ -598,8 +598,8 @@ func TestNew(t *testing.T) {
 	}
 	// newLimiter's shard count is a power of two, at most MaxEntries.
 	for _, c := range []struct{ req, maxEntries, want int }{{3, 100, 2}, {64, 5, 4}, {1, 100, 1}, {16, 16, 16}} {
-		if got := len(newLimiter(Options{Rate: 1, MaxEntries: c.maxEntries}, c.req).shards); got != c.want {
-			t.Errorf("newLimiter(%d shards, MaxEntries %d): %d shards, want %d", c.req, c.maxEntries, got, c.want)
+		if got := len(newLimiterShards(Limits{Rate: 1, MaxEntries: c.maxEntries}, c.req).shards); got != c.want {
+			t.Errorf("newLimiterShards(%d shards, MaxEntries %d): %d shards, want %d", c.req, c.maxEntries, got, c.want)
 		}
 	}
 }
@@ -625,21 +625,21 @@ func TestAllocs(t *testing.T) {
 	a := netip.MustParseAddr("2001:db8::1")
 	tests := []struct {
 		name string
-		opts Options
+		opts Limits
 		addr func(i int) netip.Addr
 		want float64
 	}{
-		{"same ip, rate", Options{Rate: 1e9, Burst: 1e9}, func(int) netip.Addr { return a }, 0},
-		{"same ip, rate and cap", Options{Rate: 1e9, Burst: 1e9, MaxConcurrent: 10}, func(int) netip.Addr { return a }, 1},
-		{"new ips, full table", Options{Rate: 1, Burst: 5, MaxEntries: 1000}, func(i int) netip.Addr { return v4(uint32(i)) }, 0},
+		{"same ip, rate", Limits{Rate: 1e9, Burst: 1e9}, func(int) netip.Addr { return a }, 0},
+		{"same ip, rate and cap", Limits{Rate: 1e9, Burst: 1e9, MaxConcurrent: 10}, func(int) netip.Addr { return a }, 1},
+		{"new ips, full table", Limits{Rate: 1, Burst: 5, MaxEntries: 1000}, func(i int) netip.Addr { return v4(uint32(i)) }, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := New(tt.opts)
+			l := newLimiter(tt.opts)
 			i := 0
 			run := func() {
 				i++
-				release, reason, ok := l.Allow(tt.addr(i))
+				release, reason, ok := l.allow(tt.addr(i))
 				if !ok {
 					t.Fatalf("refused: %q", reason)
 				}
@@ -656,7 +656,7 @@ func TestAllocs(t *testing.T) {
 }
 
 // activeOf returns the open connections that l counts for addr's key.
-func activeOf(l *Limiter, addr netip.Addr) int {
+func activeOf(l *limiter, addr netip.Addr) int {
 	k := keyOf(addr, l.v6bits)
 	s := l.shardOf(k)
 	s.mu.Lock()
@@ -668,7 +668,7 @@ func activeOf(l *Limiter, addr netip.Addr) int {
 }
 
 // tracked reports whether l has an entry for addr's key.
-func tracked(l *Limiter, addr netip.Addr) bool {
+func tracked(l *limiter, addr netip.Addr) bool {
 	k := keyOf(addr, l.v6bits)
 	s := l.shardOf(k)
 	s.mu.Lock()
@@ -680,7 +680,7 @@ func tracked(l *Limiter, addr netip.Addr) bool {
 // within its share; the LRU list exactly the entries with no open
 // connection, linked both ways; each entry's count matching its slots; no
 // entry beyond its cap.
-func checkInvariants(l *Limiter) error {
+func checkInvariants(l *limiter) error {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
@@ -746,4 +746,16 @@ func checkInvariants(l *Limiter) error {
 		}
 	}
 	return nil
+}
+
+// size returns the number of keys l tracks.
+func size(l *limiter) int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
 }

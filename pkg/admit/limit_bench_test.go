@@ -1,4 +1,4 @@
-package ratelimit
+package admit
 
 import (
 	"fmt"
@@ -13,14 +13,14 @@ import (
 // rate only (release is a no-op); "rate+cap" also counts connections.
 var benchOpts = []struct {
 	name string
-	opts Options
+	opts Limits
 }{
-	{"rate", Options{Rate: 1e9, Burst: 1e9}},
-	{"rate+cap", Options{Rate: 1e9, Burst: 1e9, MaxConcurrent: 1 << 20}},
+	{"rate", Limits{Rate: 1e9, Burst: 1e9}},
+	{"rate+cap", Limits{Rate: 1e9, Burst: 1e9, MaxConcurrent: 1 << 20}},
 }
 
-func benchAllow(b *testing.B, l *Limiter, addr netip.Addr) {
-	release, reason, ok := l.Allow(addr)
+func benchAllow(b *testing.B, l *limiter, addr netip.Addr) {
+	release, reason, ok := l.allow(addr)
 	if !ok {
 		b.Fatalf("refused: %q", reason)
 	}
@@ -31,14 +31,14 @@ func BenchmarkAllowSameIP(b *testing.B) {
 	addr := netip.MustParseAddr("192.0.2.1")
 	for _, o := range benchOpts {
 		b.Run("serial/"+o.name, func(b *testing.B) {
-			l := New(o.opts)
+			l := newLimiter(o.opts)
 			b.ReportAllocs()
 			for b.Loop() {
 				benchAllow(b, l, addr)
 			}
 		})
 		b.Run("parallel/"+o.name, func(b *testing.B) {
-			l := New(o.opts)
+			l := newLimiter(o.opts)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -64,7 +64,7 @@ func BenchmarkAllowManyIPs(b *testing.B) {
 	}
 	// Shuffled after the table is filled, so that entries that are
 	// neighbours in memory are not used one after the other.
-	warm := func(l *Limiter) *Limiter {
+	warm := func(l *limiter) *limiter {
 		for _, a := range addrs {
 			benchAllow(b, l, a)
 		}
@@ -78,7 +78,7 @@ func BenchmarkAllowManyIPs(b *testing.B) {
 		}
 		for _, o := range benchOpts {
 			b.Run("serial/"+sname+"/"+o.name, func(b *testing.B) {
-				l := warm(newLimiter(o.opts, shards))
+				l := warm(newLimiterShards(o.opts, shards))
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
@@ -87,7 +87,7 @@ func BenchmarkAllowManyIPs(b *testing.B) {
 				}
 			})
 			b.Run("parallel/"+sname+"/"+o.name, func(b *testing.B) {
-				l := warm(newLimiter(o.opts, shards))
+				l := warm(newLimiterShards(o.opts, shards))
 				var next atomic.Uint32
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -113,7 +113,7 @@ func BenchmarkAllowSpray(b *testing.B) {
 			name = "parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			l := New(Options{Rate: 10, Burst: 20, MaxConcurrent: 32, MaxEntries: 10_000})
+			l := newLimiter(Limits{Rate: 10, Burst: 20, MaxConcurrent: 32, MaxEntries: 10_000})
 			var next atomic.Uint32
 			b.ReportAllocs()
 			if !parallel {

@@ -1,4 +1,4 @@
-package ratelimit
+package admit
 
 import (
 	"hash/maphash"
@@ -11,15 +11,11 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Reason says why Allow refused a connection. Its values are short, stable
-// strings meant for logs and metric labels; the zero value means admitted.
-type Reason string
-
-// Reasons for a refusal.
+// Reasons for a refusal by the per-IP limits.
 const (
 	// RefusedRate means the key's token bucket is empty.
 	RefusedRate Reason = "rate"
-	// RefusedConcurrency means the key already has Options.MaxConcurrent
+	// RefusedConcurrency means the key already has Limits.MaxConcurrent
 	// connections open.
 	RefusedConcurrency Reason = "per-ip cap"
 	// RefusedTableFull means the key is new and every tracked entry it could
@@ -27,19 +23,19 @@ const (
 	RefusedTableFull Reason = "limiter full"
 )
 
-// Defaults for the zero values of Options.
+// Defaults for the zero values of Limits.
 const (
-	// DefaultMaxEntries is the table cap used when Options.MaxEntries is 0.
+	// DefaultMaxEntries is the table cap used when Limits.MaxEntries is 0.
 	// An entry costs about 220 bytes with its map slot, so a full default
 	// table takes about 22 MiB.
 	DefaultMaxEntries = 100_000
 	// DefaultIPv6Prefix is the prefix length that keys IPv6 addresses when
-	// Options.IPv6Prefix is 0.
+	// Limits.IPv6Prefix is 0.
 	DefaultIPv6Prefix = 64
 )
 
-// Options configures a Limiter. The zero value limits nothing.
-type Options struct {
+// Limits configures a limiter. The zero value limits nothing.
+type Limits struct {
 	// Rate is new connections per second per key. Zero, a negative value,
 	// NaN or rate.Inf mean no rate limit.
 	Rate rate.Limit
@@ -47,7 +43,7 @@ type Options struct {
 	// after a quiet period. Below 1 it is 1 (when Rate limits).
 	Burst int
 	// MaxConcurrent caps the connections open at once per key. Zero or
-	// less means no cap, and Allow then returns a release that does nothing.
+	// less means no cap, and allow then returns a release that does nothing.
 	MaxConcurrent int
 	// IPv6Prefix is the prefix length, from 1 to 128, that IPv6 addresses
 	// are masked to before keying; 128 keys each address. Other values mean
@@ -60,9 +56,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Limiter admits or refuses connections per key. It is safe for concurrent
-// use; create it with New.
-type Limiter struct {
+// limiter admits or refuses connections per key. It is safe for concurrent
+// use; create it with newLimiter.
+type limiter struct {
 	now     func() time.Time
 	epoch   time.Time     // touch times are durations since epoch (monotonic with time.Now)
 	limit   rate.Limit    // 0 when rate limiting is off
@@ -70,7 +66,7 @@ type Limiter struct {
 	refill  time.Duration // time for an empty bucket to refill; 0 when the rate is off
 	maxConc int           // 0 when there is no concurrency cap
 	v6bits  int
-	off     bool // nothing to limit: Allow admits without a lookup
+	off     bool // nothing to limit: allow admits without a lookup
 	seed    maphash.Seed
 	shift   uint // 64 - log2(len(shards))
 	shards  []shard
@@ -88,7 +84,7 @@ type shard struct {
 	nspare     int
 	max        int    // this shard's share of MaxEntries
 	seq        uint64 // last connection token issued
-	l          *Limiter
+	l          *limiter
 	_          [64]byte // keep neighbouring shards' locks off one cache line
 }
 
@@ -96,7 +92,7 @@ type shard struct {
 type entry struct {
 	key        netip.Addr
 	lim        rate.Limiter  // unused when the rate is not limited
-	touched    time.Duration // last Allow with no connection open, or last close; since Limiter.epoch
+	touched    time.Duration // last allow with no connection open, or last close; since limiter.epoch
 	prev, next *entry
 	// slots holds one token per open connection, so that a release func
 	// frees its own slot once and never another's. A free slot holds
@@ -108,7 +104,7 @@ type entry struct {
 
 const (
 	freeBit = 1 << 63
-	// sweepBudget bounds the refilled entries each Allow deletes, so a call
+	// sweepBudget bounds the refilled entries each allow deletes, so a call
 	// does O(1) work. Above 1, sweeping outpaces insertion.
 	sweepBudget = 4
 	// maxSpare bounds the deleted entries a shard keeps for reuse.
@@ -124,15 +120,15 @@ const (
 // noop is the release returned when there is nothing to release.
 func noop() {}
 
-// New returns a Limiter for opts; see Options for the zero values.
-func New(opts Options) *Limiter {
-	return newLimiter(opts, 0)
+// newLimiter returns a limiter for opts; see Limits for the zero values.
+func newLimiter(opts Limits) *limiter {
+	return newLimiterShards(opts, 0)
 }
 
-// newLimiter is New with a shard count; 0 means shardCount. Benchmarks use
+// newLimiterShards is newLimiter with a shard count; 0 means shardCount. Benchmarks use
 // it to compare one lock with many.
-func newLimiter(opts Options, nshards int) *Limiter {
-	l := &Limiter{
+func newLimiterShards(opts Limits, nshards int) *limiter {
+	l := &limiter{
 		now:     opts.Now,
 		maxConc: max(opts.MaxConcurrent, 0),
 		v6bits:  normPrefix(opts.IPv6Prefix),
@@ -182,7 +178,7 @@ func newLimiter(opts Options, nshards int) *Limiter {
 // shards (about 1/sqrt(minShardEntries), 3%) cannot make one shard refuse
 // new keys with RefusedTableFull long before the table is full.
 //
-// Why shard at all: each connection's goroutine calls Allow, so under a
+// Why shard at all: each connection's goroutine calls allow, so under a
 // flood every core does. BenchmarkAllowManyIPs (65,536 clients in random
 // order, on a 2-core VM) costs the same with one lock or 64 shards on one
 // goroutine, about 420 ns, mostly cache misses on the entry and time.Now;
@@ -220,7 +216,7 @@ func normPrefix(bits int) int {
 // a /32 for IPv4 and IPv4-mapped IPv6, the address masked to ipv6Prefix
 // bits for IPv6 (ipv6Prefix outside 1 to 128 means DefaultIPv6Prefix).
 // It returns the zero Prefix for the zero Addr.
-func Key(addr netip.Addr, ipv6Prefix int) netip.Prefix {
+func keyPrefix(addr netip.Addr, ipv6Prefix int) netip.Prefix {
 	k := keyOf(addr, normPrefix(ipv6Prefix))
 	switch {
 	case k.Is4():
@@ -245,7 +241,7 @@ func keyOf(addr netip.Addr, bits int) netip.Addr {
 // shardOf returns the shard that holds key k. The hash is keyed with a
 // random seed so that a client cannot pick addresses that all land in one
 // shard and fill its share of the table.
-func (l *Limiter) shardOf(k netip.Addr) *shard {
+func (l *limiter) shardOf(k netip.Addr) *shard {
 	if len(l.shards) == 1 {
 		return &l.shards[0]
 	}
@@ -253,7 +249,7 @@ func (l *Limiter) shardOf(k netip.Addr) *shard {
 	return &l.shards[maphash.Bytes(l.seed, b[:])>>l.shift]
 }
 
-// Allow admits a new connection from addr, or reports why not.
+// allow admits a new connection from addr, or reports why not.
 //
 // If ok, the connection holds one of its key's MaxConcurrent slots until
 // release is called; call release exactly once when the connection ends.
@@ -264,9 +260,9 @@ func (l *Limiter) shardOf(k netip.Addr) *shard {
 // When MaxConcurrent limits, each admission allocates the release func
 // (48 bytes): a pooled func could not tell its holder's second call from a
 // later holder's first, and a stray second release would free a slot that
-// someone else holds, breaking the cap. Otherwise Allow does not allocate
+// someone else holds, breaking the cap. Otherwise allow does not allocate
 // once the table has warmed up.
-func (l *Limiter) Allow(addr netip.Addr) (release func(), reason Reason, ok bool) {
+func (l *limiter) allow(addr netip.Addr) (release func(), reason Reason, ok bool) {
 	if l.off {
 		return noop, "", true
 	}
@@ -306,18 +302,6 @@ func (l *Limiter) Allow(addr netip.Addr) (release func(), reason Reason, ok bool
 	idx, tok := s.acquire(e)
 	s.mu.Unlock()
 	return func() { s.release(e, idx, tok) }, "", true
-}
-
-// Len returns the number of keys tracked.
-func (l *Limiter) Len() int {
-	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
-	}
-	return n
 }
 
 // sweep deletes up to budget refilled entries with no open connection from
