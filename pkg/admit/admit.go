@@ -1,8 +1,6 @@
 package admit
 
-import (
-	"net/netip"
-)
+import "net/netip"
 
 // Reason says why a connection was refused. Its values are short, stable
 // strings meant for logs and metric labels.
@@ -33,7 +31,6 @@ type Options struct {
 type Admitter struct {
 	allow, deny []netip.Prefix
 	limiter     *limiter
-	ipv6Prefix  int
 	// exemptLoopback skips the limiter for loopback addresses.
 	exemptLoopback bool
 }
@@ -41,41 +38,36 @@ type Admitter struct {
 // New returns an Admitter.
 func New(opts Options) *Admitter {
 	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: newLimiter(opts.Limits),
-		ipv6Prefix: opts.Limits.IPv6Prefix, exemptLoopback: !opts.LimitLoopback}
+		exemptLoopback: !opts.LimitLoopback}
 }
 
 // Key names the address as the limits see it: the address itself for
 // IPv4, its prefix for IPv6 (so "2001:db8::/64").
 func (a *Admitter) Key(addr netip.Addr) string {
-	p := keyPrefix(addr.Unmap(), a.ipv6Prefix)
+	p := keyPrefix(addr, a.limiter.v6bits)
 	if p.IsSingleIP() {
 		return p.Addr().String()
 	}
 	return p.String()
 }
 
-// Admit decides on a connection from addr. When it is admitted, release
-// must be called exactly once when the connection ends.
+// Admit decides on a connection from addr. When it is admitted, call
+// release when the connection ends; a second call does nothing. When it
+// is refused, refused says why and release does nothing. release is never
+// nil.
 func (a *Admitter) Admit(addr netip.Addr) (release func(), refused Reason, ok bool) {
 	addr = addr.Unmap()
 	if contains(a.deny, addr) {
-		return nil, Denied, false
+		return noRelease, Denied, false
 	}
 	if len(a.allow) > 0 && !contains(a.allow, addr) {
-		return nil, NotAllowed, false
+		return noRelease, NotAllowed, false
 	}
 	if a.exemptLoopback && addr.IsLoopback() {
 		return noRelease, "", true
 	}
-	release, reason, ok := a.limiter.allow(addr)
-	if !ok {
-		return nil, reason, false
-	}
-	return release, "", true
+	return a.limiter.allow(addr)
 }
-
-// noRelease is the release of a connection the limiter does not track.
-func noRelease() {}
 
 func contains(list []netip.Prefix, addr netip.Addr) bool {
 	for _, p := range list {

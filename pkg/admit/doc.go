@@ -4,8 +4,8 @@
 //
 // The limits are a token bucket (golang.org/x/time/rate) that caps the rate
 // of new connections and a counter that caps the connections open at once.
-// They are the first check every accepted connection meets, so Admit is a
-// map lookup under a short lock: no logging, sleeping, I/O or background
+// Every accepted connection meets them before any TLS work, so Admit is a
+// map lookup under one short lock: no logging, sleeping, I/O or background
 // goroutine.
 //
 // # Keys
@@ -23,31 +23,27 @@
 // The table of tracked keys never holds more than Limits.MaxEntries
 // entries, however many source addresses there are:
 //
-//   - An entry with no open connection whose bucket has refilled (it saw no
-//     admission or release for Burst/Rate) carries no state: it is the same
-//     as a fresh entry, and may be deleted at any time. Such entries are
-//     swept lazily, a few at a time on each call to Admit, from the least
-//     recently used end.
+//   - An entry with open connections is never evicted, so the per-key
+//     concurrency cap is exact.
 //   - When a new key arrives and the table is full, the least recently used
-//     entry with no open connection is evicted, refilled or not. That only
-//     gives its key a fresh bucket sooner, which an attacker spraying source
-//     addresses gets anyway, so it weakens no rate guarantee.
-//   - An entry with open connections is never swept or evicted, so the
-//     per-key concurrency cap is exact.
+//     entry with no open connection is evicted. If its bucket has refilled
+//     it carries no state; if not, eviction only gives its key a fresh
+//     bucket sooner, which an attacker spraying source addresses gets
+//     anyway, so it weakens no rate guarantee.
 //   - If every entry has open connections, a new key is refused with
-//     RefusedTableFull: the limiter fails closed rather than forget a
-//     count. This can only happen if MaxEntries is below the number of
+//     RefusedTableFull: admission fails closed rather than forget a count.
+//     This can only happen if MaxEntries is below the number of
 //     connections the server holds at once; keep MaxEntries well above the
 //     global connection cap (the default, 100,000, is ten times
 //     seclisten's default cap).
+//   - Without a rate limit, an entry whose last connection closes holds
+//     nothing and is deleted at once. With one, entries stay until they are
+//     evicted: a table that has filled stays full, at its bound in memory
+//     (about 180 bytes an entry; see DefaultMaxEntries).
 //
-// So that cores admitting different clients do not wait on one lock, a
-// table of 2,048 entries or more is split into up to 64 shards, each with
-// its own lock, LRU list and equal share of MaxEntries (at least 1,024).
-// A key's shard is chosen by a hash keyed with a random seed, so clients
-// cannot crowd one shard; eviction order and the table-full refusal are
-// per shard, which with shares this large differs from a single table by
-// a few percent at most.
+// Each admitted connection's release is its own: it frees the slot it
+// took, once, however often it is called, and never one that another
+// connection holds.
 //
 // A refused call consumes nothing: Admit checks the concurrency cap first
 // and takes a token only when it admits. Time is read from Limits.Now, so

@@ -102,8 +102,8 @@ func FuzzLimiter(f *testing.F) {
 						t.Fatalf("op %d: %s refused for concurrency with %d open, cap %d", op, addr, before, opts.MaxConcurrent)
 					}
 				case RefusedTableFull:
-					// MaxEntries <= 8 means one shard: the table is full
-					// only when every entry has open connections.
+					// The table is full only when every entry has open
+					// connections.
 					if wasTracked || busy() != opts.MaxEntries {
 						t.Fatalf("op %d: %s refused, table full, with %d busy keys of %d (tracked %v)",
 							op, addr, busy(), opts.MaxEntries, wasTracked)

@@ -317,7 +317,7 @@ func TestSpray(t *testing.T) {
 // TestEntrySize checks the per-entry cost that DefaultMaxEntries's comment
 // quotes.
 func TestEntrySize(t *testing.T) {
-	const n = 50_000
+	const n = DefaultMaxEntries
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -329,8 +329,8 @@ func TestEntrySize(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := float64(after.HeapAlloc-before.HeapAlloc) / n
 	t.Logf("%.0f bytes per entry", per)
-	if per > 250 {
-		t.Fatalf("%.0f bytes per entry, want at most 250", per)
+	if per > 200 {
+		t.Fatalf("%.0f bytes per entry, want at most 200", per)
 	}
 	runtime.KeepAlive(l)
 }
@@ -364,40 +364,39 @@ func TestTableFull(t *testing.T) {
 	}
 }
 
-func TestSweep(t *testing.T) {
-	t.Run("refilled entries are swept", func(t *testing.T) {
+// An entry with no open connection stays until the table is full and a
+// new key takes its place, least recently used first; without a rate it
+// holds nothing, so it goes as soon as its last connection closes.
+func TestIdleEntries(t *testing.T) {
+	t.Run("least recently used is evicted first", func(t *testing.T) {
 		clk := newClock()
-		// Refill time: 5 tokens at 10/s = 500ms.
-		l := newLimiter(Limits{Rate: 10, Burst: 5, MaxConcurrent: 3, MaxEntries: 1000, Now: clk.Now})
-		for i := range 500 {
-			mustAllow(t, l, v4(uint32(i+1)))()
+		l := newLimiter(Limits{Rate: 1, Burst: 1, MaxConcurrent: 3, MaxEntries: 3, Now: clk.Now})
+		a, b, c, d := v4(1), v4(2), v4(3), v4(4)
+		for _, k := range []netip.Addr{a, b, c} {
+			mustAllow(t, l, k)()
 		}
+		wantRefused(t, l, a, RefusedRate) // a is used again: b is now the oldest
+		mustAllow(t, l, d)()
+		if tracked(l, b) || !tracked(l, a) || !tracked(l, c) || !tracked(l, d) {
+			t.Fatalf("after d: a %v, b %v, c %v, d %v; want b evicted",
+				tracked(l, a), tracked(l, b), tracked(l, c), tracked(l, d))
+		}
+		wantRefused(t, l, a, RefusedRate) // a kept its empty bucket
+		mustAllow(t, l, b)()              // b's bucket is fresh: it was evicted
+		if got := size(l); got != 3 {
+			t.Fatalf("size = %d, want 3", got)
+		}
+	})
+	t.Run("an entry with open connections is never evicted", func(t *testing.T) {
+		l := newLimiter(Limits{Rate: 1000, Burst: 1000, MaxConcurrent: 3, MaxEntries: 2})
 		held := mustAllow(t, l, v4(1))
-		clk.Advance(499 * time.Millisecond)
-		trigger := netip.MustParseAddr("198.51.100.1")
-		for range 200 {
-			l.allow(trigger)
+		for i := range 100 {
+			mustAllow(t, l, v4(uint32(i+2)))()
 		}
-		if got := size(l); got != 501 {
-			t.Fatalf("before refill: size = %d, want 501", got)
-		}
-		clk.Advance(2 * time.Millisecond)
-		for range 200 {
-			l.allow(trigger)
-		}
-		// v4(1) has an open connection; trigger was used just now.
-		if got := size(l); got != 2 {
-			t.Fatalf("after refill: size = %d, want 2", got)
+		if got := activeOf(l, v4(1)); got != 1 {
+			t.Fatalf("active = %d after 100 other keys, want 1", got)
 		}
 		held()
-		clk.Advance(time.Second)
-		l.allow(trigger)
-		if got := size(l); got != 1 {
-			t.Fatalf("after releasing the last: size = %d, want 1", got)
-		}
-		if err := checkInvariants(l); err != nil {
-			t.Fatal(err)
-		}
 	})
 	t.Run("without a rate, idle entries go at once", func(t *testing.T) {
 		l := newLimiter(Limits{MaxConcurrent: 3})
@@ -568,69 +567,41 @@ func TestInvalidAddrsShareAKey(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	tests := []struct {
-		name       string
-		opts       Limits
-		wantShards int
-		wantMax    int
-		wantOff    bool
+		name    string
+		opts    Limits
+		wantMax int
+		wantOff bool
 	}{
-		{"zero", Limits{}, 64, DefaultMaxEntries, true},
-		{"rate only", Limits{Rate: 1}, 64, DefaultMaxEntries, false},
-		{"negative rate", Limits{Rate: -1, MaxEntries: 10}, 1, 10, true},
-		{"cap only", Limits{MaxConcurrent: 1, MaxEntries: 10}, 1, 10, false},
-		{"small", Limits{Rate: 1, MaxEntries: 2047}, 1, 2047, false},
-		{"two shards", Limits{Rate: 1, MaxEntries: 2048}, 2, 2048, false},
-		{"10k", Limits{Rate: 1, MaxEntries: 10_000}, 8, 10_000, false},
-		{"huge", Limits{Rate: 1, MaxEntries: 1 << 30}, 64, 1 << 30, false},
+		{"zero", Limits{}, DefaultMaxEntries, true},
+		{"rate only", Limits{Rate: 1}, DefaultMaxEntries, false},
+		{"negative rate", Limits{Rate: -1, MaxEntries: 10}, 10, true},
+		{"cap only", Limits{MaxConcurrent: 1, MaxEntries: 10}, 10, false},
+		{"negative entries", Limits{Rate: 1, MaxEntries: -1}, DefaultMaxEntries, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLimiter(tt.opts)
-			total := 0
-			for i := range l.shards {
-				total += l.shards[i].max
-			}
-			if len(l.shards) != tt.wantShards || total != tt.wantMax || l.off != tt.wantOff {
-				t.Fatalf("shards %d, max %d, off %v; want %d, %d, %v",
-					len(l.shards), total, l.off, tt.wantShards, tt.wantMax, tt.wantOff)
+			if l.max != tt.wantMax || l.off != tt.wantOff {
+				t.Fatalf("max %d, off %v; want %d, %v", l.max, l.off, tt.wantMax, tt.wantOff)
 			}
 		})
 	}
-	// newLimiter's shard count is a power of two, at most MaxEntries.
-	for _, c := range []struct{ req, maxEntries, want int }{{3, 100, 2}, {64, 5, 4}, {1, 100, 1}, {16, 16, 16}} {
-		if got := len(newLimiterShards(Limits{Rate: 1, MaxEntries: c.maxEntries}, c.req).shards); got != c.want {
-			t.Errorf("newLimiterShards(%d shards, MaxEntries %d): %d shards, want %d", c.req, c.maxEntries, got, c.want)
-		}
-	}
 }
 
-func TestRefillTime(t *testing.T) {
-	tests := []struct {
-		r     rate.Limit
-		burst int
-		want  time.Duration
-	}{
-		{10, 5, 500*time.Millisecond + 1},
-		{3, 1, 333333335},
-		{1e-12, 1, 1<<63 - 1},
-	}
-	for _, tt := range tests {
-		if got := refillTime(tt.r, tt.burst); got != tt.want {
-			t.Errorf("refillTime(%v, %d) = %v, want %v", tt.r, tt.burst, got, tt.want)
-		}
-	}
-}
-
+// TestAllocs counts the allocations of an admission and its release, and
+// of each kind of refusal, which must allocate nothing: refusals are what
+// a flood is made of.
 func TestAllocs(t *testing.T) {
 	a := netip.MustParseAddr("2001:db8::1")
+	same := func(int) netip.Addr { return a }
 	tests := []struct {
 		name string
 		opts Limits
 		addr func(i int) netip.Addr
 		want float64
 	}{
-		{"same ip, rate", Limits{Rate: 1e9, Burst: 1e9}, func(int) netip.Addr { return a }, 0},
-		{"same ip, rate and cap", Limits{Rate: 1e9, Burst: 1e9, MaxConcurrent: 10}, func(int) netip.Addr { return a }, 1},
+		{"same ip, rate", Limits{Rate: 1e9, Burst: 1e9}, same, 0},
+		{"same ip, rate and cap", Limits{Rate: 1e9, Burst: 1e9, MaxConcurrent: 10}, same, 2},
 		{"new ips, full table", Limits{Rate: 1, Burst: 5, MaxEntries: 1000}, func(i int) netip.Addr { return v4(uint32(i)) }, 0},
 	}
 	for _, tt := range tests {
@@ -649,7 +620,36 @@ func TestAllocs(t *testing.T) {
 				run()
 			}
 			if got := testing.AllocsPerRun(1000, run); got != tt.want {
-				t.Fatalf("%v allocations per Allow and release, want %v", got, tt.want)
+				t.Fatalf("%v allocations per allow and release, want %v", got, tt.want)
+			}
+		})
+	}
+
+	refusals := []struct {
+		why  Reason
+		opts Limits
+	}{
+		{RefusedRate, Limits{Rate: 1e-9, Burst: 1, MaxConcurrent: 10}},
+		{RefusedConcurrency, Limits{Rate: 1e9, Burst: 1e9, MaxConcurrent: 1}},
+		{RefusedTableFull, Limits{MaxConcurrent: 1, MaxEntries: 1}},
+	}
+	for _, tt := range refusals {
+		t.Run("refused: "+string(tt.why), func(t *testing.T) {
+			l := newLimiter(tt.opts)
+			mustAllow(t, l, v4(1)) // held: fills the bucket, the cap or the table
+			addr := v4(1)
+			if tt.why == RefusedTableFull {
+				addr = v4(2)
+			}
+			run := func() {
+				release, reason, ok := l.allow(addr)
+				if ok || reason != tt.why {
+					t.Fatalf("allow = %q, %v; want refused for %q", reason, ok, tt.why)
+				}
+				release()
+			}
+			if got := testing.AllocsPerRun(1000, run); got != 0 {
+				t.Fatalf("%v allocations per refusal, want 0", got)
 			}
 		})
 	}
@@ -657,105 +657,77 @@ func TestAllocs(t *testing.T) {
 
 // activeOf returns the open connections that l counts for addr's key.
 func activeOf(l *limiter, addr netip.Addr) int {
-	k := keyOf(addr, l.v6bits)
-	s := l.shardOf(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.m[k]; e != nil {
-		return int(e.active)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.m[keyOf(addr, l.v6bits)]; e != nil {
+		return e.active
 	}
 	return 0
 }
 
 // tracked reports whether l has an entry for addr's key.
 func tracked(l *limiter, addr netip.Addr) bool {
-	k := keyOf(addr, l.v6bits)
-	s := l.shardOf(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[k] != nil
-}
-
-// checkInvariants checks the internal structure of every shard: the map
-// within its share; the LRU list exactly the entries with no open
-// connection, linked both ways; each entry's count matching its slots; no
-// entry beyond its cap.
-func checkInvariants(l *limiter) error {
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		err := func() error {
-			if len(s.m) > s.max {
-				return fmt.Errorf("shard %d: %d entries, max %d", i, len(s.m), s.max)
-			}
-			inList := 0
-			var prev *entry
-			for e := s.head; e != nil; e = e.next {
-				if e.prev != prev {
-					return fmt.Errorf("shard %d: broken prev link at %s", i, e.key)
-				}
-				if s.m[e.key] != e {
-					return fmt.Errorf("shard %d: listed entry %s not in the map", i, e.key)
-				}
-				if e.active != 0 {
-					return fmt.Errorf("shard %d: listed entry %s has %d open", i, e.key, e.active)
-				}
-				prev = e
-				inList++
-				if inList > len(s.m) {
-					return fmt.Errorf("shard %d: list longer than the map", i)
-				}
-			}
-			if s.tail != prev {
-				return fmt.Errorf("shard %d: tail is not the last entry", i)
-			}
-			for k, e := range s.m {
-				if e.key != k {
-					return fmt.Errorf("shard %d: entry %s under key %s", i, e.key, k)
-				}
-				if keyOf(k, l.v6bits) != k {
-					return fmt.Errorf("shard %d: key %s not normalized", i, k)
-				}
-				if l.shardOf(k) != s {
-					return fmt.Errorf("key %s in the wrong shard", k)
-				}
-				if l.maxConc > 0 && int(e.active) > l.maxConc {
-					return fmt.Errorf("key %s: %d open, cap %d", k, e.active, l.maxConc)
-				}
-				used := 0
-				for _, v := range e.slots {
-					if v&freeBit == 0 {
-						used++
-					}
-				}
-				if used != int(e.active) {
-					return fmt.Errorf("key %s: active %d, %d slots used", k, e.active, used)
-				}
-				if e.active == 0 {
-					inList--
-				}
-			}
-			if inList != 0 {
-				return fmt.Errorf("shard %d: list and idle entries differ by %d", i, inList)
-			}
-			return nil
-		}()
-		s.mu.Unlock()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[keyOf(addr, l.v6bits)] != nil
 }
 
 // size returns the number of keys l tracks.
 func size(l *limiter) int {
-	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// checkInvariants checks the table: no more entries than the cap; the LRU
+// list exactly the entries with no open connection (none without a rate),
+// linked both ways; no entry beyond the concurrency cap.
+func checkInvariants(l *limiter) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.m) > l.max {
+		return fmt.Errorf("%d entries, max %d", len(l.m), l.max)
 	}
-	return n
+	inList := 0
+	var prev *entry
+	for e := l.head; e != nil; e = e.next {
+		if e.prev != prev {
+			return fmt.Errorf("broken prev link at %s", e.key)
+		}
+		if l.m[e.key] != e {
+			return fmt.Errorf("listed entry %s not in the map", e.key)
+		}
+		if e.active != 0 {
+			return fmt.Errorf("listed entry %s has %d open", e.key, e.active)
+		}
+		prev = e
+		inList++
+		if inList > len(l.m) {
+			return fmt.Errorf("list longer than the map")
+		}
+	}
+	if l.tail != prev {
+		return fmt.Errorf("tail is not the last entry")
+	}
+	for k, e := range l.m {
+		if e.key != k {
+			return fmt.Errorf("entry %s under key %s", e.key, k)
+		}
+		if keyOf(k, l.v6bits) != k {
+			return fmt.Errorf("key %s not normalized", k)
+		}
+		if e.active < 0 || l.maxConc > 0 && e.active > l.maxConc {
+			return fmt.Errorf("key %s: %d open, cap %d", k, e.active, l.maxConc)
+		}
+		if e.active == 0 {
+			if l.limit == 0 {
+				return fmt.Errorf("key %s: idle entry kept without a rate", k)
+			}
+			inList--
+		}
+	}
+	if inList != 0 {
+		return fmt.Errorf("list and idle entries differ by %d", inList)
+	}
+	return nil
 }

@@ -104,12 +104,12 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	return s, nil
 }
 
-// limiterEntries bounds the per-IP table: a fixed 100,000 entries (a few
-// MiB), and never fewer than four times the connection cap, so every
-// address with a live connection always fits and the table is never full
-// of active entries.
+// limiterEntries bounds the per-IP table: admit.DefaultMaxEntries (100,000
+// entries, about 17 MiB when full), and never fewer than four times the
+// connection cap, so every address with a live connection always fits and
+// the table is never full of active entries.
 func limiterEntries(maxConns int) int {
-	return max(100_000, 4*maxConns)
+	return max(admit.DefaultMaxEntries, 4*maxConns)
 }
 
 func tlsOptions(t config.TLS) (tlsconf.Options, error) {
