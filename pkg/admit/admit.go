@@ -1,6 +1,10 @@
 package admit
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/seclisten/seclisten/pkg/internal/cidr"
+)
 
 // Reason says why a connection was refused. Its values are short, stable
 // strings meant for logs and metric labels.
@@ -57,23 +61,14 @@ func (a *Admitter) Key(addr netip.Addr) string {
 // nil.
 func (a *Admitter) Admit(addr netip.Addr) (release func(), refused Reason, ok bool) {
 	addr = addr.Unmap()
-	if contains(a.deny, addr) {
+	if cidr.Contains(a.deny, addr) {
 		return noRelease, Denied, false
 	}
-	if len(a.allow) > 0 && !contains(a.allow, addr) {
+	if len(a.allow) > 0 && !cidr.Contains(a.allow, addr) {
 		return noRelease, NotAllowed, false
 	}
 	if a.exemptLoopback && addr.IsLoopback() {
 		return noRelease, "", true
 	}
 	return a.limiter.allow(addr)
-}
-
-func contains(list []netip.Prefix, addr netip.Addr) bool {
-	for _, p := range list {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
 }
