@@ -13,7 +13,7 @@ import (
 func TestAdmitLists(t *testing.T) {
 	a := New(Options{
 		Allow:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
-		Deny:   []netip.Prefix{netip.MustParsePrefix("10.0.0.66/32")},
+		Deny:   []netip.Prefix{netip.MustParsePrefix("10.0.0.66/32"), netip.MustParsePrefix("fe80::/10")},
 		Limits: Limits{IPv6Prefix: 64},
 	})
 	tests := []struct {
@@ -26,6 +26,7 @@ func TestAdmitLists(t *testing.T) {
 		{"192.0.2.1", NotAllowed},
 		{"2001:db8::1", ""},
 		{"2001:db9::1", NotAllowed},
+		{"fe80::1%eth0", Denied}, // the zone does not hide the address
 	}
 	for _, tt := range tests {
 		release, why, ok := a.Admit(netip.MustParseAddr(tt.addr))

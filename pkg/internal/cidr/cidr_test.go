@@ -15,7 +15,8 @@ func TestContains(t *testing.T) {
 		{"::ffff:10.1.2.3", true}, // mapped is the IPv4 address
 		{"11.0.0.1", false},
 		{"2001:db8::1", true},
-		{"2001:db8::1%eth0", false}, // netip.Prefix.Contains never matches a zoned address
+		{"2001:db8::1%eth0", true}, // the zone is dropped
+		{"fe80::1%eth0", false},
 		{"2001:db9::1", false},
 	}
 	for _, tt := range tests {
