@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/internal/throttle"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -70,8 +72,10 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	wg        sync.WaitGroup // one per connection goroutine
 
-	capLog logLimiter
-	errLog logLimiter
+	// logs lets one line through per key ("cap", "accept") every 10 s,
+	// so a condition that repeats thousands of times a second cannot
+	// flood the log.
+	logs throttle.Throttle[string]
 }
 
 // New returns a Server that runs h for every connection.
@@ -85,8 +89,7 @@ func New(opts Options, h Handler) *Server {
 		cancelBase: cancel,
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*Conn]struct{}),
-		capLog:     logLimiter{every: 10 * time.Second},
-		errLog:     logLimiter{every: 10 * time.Second},
+		logs:       throttle.Throttle[string]{Window: 10 * time.Second},
 	}
 }
 
@@ -117,7 +120,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				return err
 			}
 			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
-			if n, ok := s.errLog.allow(); ok {
+			if n, ok := s.logs.Allow("accept"); ok {
 				s.opts.Logger.Warn("accept failed; backing off", "err", err, "backoff", backoff, "suppressed", n)
 			}
 			select {
@@ -145,7 +148,7 @@ func (s *Server) takeSlot() bool {
 		return true
 	default:
 	}
-	if n, ok := s.capLog.allow(); ok {
+	if n, ok := s.logs.Allow("cap"); ok {
 		s.opts.Logger.Warn("connection cap reached: new connections wait in the kernel backlog",
 			"max_conns", s.opts.MaxConns, "times_since_last_log", n+1)
 	}
@@ -250,28 +253,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-time.After(time.Second):
 	}
 	return ctx.Err()
-}
-
-// logLimiter lets one log line through per period and counts the rest, so a
-// condition that repeats thousands of times a second cannot flood the log.
-type logLimiter struct {
-	every      time.Duration
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-// allow reports whether to log now, and how many were suppressed since the
-// last line.
-func (l *logLimiter) allow() (int, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < l.every {
-		l.suppressed++
-		return 0, false
-	}
-	n := l.suppressed
-	l.last, l.suppressed = now, 0
-	return n, true
 }
