@@ -133,7 +133,7 @@ func TestMTLSAllowlists(t *testing.T) {
 	sc.send("hi\n")
 	sc.wait()
 	rec := p.waitLog("client certificate refused", 1)
-	if rec["verdict"] != "not-allowed" || rec["reason"] != "CN=bob not in --allow-cn" {
+	if rec["verdict"] != "not-allowed" || rec["reason"] != "CN=bob is not in the allowed common names" {
 		t.Errorf("log = %v", rec)
 	}
 	p.stop()
@@ -145,7 +145,7 @@ func TestMTLSAllowlists(t *testing.T) {
 	sc.send("hi\n")
 	sc.wait()
 	rec = p.waitLog("client certificate refused", 1)
-	if rec["reason"] != "certificate has no URI, and --allow-uri is set" {
+	if rec["reason"] != "certificate has no URI, so it matches none of the allowed URIs" {
 		t.Errorf("log = %v", rec)
 	}
 	p.stop()

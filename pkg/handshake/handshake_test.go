@@ -644,7 +644,7 @@ func TestExplainRejection(t *testing.T) {
 		t.Fatalf("Server: %v (%T), want a Rejection", s.err, s.err)
 	}
 	f := handshake.Explain(s.err, time.Now())
-	if f.Code != verdict.NotAllowed || f.Text != "CN=alice not in --allow-cn" {
+	if f.Code != verdict.NotAllowed || f.Text != "CN=alice is not in the allowed common names" {
 		t.Errorf("Explain = %+v", f)
 	}
 	if f.Leaf == nil || f.Leaf.Subject.CommonName != "alice" || f.Verdict == nil {
