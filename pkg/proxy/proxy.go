@@ -16,7 +16,7 @@ import (
 
 // ErrUntrusted refuses a connection from an address outside the trusted
 // proxy ranges.
-var ErrUntrusted = errors.New("connection from an untrusted address while --proxy-protocol is on")
+var ErrUntrusted = errors.New("connection from an address that is not a trusted proxy")
 
 // HeaderError is a missing or malformed header from a trusted proxy.
 type HeaderError struct{ Err error }
