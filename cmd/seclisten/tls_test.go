@@ -259,7 +259,7 @@ func TestWrongProtocol(t *testing.T) {
 	// per period, then summarised.
 	c2 := newClientFrom(t, "127.0.0.3", p.addr)
 	c2.send("hello \x1b[31m\n")
-	c2.expectLine("error: this port speaks TLS: connect with TLS (openssl s_client), or run seclisten with --plain")
+	c2.expectLine("error: this port speaks TLS: connect with TLS (openssl s_client)")
 	rec = p.waitLog("handshake failed", 2)
 	if rec["reason"] != `client sent plaintext, not a TLS ClientHello: "hello \x1b[31m"` {
 		t.Errorf("log = %v", rec)

@@ -75,13 +75,15 @@ func (e *NotTLSError) Error() string {
 }
 
 // Reply is what a plaintext client is told before the close, in its own
-// protocol where possible.
+// protocol where possible. It speaks to the client, who is often not the
+// one running the server: how to run the server differently is for the
+// server's log, not for the peer.
 func (e *NotTLSError) Reply() []byte {
 	if IsHTTP(e.First) {
 		return []byte("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" +
 			"Client sent an HTTP request to a TLS server.\n")
 	}
-	return []byte("error: this port speaks TLS: connect with TLS (openssl s_client), or run seclisten with --plain\n")
+	return []byte("error: this port speaks TLS: connect with TLS (openssl s_client)\n")
 }
 
 // Result is a successful handshake.

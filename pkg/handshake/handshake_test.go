@@ -128,7 +128,7 @@ func TestNotTLSError(t *testing.T) {
 		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 			`client sent plaintext, not a TLS ClientHello: "PRI * HTTP/2.0"`, "HTTP/1.0 400 Bad Request\r\n"},
 		{"text", "hello\n", `client sent plaintext, not a TLS ClientHello: "hello"`,
-			"error: this port speaks TLS: connect with TLS (openssl s_client), or run seclisten with --plain\n"},
+			"error: this port speaks TLS: connect with TLS (openssl s_client)\n"},
 		{"escape sequence", "\x1b]0;pwned\x07\n", `client sent plaintext, not a TLS ClientHello: "\x1b]0;pwned\x07"`,
 			"error: this port speaks TLS"},
 	}
