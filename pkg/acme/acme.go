@@ -21,10 +21,6 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 )
 
-// ALPNProto is the ALPN protocol of TLS-ALPN-01 validation connections
-// (RFC 8737 section 6).
-const ALPNProto = "acme-tls/1"
-
 // Options configure the Manager. Domains or OnDemand must be set.
 type Options struct {
 	// Domains are managed from the start (obtained, then renewed forever).

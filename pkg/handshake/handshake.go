@@ -24,12 +24,10 @@ import (
 // for plaintext, to quote in the log.
 const peekSize = 64
 
-// Conn replays the bytes Peek read before reading from the connection.
-type Conn = replay.Conn
-
 // Peek reads the first bytes the client sends (one read, at most 64 bytes)
-// and returns them with a Conn that replays them.
-func Peek(c net.Conn) (*Conn, []byte, error) {
+// and returns them with a connection that replays them before reading
+// from c.
+func Peek(c net.Conn) (*replay.Conn, []byte, error) {
 	buf := make([]byte, peekSize)
 	n, err := c.Read(buf)
 	if n == 0 {
