@@ -28,12 +28,16 @@ const (
 	maxAcceptBackoff = time.Second
 )
 
-// Handler serves one connection. ctx ends when the server starts shutting
-// down. The listener closes the connection when the handler returns; the
-// handler may close it earlier.
+// Handler serves one connection. ctx ends when Shutdown is called, just
+// after c.Read starts returning ErrShutdown. When the handler returns, the
+// listener closes c gracefully: it sends FIN and discards input until the
+// peer closes too or a second passes, and c holds its slot of MaxConns
+// until then. A handler that refuses c closes it at once with CloseNow or
+// Refuse instead.
 type Handler func(ctx context.Context, c *Conn)
 
-// Options configure a Server. Every field must be set, except MaxAccepts.
+// Options configure a Server. Every field must be set, except MaxLifetime
+// and MaxAccepts.
 type Options struct {
 	// MaxConns is how many connections are served at once. The accept loop
 	// takes a slot before it accepts, so past the cap new connections wait
