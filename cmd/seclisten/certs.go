@@ -73,7 +73,7 @@ func certsCommand(stdout io.Writer, usageErr cli.OnUsageErrorFunc) *cli.Command 
 						Force: c.Bool("force"), KeyType: kt, Hosts: splitList(c.String("host")), Days: c.Int("days"),
 					})
 					if err != nil {
-						return err
+						return forceHint(err)
 					}
 					fmt.Fprintf(stdout, "wrote a test PKI (%s keys) in %s:\n", kt, res.Dir)
 					for _, f := range res.Files {
@@ -143,13 +143,21 @@ func certsIssue(c *cli.Context, stdout io.Writer) error {
 		res, err = pki.IssueServerFiles(ca, out, pki.ServerOptions{Hosts: splitList(server), KeyType: kt, Validity: validity})
 	}
 	if err != nil {
-		return err
+		return forceHint(err)
 	}
 	cert := res.Cert.Certificate
 	fmt.Fprintf(stdout, "issued %s (serial 0x%s, valid until %s), signed by %s (%s):\n  %s\n  %s\n",
 		cert.Subject, cert.SerialNumber.Text(16), cert.NotAfter.UTC().Format("2006-01-02"), cert.Issuer,
 		caCert, res.CertFile, res.KeyFile)
 	return nil
+}
+
+// forceHint points an error about files that already exist at --force.
+func forceHint(err error) error {
+	if errors.Is(err, fs.ErrExist) {
+		return hintError{err, "rerun with --force to replace existing files"}
+	}
+	return err
 }
 
 // issuingCA names the CA files certs issue signs with: --ca and --ca-key if

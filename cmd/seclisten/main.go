@@ -61,6 +61,18 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// hintError is an error with advice for the user, printed on a line of its
+// own after the error, as age does ("age: hint: ..."): the packages say
+// what went wrong in their own terms, and the command says which flag
+// changes it.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e hintError) Error() string { return e.err.Error() }
+func (e hintError) Unwrap() error { return e.err }
+
 // run runs seclisten with args (args[0] is the program name) and returns the
 // exit status. Messages go to stdout, logs and errors to stderr.
 func run(args []string, stdout, stderr io.Writer) int {
@@ -70,6 +82,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "seclisten: %s\n", oneSentence(err))
+	var he hintError
+	if errors.As(err, &he) {
+		fmt.Fprintf(stderr, "seclisten: hint: %s\n", he.hint)
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage

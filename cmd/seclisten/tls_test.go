@@ -133,7 +133,7 @@ func TestMTLSAllowlists(t *testing.T) {
 	sc.send("hi\n")
 	sc.wait()
 	rec := p.waitLog("client certificate refused", 1)
-	if rec["verdict"] != "not-allowed" || rec["reason"] != "CN=bob not in --allow-cn" {
+	if rec["verdict"] != "not-allowed" || rec["reason"] != "CN=bob is not in the allowed common names" {
 		t.Errorf("log = %v", rec)
 	}
 	p.stop()
@@ -145,7 +145,7 @@ func TestMTLSAllowlists(t *testing.T) {
 	sc.send("hi\n")
 	sc.wait()
 	rec = p.waitLog("client certificate refused", 1)
-	if rec["reason"] != "certificate has no URI, and --allow-uri is set" {
+	if rec["reason"] != "certificate has no URI, so it matches none of the allowed URIs" {
 		t.Errorf("log = %v", rec)
 	}
 	p.stop()
@@ -259,7 +259,7 @@ func TestWrongProtocol(t *testing.T) {
 	// per period, then summarised.
 	c2 := newClientFrom(t, "127.0.0.3", p.addr)
 	c2.send("hello \x1b[31m\n")
-	c2.expectLine("error: this port speaks TLS: connect with TLS (openssl s_client), or run seclisten with --plain")
+	c2.expectLine("error: this port speaks TLS: connect with TLS (openssl s_client)")
 	rec = p.waitLog("handshake failed", 2)
 	if rec["reason"] != `client sent plaintext, not a TLS ClientHello: "hello \x1b[31m"` {
 		t.Errorf("log = %v", rec)

@@ -21,10 +21,6 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 )
 
-// ALPNProto is the ALPN protocol of TLS-ALPN-01 validation connections
-// (RFC 8737 section 6).
-const ALPNProto = "acme-tls/1"
-
 // Options configure the Manager. The comments say what each field must
 // hold; New panics on options that break that, a programming error: user
 // input is checked before it gets here (seclisten's in config.Validate).

@@ -3,16 +3,8 @@ package admit
 import (
 	"net/netip"
 
-	"github.com/seclisten/seclisten/pkg/ratelimit"
-)
-
-// Reason says why a connection was refused.
-type Reason string
-
-// The reasons for refusing a connection.
-const (
-	Denied     Reason = "deny list"
-	NotAllowed Reason = "not in allow list"
+	"github.com/seclisten/seclisten/pkg/internal/cidr"
+	"github.com/seclisten/seclisten/pkg/outcome"
 )
 
 // Options configure an Admitter. The zero lists admit every address.
@@ -22,7 +14,7 @@ type Options struct {
 	// Deny lists addresses never served; it wins over Allow.
 	Deny []netip.Prefix
 	// Limits are the per-IP limits.
-	Limits ratelimit.Options
+	Limits Limits
 	// LimitLoopback applies Limits to loopback addresses (127.0.0.0/8, ::1)
 	// too. By default they are exempt, like fail2ban's default ignoreip: a
 	// developer's test suite on the same machine must not be throttled.
@@ -33,59 +25,41 @@ type Options struct {
 // Admitter applies the lists and the limits. It is safe for concurrent use.
 type Admitter struct {
 	allow, deny []netip.Prefix
-	limiter     *ratelimit.Limiter
-	ipv6Prefix  int
+	limiter     *limiter
 	// exemptLoopback skips the limiter for loopback addresses.
 	exemptLoopback bool
 }
 
 // New returns an Admitter.
 func New(opts Options) *Admitter {
-	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: ratelimit.New(opts.Limits),
-		ipv6Prefix: opts.Limits.IPv6Prefix, exemptLoopback: !opts.LimitLoopback}
+	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: newLimiter(opts.Limits),
+		exemptLoopback: !opts.LimitLoopback}
 }
 
 // Key names the address as the limits see it: the address itself for
 // IPv4, its prefix for IPv6 (so "2001:db8::/64").
 func (a *Admitter) Key(addr netip.Addr) string {
-	p := ratelimit.Key(addr.Unmap(), a.ipv6Prefix)
+	p := keyPrefix(addr, a.limiter.v6bits)
 	if p.IsSingleIP() {
 		return p.Addr().String()
 	}
 	return p.String()
 }
 
-// Admit decides on a connection from addr. When it is admitted, release
-// must be called exactly once when the connection ends.
-func (a *Admitter) Admit(addr netip.Addr) (release func(), refused Reason, ok bool) {
+// Admit decides on a connection from addr. When it is admitted, call
+// release when the connection ends; a second call does nothing. When it
+// is refused, refused says why and release does nothing. release is never
+// nil.
+func (a *Admitter) Admit(addr netip.Addr) (release func(), refused outcome.Code, ok bool) {
 	addr = addr.Unmap()
-	if contains(a.deny, addr) {
-		return nil, Denied, false
+	if cidr.Contains(a.deny, addr) {
+		return noRelease, outcome.DenyList, false
 	}
-	if len(a.allow) > 0 && !contains(a.allow, addr) {
-		return nil, NotAllowed, false
+	if len(a.allow) > 0 && !cidr.Contains(a.allow, addr) {
+		return noRelease, outcome.NotInAllowList, false
 	}
 	if a.exemptLoopback && addr.IsLoopback() {
 		return noRelease, "", true
 	}
-	release, reason, ok := a.limiter.Allow(addr)
-	if !ok {
-		return nil, Reason(reason), false
-	}
-	return release, "", true
-}
-
-// Tracked is the number of addresses the limiter holds state for.
-func (a *Admitter) Tracked() int { return a.limiter.Len() }
-
-// noRelease is the release of a connection the limiter does not track.
-func noRelease() {}
-
-func contains(list []netip.Prefix, addr netip.Addr) bool {
-	for _, p := range list {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return a.limiter.allow(addr)
 }

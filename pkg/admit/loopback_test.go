@@ -4,13 +4,13 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/seclisten/seclisten/pkg/ratelimit"
+	"github.com/seclisten/seclisten/pkg/outcome"
 )
 
 // Loopback is exempt from the per-IP limits unless LimitLoopback; the lists
 // apply to it either way.
 func TestLoopbackExempt(t *testing.T) {
-	limits := ratelimit.Options{Rate: 0.001, Burst: 1, MaxConcurrent: 1, IPv6Prefix: 64}
+	limits := Limits{Rate: 0.001, Burst: 1, MaxConcurrent: 1, IPv6Prefix: 64}
 	loopback := []string{"127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"}
 
 	a := New(Options{Limits: limits})
@@ -24,7 +24,7 @@ func TestLoopbackExempt(t *testing.T) {
 	if _, why, ok := a.Admit(netip.MustParseAddr("192.0.2.1")); !ok {
 		t.Fatalf("first connection of 192.0.2.1 refused: %s", why)
 	}
-	if _, why, ok := a.Admit(netip.MustParseAddr("192.0.2.1")); ok || why != Reason(ratelimit.RefusedConcurrency) {
+	if _, why, ok := a.Admit(netip.MustParseAddr("192.0.2.1")); ok || why != outcome.PerIPCap {
 		t.Fatalf("second connection of 192.0.2.1: ok %v, %q; want refused by the cap", ok, why)
 	}
 
@@ -39,7 +39,7 @@ func TestLoopbackExempt(t *testing.T) {
 	}
 
 	denied := New(Options{Limits: limits, Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}})
-	if _, why, ok := denied.Admit(netip.MustParseAddr("127.0.0.9")); ok || why != Denied {
-		t.Fatalf("denied loopback address: ok %v, %q; want Denied", ok, why)
+	if _, why, ok := denied.Admit(netip.MustParseAddr("127.0.0.9")); ok || why != outcome.DenyList {
+		t.Fatalf("denied loopback address: ok %v, %q; want outcome.DenyList", ok, why)
 	}
 }

@@ -2,8 +2,10 @@ package admit
 
 import (
 	"log/slog"
-	"sync"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/internal/throttle"
+	"github.com/seclisten/seclisten/pkg/outcome"
 )
 
 // maxKeys bounds the refusal counters: past it, further addresses are
@@ -15,47 +17,36 @@ const otherKey = "other addresses"
 
 type key struct {
 	who    string
-	reason Reason
+	reason outcome.Code
 }
 
 // Reporter logs refusals, aggregated per period.
 type Reporter struct {
 	log    *slog.Logger
 	period time.Duration
-
-	mu     sync.Mutex
-	counts map[key]int // refusals after the first, this period
-	seen   map[key]bool
+	t      throttle.Throttle[key] // windows end at Flush, once a period
 }
 
 // NewReporter returns a Reporter that summarises every period.
 func NewReporter(log *slog.Logger, period time.Duration) *Reporter {
-	return &Reporter{log: log, period: period, counts: map[key]int{}, seen: map[key]bool{}}
+	return &Reporter{log: log, period: period, t: throttle.Throttle[key]{
+		MaxKeys: maxKeys,
+		Other:   func(k key) key { return key{otherKey, k.reason} },
+	}}
 }
 
 // Note records a refusal of who (an address, or an address prefix) for a
 // reason, and reports whether the caller should log it in full: the first
 // one per (who, reason) per period. The others are counted for the summary.
-func (r *Reporter) Note(who string, reason Reason) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k := key{who, reason}
-	if r.seen[k] {
-		r.counts[k]++
-		return false
-	}
-	if len(r.seen) >= maxKeys {
-		r.counts[key{otherKey, reason}]++
-		return false
-	}
-	r.seen[k] = true
-	return true
+func (r *Reporter) Note(who string, reason outcome.Code) bool {
+	_, ok := r.t.Allow(key{who, reason})
+	return ok
 }
 
 // Refused notes a refusal and logs it if it is the first of its kind in
 // the period. attrs (key-value pairs, such as the limit that refused and
 // how to change it) follow the reason in the log line.
-func (r *Reporter) Refused(who string, reason Reason, attrs ...any) {
+func (r *Reporter) Refused(who string, reason outcome.Code, attrs ...any) {
 	if r.Note(who, reason) {
 		args := append([]any{"from", who, "reason", string(reason)}, attrs...)
 		r.log.Warn("refused connection", append(args, "note", "further refusals summarised every "+r.period.String())...)
@@ -79,14 +70,8 @@ func (r *Reporter) Run(done <-chan struct{}) {
 
 // Flush logs the counts of the period and starts a new one.
 func (r *Reporter) Flush() {
-	r.mu.Lock()
-	counts := r.counts
-	r.counts, r.seen = map[key]int{}, map[key]bool{}
-	r.mu.Unlock()
-	for k, n := range counts {
-		if n > 0 {
-			r.log.Warn("refused more connections", "from", k.who, "reason", string(k.reason),
-				"count", n, "period", r.period.String())
-		}
-	}
+	r.t.Flush(func(k key, n int) {
+		r.log.Warn("refused more connections", "from", k.who, "reason", string(k.reason),
+			"count", n, "period", r.period.String())
+	})
 }

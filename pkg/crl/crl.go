@@ -85,7 +85,7 @@ type StaleError struct {
 }
 
 func (e *StaleError) Error() string {
-	return fmt.Sprintf("CRL of %s is stale (next update was due %s); refusing to trust it (--crl-allow-stale overrides)",
+	return fmt.Sprintf("CRL of %s is stale (next update was due %s); refusing to trust it",
 		e.CRLIssuer, e.NextUpdate.UTC().Format(time.RFC3339))
 }
 

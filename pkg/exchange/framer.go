@@ -25,8 +25,9 @@ var bufPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// LineTooLongError reports a line longer than the configured limit. Nothing
-// beyond Max+1 bytes of it was ever held in memory.
+// LineTooLongError reports a line longer than the configured limit. The
+// Framer never held more of it than one buffer: Max+2 bytes, or the initial
+// 4 KiB if that is more.
 type LineTooLongError struct {
 	Max int
 }
@@ -38,9 +39,11 @@ func (e *LineTooLongError) Error() string {
 // Framer splits a byte stream into messages: lines ending in LF or CRLF, and
 // the bytes after the last newline when the stream ends.
 //
-// Memory is bounded by the limit: a line longer than Max is an error as soon
-// as Max+2 bytes of it have arrived (Max content bytes plus a CRLF would be the
-// longest legal line), whatever the client sends after.
+// Memory is bounded by the limit: the buffer grows by doubling to at most
+// limit+2 bytes (limit content bytes plus a CRLF is the longest legal line),
+// or stays at its initial 4 KiB if that is more, and a line is an error as
+// soon as more than limit bytes of it (not counting a final CR) are
+// buffered, whatever the client sends after.
 type Framer struct {
 	r          io.Reader
 	max        int
@@ -53,8 +56,8 @@ type Framer struct {
 	total      int64
 }
 
-// NewFramer returns a Framer reading from r with lines of at most max bytes,
-// not counting the line terminator. A max below 1 counts as 1.
+// NewFramer returns a Framer reading from r with lines of at most limit
+// bytes, not counting the line terminator. A limit below 1 counts as 1.
 func NewFramer(r io.Reader, limit int) *Framer {
 	return &Framer{r: r, max: max(limit, 1)}
 }

@@ -25,12 +25,10 @@ import (
 // for plaintext, to quote in the log.
 const peekSize = 64
 
-// Conn replays the bytes Peek read before reading from the connection.
-type Conn = replay.Conn
-
 // Peek reads the first bytes the client sends (one read, at most 64 bytes)
-// and returns them with a Conn that replays them.
-func Peek(c net.Conn) (*Conn, []byte, error) {
+// and returns them with a connection that replays them before reading
+// from c.
+func Peek(c net.Conn) (*replay.Conn, []byte, error) {
 	buf := make([]byte, peekSize)
 	n, err := c.Read(buf)
 	if n == 0 {
@@ -76,13 +74,15 @@ func (e *NotTLSError) Error() string {
 }
 
 // Reply is what a plaintext client is told before the close, in its own
-// protocol where possible.
+// protocol where possible. It speaks to the client, who is often not the
+// one running the server: how to run the server differently is for the
+// server's log, not for the peer.
 func (e *NotTLSError) Reply() []byte {
 	if IsHTTP(e.First) {
 		return []byte("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" +
 			"Client sent an HTTP request to a TLS server.\n")
 	}
-	return []byte("error: this port speaks TLS: connect with TLS (openssl s_client), or run seclisten with --plain\n")
+	return []byte("error: this port speaks TLS: connect with TLS (openssl s_client)\n")
 }
 
 // Result is a successful handshake.

@@ -129,7 +129,7 @@ func TestNotTLSError(t *testing.T) {
 		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 			`client sent plaintext, not a TLS ClientHello: "PRI * HTTP/2.0"`, "HTTP/1.0 400 Bad Request\r\n"},
 		{"text", "hello\n", `client sent plaintext, not a TLS ClientHello: "hello"`,
-			"error: this port speaks TLS: connect with TLS (openssl s_client), or run seclisten with --plain\n"},
+			"error: this port speaks TLS: connect with TLS (openssl s_client)\n"},
 		{"escape sequence", "\x1b]0;pwned\x07\n", `client sent plaintext, not a TLS ClientHello: "\x1b]0;pwned\x07"`,
 			"error: this port speaks TLS"},
 	}
@@ -645,7 +645,7 @@ func TestExplainRejection(t *testing.T) {
 		t.Fatalf("Server: %v (%T), want a Rejection", s.err, s.err)
 	}
 	f := handshake.Explain(s.err, time.Now())
-	if f.Code != outcome.NotAllowed || f.Text != "CN=alice not in --allow-cn" {
+	if f.Code != outcome.NotAllowed || f.Text != "CN=alice is not in the allowed common names" {
 		t.Errorf("Explain = %+v", f)
 	}
 	if f.Leaf == nil || f.Leaf.Subject.CommonName != "alice" || f.Verdict == nil {

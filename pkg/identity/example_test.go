@@ -1,28 +1,29 @@
 package identity_test
 
 import (
+	"errors"
 	"fmt"
-	"log"
 
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/pki"
 )
 
-// How a client certificate names its holder, and an allowlist that serves
-// it.
-func ExampleFromCertificate() {
-	ca, err := pki.NewCA(pki.CAOptions{})
-	if err != nil {
-		log.Fatal(err)
+// A server names a client by its verified certificate
+// (tls.ConnectionState.VerifiedChains[0][0]) and checks it against its
+// allowlists.
+func ExampleAllowlist_Check() {
+	ca, _ := pki.NewCA(pki.CAOptions{})
+	bob, _ := ca.IssueClient(pki.ClientOptions{CommonName: "bob", URIs: []string{"spiffe://example.org/bob"}})
+	id := identity.FromCertificate(bob.Certificate)
+	fmt.Println(id.Name)
+
+	allow := identity.Allowlist{CN: []string{"alice"}}
+	err := allow.Check(id)
+	var na *identity.NotAllowedError
+	if errors.As(err, &na) {
+		fmt.Printf("refused by the %s list: %v\n", na.List, err)
 	}
-	c, err := ca.IssueClient(pki.ClientOptions{CommonName: "alice", URIs: []string{"spiffe://example.org/alice"}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	id := identity.FromCertificate(c.Certificate)
-	fmt.Println(id.Name, id.SANs())
-	fmt.Println(identity.Allowlist{URI: []string{"spiffe://example.org/alice"}}.Check(id))
 	// Output:
-	// CN=alice [URI:spiffe://example.org/alice]
-	// <nil>
+	// CN=bob
+	// refused by the CN list: CN=bob is not in the allowed common names
 }

@@ -116,20 +116,38 @@ func (a Allowlist) Empty() bool {
 // NotAllowedError says which allowlist a client missed and what it
 // presented.
 type NotAllowedError struct {
-	Flag      string   // "--allow-cn", ...
-	Presented []string // what the certificate had for that field
+	// List names the Allowlist field the client missed: "CN", "OU", "DNS"
+	// or "URI".
+	List string
+	// Presented is what the certificate had for that field.
+	Presented []string
 }
 
 func (e *NotAllowedError) Error() string {
-	field := strings.ToUpper(strings.TrimPrefix(e.Flag, "--allow-"))
-	if len(e.Presented) == 0 {
-		return fmt.Sprintf("certificate has no %s, and %s is set", field, e.Flag)
+	var allowed string
+	switch e.List {
+	case "CN":
+		allowed = "the allowed common names"
+	case "OU":
+		allowed = "the allowed organizational units"
+	case "DNS":
+		allowed = "the allowed DNS names"
+	case "URI":
+		allowed = "the allowed URIs"
+	default:
+		allowed = "the " + e.List + " allowlist"
+	}
+	switch len(e.Presented) {
+	case 0:
+		return fmt.Sprintf("certificate has no %s, so it matches none of %s", e.List, allowed)
+	case 1:
+		return fmt.Sprintf("%s=%s is not in %s", e.List, e.Presented[0], allowed)
 	}
 	vals := make([]string, len(e.Presented))
 	for i, p := range e.Presented {
-		vals[i] = field + "=" + p
+		vals[i] = e.List + "=" + p
 	}
-	return fmt.Sprintf("%s not in %s", strings.Join(vals, ", "), e.Flag)
+	return fmt.Sprintf("none of %s is in %s", strings.Join(vals, ", "), allowed)
 }
 
 // Check reports whether id may be served: nil, or a *NotAllowedError
@@ -140,18 +158,18 @@ func (a Allowlist) Check(id Identity) error {
 		if id.CommonName != "" {
 			presented = []string{id.CommonName}
 		}
-		return &NotAllowedError{Flag: "--allow-cn", Presented: presented}
+		return &NotAllowedError{List: "CN", Presented: presented}
 	}
 	if len(a.OU) > 0 && !slices.ContainsFunc(id.OUs, func(ou string) bool { return slices.Contains(a.OU, ou) }) {
-		return &NotAllowedError{Flag: "--allow-ou", Presented: id.OUs}
+		return &NotAllowedError{List: "OU", Presented: id.OUs}
 	}
 	if len(a.DNS) > 0 && !slices.ContainsFunc(id.DNSNames, func(n string) bool {
 		return slices.ContainsFunc(a.DNS, func(allowed string) bool { return strings.EqualFold(allowed, n) })
 	}) {
-		return &NotAllowedError{Flag: "--allow-dns", Presented: id.DNSNames}
+		return &NotAllowedError{List: "DNS", Presented: id.DNSNames}
 	}
 	if len(a.URI) > 0 && !slices.ContainsFunc(id.URIs, func(u string) bool { return slices.Contains(a.URI, u) }) {
-		return &NotAllowedError{Flag: "--allow-uri", Presented: id.URIs}
+		return &NotAllowedError{List: "URI", Presented: id.URIs}
 	}
 	return nil
 }

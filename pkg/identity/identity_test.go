@@ -255,36 +255,36 @@ func TestAllowlistCheck(t *testing.T) {
 
 		{"CN hit", identity.Allowlist{CN: []string{"alice"}}, alice, ""},
 		{"CN hit among several", identity.Allowlist{CN: []string{"bob", "alice"}}, alice, ""},
-		{"CN miss", identity.Allowlist{CN: []string{"bob"}}, alice, "CN=alice not in --allow-cn"},
-		{"CN case-sensitive", identity.Allowlist{CN: []string{"Alice"}}, alice, "CN=alice not in --allow-cn"},
-		{"CN no substring", identity.Allowlist{CN: []string{"alic"}}, alice, "CN=alice not in --allow-cn"},
-		{"CN absent", identity.Allowlist{CN: []string{"alice"}}, bare, "certificate has no CN, and --allow-cn is set"},
+		{"CN miss", identity.Allowlist{CN: []string{"bob"}}, alice, "CN=alice is not in the allowed common names"},
+		{"CN case-sensitive", identity.Allowlist{CN: []string{"Alice"}}, alice, "CN=alice is not in the allowed common names"},
+		{"CN no substring", identity.Allowlist{CN: []string{"alic"}}, alice, "CN=alice is not in the allowed common names"},
+		{"CN absent", identity.Allowlist{CN: []string{"alice"}}, bare, "certificate has no CN, so it matches none of the allowed common names"},
 		{"CN empty entry does not match absent CN", identity.Allowlist{CN: []string{""}}, bare, ""},
 
 		{"OU hit first", identity.Allowlist{OU: []string{"eng"}}, alice, ""},
 		{"OU hit second", identity.Allowlist{OU: []string{"ops"}}, alice, ""},
-		{"OU miss", identity.Allowlist{OU: []string{"sales"}}, alice, "OU=eng, OU=ops not in --allow-ou"},
-		{"OU case-sensitive", identity.Allowlist{OU: []string{"ENG"}}, alice, "OU=eng, OU=ops not in --allow-ou"},
-		{"OU absent", identity.Allowlist{OU: []string{"eng"}}, bare, "certificate has no OU, and --allow-ou is set"},
+		{"OU miss", identity.Allowlist{OU: []string{"sales"}}, alice, "none of OU=eng, OU=ops is in the allowed organizational units"},
+		{"OU case-sensitive", identity.Allowlist{OU: []string{"ENG"}}, alice, "none of OU=eng, OU=ops is in the allowed organizational units"},
+		{"OU absent", identity.Allowlist{OU: []string{"eng"}}, bare, "certificate has no OU, so it matches none of the allowed organizational units"},
 
 		{"DNS hit", identity.Allowlist{DNS: []string{"alice.example.org"}}, alice, ""},
 		{"DNS hit case-insensitive", identity.Allowlist{DNS: []string{"ALICE.example.org"}}, alice, ""},
 		{"DNS hit second SAN case-insensitive", identity.Allowlist{DNS: []string{"alt.example.org"}}, alice, ""},
-		{"DNS miss", identity.Allowlist{DNS: []string{"bob.example.org"}}, alice, "DNS=alice.example.org, DNS=Alt.Example.ORG not in --allow-dns"},
-		{"DNS no wildcard matching", identity.Allowlist{DNS: []string{"*.example.org"}}, alice, "not in --allow-dns"},
-		{"DNS absent", identity.Allowlist{DNS: []string{"a.example"}}, bare, "certificate has no DNS, and --allow-dns is set"},
+		{"DNS miss", identity.Allowlist{DNS: []string{"bob.example.org"}}, alice, "none of DNS=alice.example.org, DNS=Alt.Example.ORG is in the allowed DNS names"},
+		{"DNS no wildcard matching", identity.Allowlist{DNS: []string{"*.example.org"}}, alice, "in the allowed DNS names"},
+		{"DNS absent", identity.Allowlist{DNS: []string{"a.example"}}, bare, "certificate has no DNS, so it matches none of the allowed DNS names"},
 
 		{"URI hit", identity.Allowlist{URI: []string{"spiffe://example.org/alice"}}, alice, ""},
-		{"URI miss", identity.Allowlist{URI: []string{"spiffe://example.org/bob"}}, alice, "URI=spiffe://example.org/alice not in --allow-uri"},
-		{"URI case-sensitive", identity.Allowlist{URI: []string{"spiffe://example.org/Alice"}}, alice, "not in --allow-uri"},
-		{"URI absent", identity.Allowlist{URI: []string{"spiffe://example.org/alice"}}, bare, "certificate has no URI, and --allow-uri is set"},
+		{"URI miss", identity.Allowlist{URI: []string{"spiffe://example.org/bob"}}, alice, "URI=spiffe://example.org/alice is not in the allowed URIs"},
+		{"URI case-sensitive", identity.Allowlist{URI: []string{"spiffe://example.org/Alice"}}, alice, "is not in the allowed URIs"},
+		{"URI absent", identity.Allowlist{URI: []string{"spiffe://example.org/alice"}}, bare, "certificate has no URI, so it matches none of the allowed URIs"},
 
 		{"AND all hit", identity.Allowlist{CN: []string{"alice"}, OU: []string{"ops"}, DNS: []string{"alice.example.org"},
 			URI: []string{"spiffe://example.org/alice"}}, alice, ""},
-		{"AND CN hit, OU miss", identity.Allowlist{CN: []string{"alice"}, OU: []string{"sales"}}, alice, "OU=eng, OU=ops not in --allow-ou"},
-		{"AND CN miss reported first", identity.Allowlist{CN: []string{"bob"}, OU: []string{"sales"}}, alice, "CN=alice not in --allow-cn"},
-		{"AND DNS hit, URI miss", identity.Allowlist{DNS: []string{"alice.example.org"}, URI: []string{"spiffe://x"}}, alice, "URI=spiffe://example.org/alice not in --allow-uri"},
-		{"AND OU hit, DNS miss", identity.Allowlist{OU: []string{"eng"}, DNS: []string{"x.example"}}, alice, "not in --allow-dns"},
+		{"AND CN hit, OU miss", identity.Allowlist{CN: []string{"alice"}, OU: []string{"sales"}}, alice, "none of OU=eng, OU=ops is in the allowed organizational units"},
+		{"AND CN miss reported first", identity.Allowlist{CN: []string{"bob"}, OU: []string{"sales"}}, alice, "CN=alice is not in the allowed common names"},
+		{"AND DNS hit, URI miss", identity.Allowlist{DNS: []string{"alice.example.org"}, URI: []string{"spiffe://x"}}, alice, "URI=spiffe://example.org/alice is not in the allowed URIs"},
+		{"AND OU hit, DNS miss", identity.Allowlist{OU: []string{"eng"}, DNS: []string{"x.example"}}, alice, "in the allowed DNS names"},
 		{"OR within lists", identity.Allowlist{CN: []string{"x", "alice"}, OU: []string{"y", "ops"}, DNS: []string{"z", "ALT.example.org"},
 			URI: []string{"w", "spiffe://example.org/alice"}}, alice, ""},
 	}
@@ -304,8 +304,8 @@ func TestAllowlistCheck(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Check = %q, want it to contain %q", err, tt.wantErr)
 			}
-			if !strings.HasPrefix(na.Flag, "--allow-") {
-				t.Errorf("Flag = %q", na.Flag)
+			if !strings.Contains(tt.wantErr, na.List) {
+				t.Errorf("List = %q for %q", na.List, tt.wantErr)
 			}
 		})
 	}
@@ -335,10 +335,11 @@ func TestNotAllowedErrorText(t *testing.T) {
 		err  identity.NotAllowedError
 		want string
 	}{
-		{identity.NotAllowedError{Flag: "--allow-cn", Presented: []string{"bob"}}, "CN=bob not in --allow-cn"},
-		{identity.NotAllowedError{Flag: "--allow-uri"}, "certificate has no URI, and --allow-uri is set"},
-		{identity.NotAllowedError{Flag: "--allow-ou", Presented: []string{"a", "b"}}, "OU=a, OU=b not in --allow-ou"},
-		{identity.NotAllowedError{Flag: "--allow-dns", Presented: []string{}}, "certificate has no DNS, and --allow-dns is set"},
+		{identity.NotAllowedError{List: "CN", Presented: []string{"bob"}}, "CN=bob is not in the allowed common names"},
+		{identity.NotAllowedError{List: "URI"}, "certificate has no URI, so it matches none of the allowed URIs"},
+		{identity.NotAllowedError{List: "OU", Presented: []string{"a", "b"}}, "none of OU=a, OU=b is in the allowed organizational units"},
+		{identity.NotAllowedError{List: "DNS", Presented: []string{}}, "certificate has no DNS, so it matches none of the allowed DNS names"},
+		{identity.NotAllowedError{List: "DNS", Presented: []string{"a.example"}}, "DNS=a.example is not in the allowed DNS names"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/internal/throttle"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -26,12 +28,16 @@ const (
 	maxAcceptBackoff = time.Second
 )
 
-// Handler serves one connection. ctx ends when the server starts shutting
-// down. The listener closes the connection when the handler returns; the
-// handler may close it earlier.
+// Handler serves one connection. ctx ends when Shutdown is called, just
+// after c.Read starts returning ErrShutdown. When the handler returns, the
+// listener closes c gracefully: it sends FIN and discards input until the
+// peer closes too or a second passes, and c holds its slot of MaxConns
+// until then. A handler that refuses c closes it at once with CloseNow or
+// Refuse instead.
 type Handler func(ctx context.Context, c *Conn)
 
-// Options configure a Server. Every field must be set, except MaxAccepts.
+// Options configure a Server. Every field must be set, except MaxLifetime
+// and MaxAccepts.
 type Options struct {
 	// MaxConns is how many connections are served at once. The accept loop
 	// takes a slot before it accepts, so past the cap new connections wait
@@ -70,8 +76,10 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	wg        sync.WaitGroup // one per connection goroutine
 
-	capLog logLimiter
-	errLog logLimiter
+	// logs lets one line through per key ("cap", "accept") every 10 s,
+	// so a condition that repeats thousands of times a second cannot
+	// flood the log.
+	logs throttle.Throttle[string]
 }
 
 // New returns a Server that runs h for every connection.
@@ -85,8 +93,7 @@ func New(opts Options, h Handler) *Server {
 		cancelBase: cancel,
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*Conn]struct{}),
-		capLog:     logLimiter{every: 10 * time.Second},
-		errLog:     logLimiter{every: 10 * time.Second},
+		logs:       throttle.Throttle[string]{Window: 10 * time.Second},
 	}
 }
 
@@ -117,7 +124,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				return err
 			}
 			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
-			if n, ok := s.errLog.allow(); ok {
+			if n, ok := s.logs.Allow("accept"); ok {
 				s.opts.Logger.Warn("accept failed; backing off", "err", err, "backoff", backoff, "suppressed", n)
 			}
 			select {
@@ -145,7 +152,7 @@ func (s *Server) takeSlot() bool {
 		return true
 	default:
 	}
-	if n, ok := s.capLog.allow(); ok {
+	if n, ok := s.logs.Allow("cap"); ok {
 		s.opts.Logger.Warn("connection cap reached: new connections wait in the kernel backlog",
 			"max_conns", s.opts.MaxConns, "times_since_last_log", n+1)
 	}
@@ -250,28 +257,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-time.After(time.Second):
 	}
 	return ctx.Err()
-}
-
-// logLimiter lets one log line through per period and counts the rest, so a
-// condition that repeats thousands of times a second cannot flood the log.
-type logLimiter struct {
-	every      time.Duration
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-// allow reports whether to log now, and how many were suppressed since the
-// last line.
-func (l *logLimiter) allow() (int, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < l.every {
-		l.suppressed++
-		return 0, false
-	}
-	n := l.suppressed
-	l.last, l.suppressed = now, 0
-	return n, true
 }

@@ -300,15 +300,15 @@ func (ca *CA) IssueServer(opts ServerOptions) (*Cert, error) {
 // ClientOptions configures CA.IssueClient. The zero value makes an ECDSA
 // P-256 clientAuth certificate with CN "client", valid for DefaultLeafDays.
 type ClientOptions struct {
-	// CommonName is the subject CN, the client's name in seclisten's logs
-	// and --allow-cn. Empty means "client".
+	// CommonName is the subject CN: the client's name in logs, and what a
+	// CN allowlist matches (identity.Allowlist). Empty means "client".
 	CommonName string
-	// OrganizationalUnits are the subject OUs, matched by --allow-ou.
+	// OrganizationalUnits are the subject OUs, matched by an OU allowlist.
 	OrganizationalUnits []string
-	// DNSNames are DNS SANs, matched by --allow-dns.
+	// DNSNames are DNS SANs, matched by a DNS allowlist.
 	DNSNames []string
 	// URIs are URI SANs such as SPIFFE IDs (spiffe://example.org/client),
-	// matched by --allow-uri. Each must be an absolute URI.
+	// matched by a URI allowlist. Each must be an absolute URI.
 	URIs []string
 	// KeyType is the key's type. The zero value is ECDSAP256.
 	KeyType KeyType

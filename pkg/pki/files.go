@@ -166,12 +166,12 @@ func writeFiles(dir string, files []file, force bool) ([]string, error) {
 }
 
 // checkAbsent returns an error wrapping fs.ErrExist if path exists (even as a
-// dangling symlink), naming it and the flag that allows replacing it.
+// dangling symlink), naming it.
 func checkAbsent(path string) error {
 	_, err := os.Lstat(path)
 	switch {
 	case err == nil:
-		return fmt.Errorf("refusing to overwrite %s (use --force to replace it): %w", path, fs.ErrExist)
+		return fmt.Errorf("refusing to overwrite %s: %w", path, fs.ErrExist)
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	default:

@@ -13,11 +13,11 @@ import (
 const OtherCACommonName = "seclisten Other CA"
 
 // ClientURI is the SPIFFE ID URI SAN of the good client certificate Init
-// writes (client.pem), for testing --allow-uri.
+// writes (client.pem), for testing URI allowlists.
 const ClientURI = "spiffe://seclisten.test/client"
 
 // ClientOU is the subject OU of the good client certificate Init writes
-// (client.pem), for testing --allow-ou.
+// (client.pem), for testing OU allowlists.
 const ClientOU = "dev"
 
 // InitOptions configures Init. The zero value writes an ECDSA P-256 PKI for

@@ -10,12 +10,13 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"github.com/seclisten/seclisten/pkg/internal/cidr"
 	"github.com/seclisten/seclisten/pkg/internal/replay"
 )
 
 // ErrUntrusted refuses a connection from an address outside the trusted
 // proxy ranges.
-var ErrUntrusted = errors.New("connection from an untrusted address while --proxy-protocol is on")
+var ErrUntrusted = errors.New("connection from an address that is not a trusted proxy")
 
 // HeaderError is a missing or malformed header from a trusted proxy.
 type HeaderError struct{ Err error }
@@ -36,17 +37,6 @@ type Result struct {
 	Local bool
 }
 
-// Trusted reports whether addr may send PROXY headers.
-func Trusted(addr netip.Addr, trusted []netip.Prefix) bool {
-	addr = addr.Unmap()
-	for _, p := range trusted {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
 // Read checks that the peer of c is a trusted proxy and reads its header.
 // The caller sets the deadline (the header must arrive within it). Errors:
 // ErrUntrusted, *HeaderError, or the read error.
@@ -55,7 +45,7 @@ func Read(c net.Conn, trusted []netip.Prefix) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer address: %w", err)
 	}
-	if !Trusted(peer.Addr(), trusted) {
+	if !cidr.Contains(trusted, peer.Addr()) {
 		return nil, ErrUntrusted
 	}
 	// Small: a v1 header is at most 107 bytes, and a longer v2 header is

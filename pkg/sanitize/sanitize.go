@@ -64,26 +64,6 @@ func String(b []byte) string {
 	return string(Append(make([]byte, 0, len(b)+8), b))
 }
 
-// Safe reports whether b prints unchanged, that is Append(nil, b) equals b.
-func Safe(b []byte) bool {
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f || c == '\\' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(b[i:])
-		if (r == utf8.RuneError && size == 1) || escapedRune(r) {
-			return false
-		}
-		i += size
-	}
-	return true
-}
-
 func appendControl(dst []byte, c byte) []byte {
 	switch c {
 	case '\t':

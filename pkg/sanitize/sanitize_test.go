@@ -217,9 +217,6 @@ func TestAppend(t *testing.T) {
 			if s := sanitize.String([]byte(tt.in)); s != tt.want {
 				t.Errorf("String(%q) = %q, want %q", tt.in, s, tt.want)
 			}
-			if safe, wantSafe := sanitize.Safe([]byte(tt.in)), tt.in == tt.want; safe != wantSafe {
-				t.Errorf("Safe(%q) = %v, want %v", tt.in, safe, wantSafe)
-			}
 			back, err := unescape(got)
 			if err != nil {
 				t.Fatalf("unescape(%q): %v", got, err)
@@ -342,11 +339,7 @@ func FuzzAppend(f *testing.F) {
 		if !bytes.Equal(back, b) {
 			t.Fatalf("unescape(Append(%q)) = %q", b, back)
 		}
-		// (d) Safe agrees with Append.
-		if got, want := sanitize.Safe(b), bytes.Equal(out, b); got != want {
-			t.Fatalf("Safe(%q) = %v, but Append(nil, b) == b is %v", b, got, want)
-		}
-		// String agrees with Append.
+		// (d) String agrees with Append.
 		if s := sanitize.String(b); s != string(out) {
 			t.Fatalf("String(%q) = %q, Append gives %q", b, s, out)
 		}

@@ -26,7 +26,6 @@ import (
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/proxy"
-	"github.com/seclisten/seclisten/pkg/ratelimit"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -96,7 +95,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	release, why, ok := h.admit.Admit(client.Addr())
 	if !ok {
 		// Refused before any TLS work and before reading a byte.
-		h.refuseEarly(lc, client.String(), h.admit.Key(client.Addr()), admissionCode(why))
+		h.refuseEarly(lc, client.String(), h.admit.Key(client.Addr()), why)
 		return
 	}
 	defer release()
@@ -124,7 +123,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	if reason == outcome.IdleTimeout && lc.LifetimeOver() {
 		reason = outcome.MaxLifetime
 	}
-	if reason == outcome.LineTooLong && h.reporter.Note(c.key, admit.Reason(reason)) {
+	if reason == outcome.LineTooLong && h.reporter.Note(c.key, reason) {
 		// Info, not debug: the client was cut off, and whoever runs the
 		// server should learn why without turning on debug logging.
 		c.log.Info("closed: line too long", h.withFlags(reason, "code", reason, "limit", h.maxLine,
@@ -162,7 +161,7 @@ func (h *handler) withFlags(c outcome.Code, attrs ...any) []any {
 func (h *handler) refuseEarly(lc *listener.Conn, remote, who string, why outcome.Code) {
 	r := h.refusals[why]
 	h.metrics.Rejected(why)
-	h.reporter.Refused(who, admit.Reason(why), h.withFlags(why, "limit", r.limit)...)
+	h.reporter.Refused(who, why, h.withFlags(why, "limit", r.limit)...)
 	if h.printer.JSON() {
 		h.printer.Conn(lc.ID(), remote).Reject(why, why.Text(), nil)
 	}
@@ -231,7 +230,7 @@ func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool
 		// Bytes were read from the proxy: it gets no refusal signal, which
 		// would land in the middle of its client's stream.
 		h.metrics.Rejected(why)
-		h.reporter.Refused(peer.Addr().String(), admit.Reason(why), h.withFlags(why, detail...)...)
+		h.reporter.Refused(peer.Addr().String(), why, h.withFlags(why, detail...)...)
 		lc.CloseNow()
 		return nil, peer, false
 	}
@@ -353,7 +352,7 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 	// from many connections cannot flood the log; a developer trying each
 	// broken certificate in turn still sees every verdict.
 	closed := f.Code == outcome.HandshakeClosed
-	full := closed || h.reporter.Note(c.key, admit.Reason(f.Code))
+	full := closed || h.reporter.Note(c.key, f.Code)
 	switch {
 	case closed:
 		// Port probes and TCP health checks connect and leave: not news.
@@ -477,21 +476,4 @@ func (c counted) Message(msg []byte) {
 func (c counted) Reply(reply []byte) {
 	c.out.Reply(reply)
 	c.m.Reply()
-}
-
-// admissionCode is the outcome of an admission refusal.
-func admissionCode(why admit.Reason) outcome.Code {
-	switch why {
-	case admit.Reason(ratelimit.RefusedRate):
-		return outcome.Rate
-	case admit.Reason(ratelimit.RefusedConcurrency):
-		return outcome.PerIPCap
-	case admit.Reason(ratelimit.RefusedTableFull):
-		return outcome.LimiterFull
-	case admit.Denied:
-		return outcome.DenyList
-	case admit.NotAllowed:
-		return outcome.NotInAllowList
-	}
-	panic("server: unknown admission refusal " + string(why))
 }

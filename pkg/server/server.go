@@ -25,7 +25,6 @@ import (
 	"github.com/seclisten/seclisten/pkg/metrics"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/output"
-	"github.com/seclisten/seclisten/pkg/ratelimit"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
@@ -87,7 +86,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		tls:     s.tls,
 		metrics: s.metrics,
 		admit: admit.New(admit.Options{Allow: l.AllowCIDR, Deny: l.DenyCIDR, LimitLoopback: l.LimitLoopback,
-			Limits: ratelimit.Options{
+			Limits: admit.Limits{
 				Rate: rate.Limit(l.Rate), Burst: l.Burst, MaxConcurrent: l.MaxConnsPerIP, IPv6Prefix: l.IPv6Prefix,
 				MaxEntries: entries,
 			}}),
@@ -106,12 +105,12 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	return s, nil
 }
 
-// limiterEntries bounds the per-IP table: a fixed 100,000 entries (a few
-// MiB), and never fewer than four times the connection cap, so every
-// address with a live connection always fits and the table is never full
-// of active entries.
+// limiterEntries bounds the per-IP table: admit.DefaultMaxEntries (100,000
+// entries, about 17 MiB when full), and never fewer than four times the
+// connection cap, so every address with a live connection always fits and
+// the table is never full of active entries.
 func limiterEntries(maxConns int) int {
-	return max(100_000, 4*maxConns)
+	return max(admit.DefaultMaxEntries, 4*maxConns)
 }
 
 // tlsOptions are the tlsconf.Options of the TLS settings t.

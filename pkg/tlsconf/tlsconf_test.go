@@ -833,7 +833,7 @@ func TestClientAuthModes(t *testing.T) {
 		}},
 		{"require allowlist miss", tlsconf.Require, allowAlice, bob, func(t *testing.T, src *tlsconf.Source, r result) {
 			rejected(&notAllowedErr)(t, src, r)
-			if got := notAllowedErr.Error(); got != "CN=bob not in --allow-cn" {
+			if got := notAllowedErr.Error(); got != "CN=bob is not in the allowed common names" {
 				t.Errorf("error %q", got)
 			}
 		}},

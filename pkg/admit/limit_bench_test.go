@@ -1,26 +1,26 @@
-package ratelimit
+package admit
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync/atomic"
 	"testing"
 )
 
-// Benchmarks use the real clock and a rate high enough that every call is
-// admitted: they measure the admit path, then release. "rate" limits the
-// rate only (release is a no-op); "rate+cap" also counts connections.
+// The benchmarks run on the real clock. Those through benchAllow use a rate
+// high enough that every call is admitted: they measure the admit path,
+// then release. "rate" limits the rate only (release is a no-op);
+// "rate+cap" also counts connections.
 var benchOpts = []struct {
 	name string
-	opts Options
+	opts Limits
 }{
-	{"rate", Options{Rate: 1e9, Burst: 1e9}},
-	{"rate+cap", Options{Rate: 1e9, Burst: 1e9, MaxConcurrent: 1 << 20}},
+	{"rate", Limits{Rate: 1e9, Burst: 1e9}},
+	{"rate+cap", Limits{Rate: 1e9, Burst: 1e9, MaxConcurrent: 1 << 20}},
 }
 
-func benchAllow(b *testing.B, l *Limiter, addr netip.Addr) {
-	release, reason, ok := l.Allow(addr)
+func benchAllow(b *testing.B, l *limiter, addr netip.Addr) {
+	release, reason, ok := l.allow(addr)
 	if !ok {
 		b.Fatalf("refused: %q", reason)
 	}
@@ -31,14 +31,14 @@ func BenchmarkAllowSameIP(b *testing.B) {
 	addr := netip.MustParseAddr("192.0.2.1")
 	for _, o := range benchOpts {
 		b.Run("serial/"+o.name, func(b *testing.B) {
-			l := New(o.opts)
+			l := newLimiter(o.opts)
 			b.ReportAllocs()
 			for b.Loop() {
 				benchAllow(b, l, addr)
 			}
 		})
 		b.Run("parallel/"+o.name, func(b *testing.B) {
-			l := New(o.opts)
+			l := newLimiter(o.opts)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -50,8 +50,7 @@ func BenchmarkAllowSameIP(b *testing.B) {
 }
 
 // BenchmarkAllowManyIPs goes through 1<<16 addresses, in random order, that
-// all fit in the table, with one lock and with several shards (the
-// default, 64, last) to justify the choice.
+// all fit in the table: the cost of a lookup that misses the CPU caches.
 func BenchmarkAllowManyIPs(b *testing.B) {
 	const n = 1 << 16
 	addrs := make([]netip.Addr, n)
@@ -64,42 +63,36 @@ func BenchmarkAllowManyIPs(b *testing.B) {
 	}
 	// Shuffled after the table is filled, so that entries that are
 	// neighbours in memory are not used one after the other.
-	warm := func(l *Limiter) *Limiter {
+	warm := func(l *limiter) *limiter {
 		for _, a := range addrs {
 			benchAllow(b, l, a)
 		}
 		rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
 		return l
 	}
-	for _, shards := range []int{1, 4, 16, 0} {
-		sname := fmt.Sprintf("shards=%d", shards)
-		if shards == 0 {
-			sname = fmt.Sprintf("shards=%d", shardCount(DefaultMaxEntries))
-		}
-		for _, o := range benchOpts {
-			b.Run("serial/"+sname+"/"+o.name, func(b *testing.B) {
-				l := warm(newLimiter(o.opts, shards))
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
+	for _, o := range benchOpts {
+		b.Run("serial/"+o.name, func(b *testing.B) {
+			l := warm(newLimiter(o.opts))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				benchAllow(b, l, addrs[i%n])
+				i++
+			}
+		})
+		b.Run("parallel/"+o.name, func(b *testing.B) {
+			l := warm(newLimiter(o.opts))
+			var next atomic.Uint32
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(next.Add(7919)) // goroutines start apart
+				for pb.Next() {
 					benchAllow(b, l, addrs[i%n])
 					i++
 				}
 			})
-			b.Run("parallel/"+sname+"/"+o.name, func(b *testing.B) {
-				l := warm(newLimiter(o.opts, shards))
-				var next atomic.Uint32
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					i := int(next.Add(7919)) // goroutines start apart
-					for pb.Next() {
-						benchAllow(b, l, addrs[i%n])
-						i++
-					}
-				})
-			})
-		}
+		})
 	}
 }
 
@@ -113,7 +106,7 @@ func BenchmarkAllowSpray(b *testing.B) {
 			name = "parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			l := New(Options{Rate: 10, Burst: 20, MaxConcurrent: 32, MaxEntries: 10_000})
+			l := newLimiter(Limits{Rate: 10, Burst: 20, MaxConcurrent: 32, MaxEntries: 10_000})
 			var next atomic.Uint32
 			b.ReportAllocs()
 			if !parallel {
@@ -127,6 +120,30 @@ func BenchmarkAllowSpray(b *testing.B) {
 					benchAllow(b, l, v4(next.Add(1)))
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkAllowRefused is the refusal path, what a flood from one address
+// costs once its bucket is empty or its cap is reached.
+func BenchmarkAllowRefused(b *testing.B) {
+	addr := netip.MustParseAddr("192.0.2.1")
+	for _, tt := range []struct {
+		name string
+		opts Limits
+	}{
+		{"rate", Limits{Rate: 1e-9, Burst: 1}},
+		{"cap", Limits{Rate: 1e9, Burst: 1e9, MaxConcurrent: 1}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			l := newLimiter(tt.opts)
+			l.allow(addr) // takes the only token, or the only slot
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, ok := l.allow(addr); ok {
+					b.Fatal("admitted")
+				}
+			}
 		})
 	}
 }

@@ -1,4 +1,4 @@
-package ratelimit
+package admit
 
 import (
 	"net/netip"
@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/seclisten/seclisten/pkg/outcome"
 )
 
-// FuzzAllow runs the operations the input spells against a Limiter with a
+// FuzzLimiter runs the operations the input spells against a limiter with a
 // small table, and checks it against a model of the open connections.
 //
 // The first four bytes pick the options; then each operation is an opcode
@@ -18,7 +20,7 @@ import (
 //	2     release the (argument mod n)-th open connection
 //	3     advance the clock by argument*10ms
 //	4     call an old release again: a released or a refused one
-func FuzzAllow(f *testing.F) {
+func FuzzLimiter(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0})
 	f.Add([]byte{3, 2, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 0, 4, 0, 0, 1})
 	f.Add([]byte{1, 1, 0, 2, 0, 1, 0, 2, 0, 3, 0, 4, 2, 1, 0, 5, 4, 0, 0, 2})
@@ -28,7 +30,7 @@ func FuzzAllow(f *testing.F) {
 			return
 		}
 		clk := newClock()
-		opts := Options{
+		opts := Limits{
 			MaxEntries:    1 + int(data[0]%8),
 			MaxConcurrent: int(data[1] % 4),
 			Burst:         1 + int(data[2]%4),
@@ -36,7 +38,7 @@ func FuzzAllow(f *testing.F) {
 			IPv6Prefix:    []int{64, 128, 56, 1}[data[3]>>2%4],
 			Now:           clk.Now,
 		}
-		l := New(opts)
+		l := newLimiter(opts)
 		type conn struct {
 			key     netip.Addr
 			release func()
@@ -57,8 +59,8 @@ func FuzzAllow(f *testing.F) {
 			if err := checkInvariants(l); err != nil {
 				t.Fatalf("op %d: %v", op, err)
 			}
-			if n := l.Len(); n > opts.MaxEntries {
-				t.Fatalf("op %d: Len = %d > MaxEntries %d", op, n, opts.MaxEntries)
+			if n := size(l); n > opts.MaxEntries {
+				t.Fatalf("op %d: size = %d > MaxEntries %d", op, n, opts.MaxEntries)
 			}
 			for k, c := range model {
 				if got := activeOf(l, k); got != c {
@@ -77,7 +79,7 @@ func FuzzAllow(f *testing.F) {
 				k := keyOf(addr, l.v6bits)
 				wasTracked := tracked(l, addr)
 				before := model[k]
-				release, reason, ok := l.Allow(addr)
+				release, reason, ok := l.allow(addr)
 				if release == nil {
 					t.Fatalf("op %d: nil release", op)
 				}
@@ -93,17 +95,17 @@ func FuzzAllow(f *testing.F) {
 						model[k]++
 						open = append(open, conn{k, release})
 					}
-				case RefusedRate:
+				case outcome.Rate:
 					if opts.Rate == 0 || !wasTracked {
 						t.Fatalf("op %d: %s refused for rate (rate %v, tracked %v)", op, addr, opts.Rate, wasTracked)
 					}
-				case RefusedConcurrency:
+				case outcome.PerIPCap:
 					if before != opts.MaxConcurrent || opts.MaxConcurrent == 0 {
 						t.Fatalf("op %d: %s refused for concurrency with %d open, cap %d", op, addr, before, opts.MaxConcurrent)
 					}
-				case RefusedTableFull:
-					// MaxEntries <= 8 means one shard: the table is full
-					// only when every entry has open connections.
+				case outcome.LimiterFull:
+					// The table is full only when every entry has open
+					// connections.
 					if wasTracked || busy() != opts.MaxEntries {
 						t.Fatalf("op %d: %s refused, table full, with %d busy keys of %d (tracked %v)",
 							op, addr, busy(), opts.MaxEntries, wasTracked)
@@ -138,13 +140,13 @@ func FuzzAllow(f *testing.F) {
 			model[c.key]--
 		}
 		check(-1)
-		if opts.Rate == 0 && l.Len() != 0 {
-			t.Fatalf("no rate and nothing open, but Len = %d", l.Len())
+		if opts.Rate == 0 && size(l) != 0 {
+			t.Fatalf("no rate and nothing open, but size = %d", size(l))
 		}
 		// With every bucket refilled, every key admits again.
 		clk.Advance(time.Hour)
 		for k := range model {
-			release, reason, ok := l.Allow(k)
+			release, reason, ok := l.allow(k)
 			if !ok {
 				t.Fatalf("key %s refused after all released and refilled: %q", k, reason)
 			}
