@@ -16,6 +16,7 @@ var outcomeFlags = map[outcome.Code]string{
 	outcome.ProxyTimeout:   "--handshake-timeout",
 
 	outcome.HandshakeTimeout: "--handshake-timeout",
+	outcome.NotTLS:           "--plain",
 	outcome.TLSOnPlain:       "--plain",
 	outcome.ProtocolVersion:  "--tls-min",
 	outcome.NoALPN:           "--alpn",

@@ -17,14 +17,14 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/seclisten/seclisten/pkg/acme"
-	"github.com/seclisten/seclisten/pkg/admit"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/internal/admit"
+	"github.com/seclisten/seclisten/pkg/internal/metrics"
+	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/listener"
-	"github.com/seclisten/seclisten/pkg/metrics"
 	"github.com/seclisten/seclisten/pkg/outcome"
-	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/outcome"
-	"github.com/seclisten/seclisten/pkg/output"
 )
 
 // The facts of a connection are one description: the log attributes, the

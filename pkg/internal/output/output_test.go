@@ -21,8 +21,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/outcome"
-	"github.com/seclisten/seclisten/pkg/output"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 )

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/seclisten/seclisten/pkg/admit"
+	"github.com/seclisten/seclisten/pkg/internal/admit"
 )
 
 // An Admitter is asked once per accepted connection, before any TLS work,

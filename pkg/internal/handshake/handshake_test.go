@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/crl"
-	"github.com/seclisten/seclisten/pkg/handshake"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/internal/handshake"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/tlsconf"

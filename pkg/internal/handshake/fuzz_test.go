@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/seclisten/seclisten/pkg/handshake"
+	"github.com/seclisten/seclisten/pkg/internal/handshake"
 )
 
 // readerConn is a net.Conn that reads from a reader, in chunks of at most
