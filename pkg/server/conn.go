@@ -145,13 +145,18 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 // flags, as the program that configured the server names them), if
 // anything does.
 func (h *handler) withFlags(c outcome.Code, attrs ...any) []any {
-	if h.flags == nil {
-		return attrs
-	}
-	if f := h.flags(c); f != "" {
+	if f := flagsOf(h.flags, c); f != "" {
 		attrs = append(attrs, "flags", f)
 	}
 	return attrs
+}
+
+// flagsOf is flags(c), or "" when flags is nil.
+func flagsOf(flags func(outcome.Code) string, c outcome.Code) string {
+	if flags == nil {
+		return ""
+	}
+	return flags(c)
 }
 
 // refuseEarly refuses a connection before anything was read from it. The
@@ -161,7 +166,7 @@ func (h *handler) withFlags(c outcome.Code, attrs ...any) []any {
 func (h *handler) refuseEarly(lc *listener.Conn, remote, who string, why outcome.Code) {
 	r := h.refusals[why]
 	h.metrics.Rejected(why)
-	h.reporter.Refused(who, why, h.withFlags(why, "limit", r.limit)...)
+	h.reporter.Refused(who, why, r.attrs...)
 	if h.printer.JSON() {
 		h.printer.Conn(lc.ID(), remote).Reject(why, why.Text(), nil)
 	}

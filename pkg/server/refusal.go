@@ -21,11 +21,27 @@ var alertAccessDenied = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31}
 type refusal struct {
 	limit string
 	line  []byte
+	// attrs are the log attributes of the refusal (the limit, the flags),
+	// made once so that a refusal under a flood allocates nothing.
+	attrs []any
 }
 
 // refusals describes every admission refusal under the limits l, once at
-// start, so a refusal on the hot path only looks its description up.
-func refusals(l config.Limits, limiterEntries int) map[outcome.Code]refusal {
+// start, so a refusal on the hot path only looks its description up. flags
+// names what governs an outcome, if it is set.
+func refusals(l config.Limits, limiterEntries int, flags func(outcome.Code) string) map[outcome.Code]refusal {
+	m := refusalTexts(l, limiterEntries)
+	for c, r := range m {
+		r.attrs = []any{"limit", r.limit}
+		if f := flagsOf(flags, c); f != "" {
+			r.attrs = append(r.attrs, "flags", f)
+		}
+		m[c] = r
+	}
+	return m
+}
+
+func refusalTexts(l config.Limits, limiterEntries int) map[outcome.Code]refusal {
 	line := func(why string) []byte { return []byte("error: refused: " + why + "\n") }
 	return map[outcome.Code]refusal{
 		outcome.Rate: {

@@ -92,7 +92,6 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			}}),
 		reporter: admit.NewReporter(log, cfg.RejectLogInterval),
 		limits:   l,
-		refusals: refusals(l, entries),
 		maxLine:  cfg.MaxLine,
 		report:   cfg.Report,
 		hsTime:   cfg.TLS.HandshakeTimeout,
@@ -191,6 +190,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
 	s.h.flags = s.Flags
+	s.h.refusals = refusals(s.cfg.Limits, limiterEntries(s.cfg.MaxConns), s.Flags)
 	s.logStart(ln.Addr())
 	s.recordCertExpiry()
 	stop, err := s.startServices(ctx)
