@@ -394,7 +394,9 @@ func (s *Source) Verify(certs []*x509.Certificate) error {
 	}
 	chains, err := certs[0].Verify(opts)
 	if err != nil {
-		return err
+		// As crypto/tls reports it: with what the client sent, so the
+		// verdict can say what is missing from the chain.
+		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
 	}
 	return s.checkChain(m, chains[0])
 }

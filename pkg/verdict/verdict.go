@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -71,7 +72,11 @@ func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 		if cert == nil {
 			return Verdict{outcome.UnknownAuthority, "signed by an unknown authority"}
 		}
-		return Verdict{outcome.UnknownAuthority, fmt.Sprintf("signed by an unknown authority: issuer %s", cert.Issuer)}
+		var sent []*x509.Certificate
+		if verr != nil {
+			sent = verr.UnverifiedCertificates
+		}
+		return Verdict{outcome.UnknownAuthority, unknownAuthority(cert, sent)}
 	case errors.As(err, &invalid):
 		cert := invalid.Cert
 		if cert == nil {
@@ -82,6 +87,33 @@ func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 		return Verdict{outcome.Malformed, "client certificate malformed: " + trimTLS(err.Error())}
 	}
 	return Verdict{outcome.VerifyFailed, trimTLS(err.Error())}
+}
+
+// unknownAuthority says why a chain does not lead to a trusted CA, from
+// what the client sent (leaf first; nil when not known): the chain doctor.
+// The usual causes are a client that sends its leaf without the
+// intermediate that signed it, and a chain that leads to another root.
+func unknownAuthority(cert *x509.Certificate, sent []*x509.Certificate) string {
+	text := fmt.Sprintf("signed by an unknown authority: issuer %s", cert.Issuer)
+	switch {
+	case len(sent) == 1 && bytes.Equal(cert.RawIssuer, cert.RawSubject):
+		return text + ": the client certificate is self-signed, not issued by a trusted CA"
+	case len(sent) == 1:
+		text += " is not one of the trusted CAs; the client sent only its leaf: if that issuer is an intermediate " +
+			"under a trusted root, the client must send it too (openssl s_client -cert_chain, or a full-chain certificate file)"
+		if len(cert.IssuingCertificateURL) > 0 {
+			text += "; the issuer's certificate is at " + cert.IssuingCertificateURL[0] + " (AIA caIssuers)"
+		}
+		return text
+	case len(sent) > 1:
+		top := sent[len(sent)-1]
+		if bytes.Equal(top.RawIssuer, top.RawSubject) {
+			return fmt.Sprintf("signed by an unknown authority: the chain the client sent leads to the root %s, which the server does not trust", top.Subject)
+		}
+		return fmt.Sprintf("signed by an unknown authority: the chain the client sent (%d certificates) ends at %s, issued by %s, which is not one of the trusted CAs",
+			len(sent), top.Subject, top.Issuer)
+	}
+	return text
 }
 
 func explainInvalid(e x509.CertificateInvalidError, cert *x509.Certificate, now time.Time) Verdict {

@@ -1,8 +1,12 @@
 package verdict_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"math/big"
@@ -137,13 +141,13 @@ func TestExplain(t *testing.T) {
 			outcome.Expired, "client certificate expired 3 days ago", true},
 		{"tls verification error, unknown authority", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{strangerLeaf.Certificate}, Err: real(strangerLeaf, ca)}, nil,
-			outcome.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
+			outcome.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development is not one of the trusted CAs; the client sent only its leaf: if that issuer is an intermediate under a trusted root, the client must send it too (openssl s_client -cert_chain, or a full-chain certificate file)", false},
 		{"tls verification error, wrong EKU", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{serverOnly.Certificate}, Err: real(serverOnly, ca)}, nil,
 			outcome.WrongEKU, "certificate lacks clientAuth extended key usage (has serverAuth)", false},
 		{"tls verification error, bare unknown authority", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{strangerLeaf.Certificate}, Err: x509.UnknownAuthorityError{}}, nil,
-			outcome.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development", false},
+			outcome.UnknownAuthority, "signed by an unknown authority: issuer CN=Other CA,O=seclisten development is not one of the trusted CAs; the client sent only its leaf: if that issuer is an intermediate under a trusted root, the client must send it too (openssl s_client -cert_chain, or a full-chain certificate file)", false},
 		{"tls verification error, bare expired", &tls.CertificateVerificationError{
 			UnverifiedCertificates: []*x509.Certificate{expiredLeaf.Certificate}, Err: x509.CertificateInvalidError{Reason: x509.Expired}}, nil,
 			outcome.Expired, "client certificate expired 3 days ago", true},
@@ -250,5 +254,77 @@ func TestExplainSanitizesCertificateNames(t *testing.T) {
 	want := `signed by an unknown authority: issuer CN=evil\nline\u202e\x1b[31m\u009b,O=seclisten development`
 	if v.Text != want {
 		t.Errorf("Text = %q, want %q", v.Text, want)
+	}
+}
+
+// The chain doctor: what the client sent says why its chain leads to no
+// trusted CA.
+func TestChainDoctor(t *testing.T) {
+	now := time.Now()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := int64(0)
+	mk := func(cn string, parent *x509.Certificate, ca bool, aia string) *x509.Certificate {
+		serial++
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: ca, BasicConstraintsValid: true,
+			KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		if aia != "" {
+			tmpl.IssuingCertificateURL = []string{aia}
+		}
+		if parent == nil {
+			parent = tmpl
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	trusted := mk("Trusted Root", nil, true, "")
+	root := mk("Acme Root", nil, true, "")
+	inter := mk("Acme Intermediate", root, true, "")
+	leaf := mk("alice", inter, false, "http://ca.example/acme-intermediate.crt")
+	self := mk("selfie", nil, false, "")
+	pool := x509.NewCertPool()
+	pool.AddCert(trusted)
+	verify := func(sent ...*x509.Certificate) error {
+		opts := x509.VerifyOptions{Roots: pool, Intermediates: x509.NewCertPool(), CurrentTime: now,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		for _, c := range sent[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+		_, err := sent[0].Verify(opts)
+		return &tls.CertificateVerificationError{UnverifiedCertificates: sent, Err: err}
+	}
+	for _, tt := range []struct {
+		name string
+		sent []*x509.Certificate
+		want string
+	}{
+		{"leaf without its intermediate", []*x509.Certificate{leaf},
+			"signed by an unknown authority: issuer CN=Acme Intermediate is not one of the trusted CAs; the client sent only its leaf: " +
+				"if that issuer is an intermediate under a trusted root, the client must send it too " +
+				"(openssl s_client -cert_chain, or a full-chain certificate file); " +
+				"the issuer's certificate is at http://ca.example/acme-intermediate.crt (AIA caIssuers)"},
+		{"chain to an untrusted root", []*x509.Certificate{leaf, inter, root},
+			"signed by an unknown authority: the chain the client sent leads to the root CN=Acme Root, which the server does not trust"},
+		{"chain without its root", []*x509.Certificate{leaf, inter},
+			"signed by an unknown authority: the chain the client sent (2 certificates) ends at CN=Acme Intermediate, issued by CN=Acme Root, which is not one of the trusted CAs"},
+		{"self-signed", []*x509.Certificate{self},
+			"signed by an unknown authority: issuer CN=selfie: the client certificate is self-signed, not issued by a trusted CA"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := verdict.Explain(verify(tt.sent...), nil, now)
+			if v.Code != outcome.UnknownAuthority || v.Text != tt.want {
+				t.Errorf("Explain = %s %q\nwant %q", v.Code, v.Text, tt.want)
+			}
+		})
 	}
 }
