@@ -22,7 +22,8 @@ const (
 	caKeyFile       = "ca-key.pem"
 )
 
-// certsCommand is `seclisten certs init|issue`: the development PKI.
+// certsCommand is `seclisten certs init|issue|check`: the development PKI,
+// and the verdict a server would give a client certificate.
 //
 // Its flags read no environment variables. The SECLISTEN_ variables are
 // serve's: SECLISTEN_CERT is the server's certificate, and a SECLISTEN_DIR
@@ -101,6 +102,7 @@ func certsCommand(stdout io.Writer, usageErr cli.OnUsageErrorFunc) *cli.Command 
 				},
 				Action: func(c *cli.Context) error { return certsIssue(c, stdout) },
 			},
+			certsCheckCommand(stdout, usageErr),
 		},
 	}
 }

@@ -73,13 +73,26 @@ type hintError struct {
 func (e hintError) Error() string { return e.err.Error() }
 func (e hintError) Unwrap() error { return e.err }
 
+// quietExit ends a command that has said everything on stdout with an exit
+// status: certs check's refusal, say.
+type quietExit int
+
+func (e quietExit) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // run runs seclisten with args (args[0] is the program name) and returns the
 // exit status. Messages go to stdout, logs and errors to stderr.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(args, stdout, stderr)
+	if len(args) > 3 && args[1] == "certs" && args[2] == "check" {
+		args = append(args[:3:3], flagsFirst(args[3:], map[string]bool{flagCRLAllowStale: true, "help": true, "h": true})...)
+	}
 	err := app.Run(args)
 	if err == nil {
 		return exitOK
+	}
+	var q quietExit
+	if errors.As(err, &q) {
+		return int(q)
 	}
 	fmt.Fprintf(stderr, "seclisten: %s\n", oneSentence(err))
 	var he hintError
