@@ -48,6 +48,7 @@ const (
 	flagAllowURI         = "allow-uri"
 	flagCRL              = "crl"
 	flagCRLAllowStale    = "crl-allow-stale"
+	flagClientCertWarn   = "client-cert-warn"
 
 	flagACMEDomain         = "acme-domain"
 	flagACMEEmail          = "acme-email"
@@ -163,6 +164,8 @@ func serveFlags() []cli.Flag {
 			Usage: "CRL `FILE` (PEM or DER) signed by a client CA; revoked clients are refused (repeatable)"},
 		&cli.BoolFlag{Name: flagCRLAllowStale, Category: catClientAuth,
 			Usage: "accept CRLs past their next update (by default they fail closed)"},
+		&cli.StringFlag{Name: flagClientCertWarn, Category: catClientAuth, Value: durationString(d.TLS.ClientCertWarn),
+			Usage: "warn, once a day per certificate, of a served client whose certificate expires within this `DURATION` (0: off)"},
 
 		&cli.StringFlag{Name: flagRate, Category: catLimits, Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
 			Usage: "`N` new connections per second per client IP (0: no limit)"},
@@ -340,6 +343,7 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.TLS.Allow.URI = c.StringSlice(flagAllowURI)
 	cfg.TLS.CRLFiles = c.StringSlice(flagCRL)
 	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
+	cfg.TLS.ClientCertWarn = p.duration(flagClientCertWarn)
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
 	cfg.ACME.Email = c.String(flagACMEEmail)
 	cfg.ACME.Agree = c.Bool(flagACMEAgree)
@@ -525,6 +529,10 @@ func (p *parser) cidrs(flag string) []netip.Prefix {
 
 // durationString prints a duration the way a user would type it: 2m, not 2m0s.
 func durationString(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= 2*day && d%day == 0 {
+		return strconv.Itoa(int(d/day)) + "d"
+	}
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -27,7 +27,8 @@ var outcomeFlags = map[outcome.Code]string{
 	outcome.CRLStale:         "--crl,--crl-allow-stale",
 	outcome.NotAllowed:       "--allow-cn,--allow-ou,--allow-dns,--allow-uri",
 
-	outcome.Slowed: "--msg-rate,--msg-burst",
+	outcome.Slowed:             "--msg-rate,--msg-burst",
+	outcome.ClientCertExpiring: "--client-cert-warn",
 
 	outcome.LineTooLong:  "--max-line",
 	outcome.IdleTimeout:  "--idle-timeout",

@@ -98,6 +98,7 @@ func Default() Config {
 		TLS: TLS{
 			MinVersion:       tls.VersionTLS12,
 			HandshakeTimeout: 10 * time.Second,
+			ClientCertWarn:   14 * 24 * time.Hour,
 			ReloadInterval:   time.Second,
 		},
 		LogFormat: "text",

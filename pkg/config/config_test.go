@@ -113,6 +113,14 @@ func TestParseDuration(t *testing.T) {
 		{"", 0, "not a duration"},
 		{"5 s", 0, "not a duration"},
 		{"5x", 0, "not a duration"},
+		{"14d", 14 * 24 * time.Hour, ""},
+		{"1d12h", 36 * time.Hour, ""},
+		{" 0d ", 0, ""},
+		{"d", 0, "not a duration"},
+		{"1.5d", 0, "not a duration"},
+		{"-1d", 0, "not a duration"},
+		{"99999d", 0, "not a duration"},
+		{"1d1d", 0, "not a duration"},
 	} {
 		t.Run(strconv.Quote(tt.in), func(t *testing.T) {
 			got, err := config.ParseDuration(tt.in)
@@ -407,6 +415,19 @@ func FuzzValidateAddr(f *testing.F) {
 		}
 		if len(strings.TrimSuffix(host, ".")) > 253 {
 			t.Fatalf("ValidateAddr(%q) = nil with a %d-byte host name", addr, len(host))
+		}
+	})
+}
+
+// ParseDuration never panics, and what it accepts is what it says.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"30s", "14d", "1d12h", "0", "5", "-1d", "d", "99999d", "1d1d", " 2m ", "1.5s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := config.ParseDuration(s)
+		if err == nil && d < 0 && !strings.Contains(s, "-") {
+			t.Errorf("ParseDuration(%q) = %v: negative without a minus sign", s, d)
 		}
 	})
 }

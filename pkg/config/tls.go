@@ -21,6 +21,9 @@ type TLS struct {
 	ALPN []string
 	// HandshakeTimeout bounds the handshake, from accept.
 	HandshakeTimeout time.Duration
+	// ClientCertWarn warns of a served client whose certificate expires
+	// within this long (0: never).
+	ClientCertWarn time.Duration
 	// ReloadInterval is how often the files are checked for changes.
 	ReloadInterval time.Duration
 
@@ -86,6 +89,9 @@ func (t *TLS) validate(plain bool) error {
 	}
 	if len(t.CRLFiles) > 0 && len(t.ClientCAFiles) == 0 {
 		return setting.Errorf("`crl` needs `client-ca`: a CRL is checked against the CA that signed it")
+	}
+	if t.ClientCertWarn < 0 {
+		return setting.Errorf("`client-cert-warn` must be 0 (off) or a positive duration, got %s", t.ClientCertWarn)
 	}
 	if t.ReloadInterval <= 0 {
 		return errors.New("the reload interval must be positive")

@@ -45,15 +45,28 @@ func ParseSize(s string) (int64, error) {
 
 // ParseDuration parses a duration like 30s, 2m or 1h30m. A bare number is
 // refused: its unit would be a guess.
+//
+// A leading number of days is accepted too ("14d", "1d12h"): certificate
+// lifetimes are counted in days.
 func ParseDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
+	t := strings.TrimSpace(s)
+	var days time.Duration
+	if n, rest, ok := strings.Cut(t, "d"); ok && n != "" {
+		if v, err := strconv.ParseUint(n, 10, 16); err == nil {
+			days = time.Duration(v) * 24 * time.Hour
+			if t = rest; t == "" {
+				return days, nil
+			}
+		}
+	}
+	d, err := time.ParseDuration(t)
 	if err != nil {
 		if _, nerr := strconv.ParseFloat(strings.TrimSpace(s), 64); nerr == nil {
 			return 0, fmt.Errorf("%q has no unit: write it like %ss", s, strings.TrimSpace(s))
 		}
 		return 0, fmt.Errorf("%q is not a duration like 30s, 2m or 1h30m", s)
 	}
-	return d, nil
+	return days + d, nil
 }
 
 // ParseLevel parses a log level: debug, info, warn or error. Its error is a

@@ -85,6 +85,8 @@ const (
 const (
 	// Slowed: a connection sent faster than the message rate and was slowed.
 	Slowed Code = "slowed"
+	// ClientCertExpiring: a served client's certificate expires soon.
+	ClientCertExpiring Code = "client-cert-expiring"
 )
 
 // Close reasons.
@@ -144,6 +146,7 @@ var codes = []info{
 	{VerifyFailed, Verdict, "client certificate verification failed"},
 
 	{Slowed, Notice, "slowed by the per-connection message rate"},
+	{ClientCertExpiring, Notice, "a served client's certificate expires soon"},
 
 	{ClientClosed, Close, "client closed the connection"},
 	{Once, Close, "one exchange done (once mode)"},

@@ -37,6 +37,7 @@ type handler struct {
 	log      *slog.Logger
 	printer  *output.Printer
 	metrics  *metrics.Metrics
+	certWarn *certWarner
 	tls      *tlsconf.Source
 	admit    *admit.Admitter
 	reporter *admit.Reporter
@@ -292,6 +293,13 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		c.out.SetPeer(f.Identity + " " + c.remote)
 	}
 	h.logHandshake(c, f)
+	if f.Cert != nil && h.certWarn.check(f.Cert, time.Now()) {
+		h.metrics.Notice(outcome.ClientCertExpiring)
+		left := time.Until(f.Cert.NotAfter)
+		c.log.Warn("client certificate expires soon", h.withFlags(outcome.ClientCertExpiring,
+			"code", outcome.ClientCertExpiring, "client", sanitize.String([]byte(f.Cert.Name)), "client_serial", f.Cert.Serial,
+			"days_left", int(left.Hours()/24), "not_after", f.Cert.NotAfter.UTC().Format(time.RFC3339))...)
+	}
 
 	if h.report {
 		opts.Reply = []byte(f.Report(h.printer.JSON()))

@@ -80,11 +80,14 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	}
 	l := cfg.Limits
 	entries := limiterEntries(cfg.MaxConns)
+	warner := newCertWarner(cfg.TLS.ClientCertWarn)
+	s.metrics.ClientCertExpiry(func() (time.Time, bool) { return warner.earliest(time.Now()) })
 	s.h = &handler{
-		log:     log,
-		printer: s.printer,
-		tls:     s.tls,
-		metrics: s.metrics,
+		certWarn: warner,
+		log:      log,
+		printer:  s.printer,
+		tls:      s.tls,
+		metrics:  s.metrics,
 		admit: admit.New(admit.Options{Allow: l.AllowCIDR, Deny: l.DenyCIDR, LimitLoopback: l.LimitLoopback,
 			Limits: admit.Limits{
 				Rate: rate.Limit(l.Rate), Burst: l.Burst, MaxConcurrent: l.MaxConnsPerIP, IPv6Prefix: l.IPv6Prefix,

@@ -150,6 +150,21 @@ func (m *Metrics) Message() { m.messages.Inc() }
 // Reply counts a reply sent.
 func (m *Metrics) Reply() { m.replies.Inc() }
 
+// ClientCertExpiry exports, as a gauge read at each scrape, the earliest
+// expiry among recent clients' certificates that earliest reports (false:
+// none, and the gauge reads 0).
+func (m *Metrics) ClientCertExpiry(earliest func() (time.Time, bool)) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "seclisten_client_cert_earliest_expiry_timestamp_seconds",
+		Help: "The earliest expiry (Unix time) among the certificates of clients served in the last day; 0 for none.",
+	}, func() float64 {
+		if t, ok := earliest(); ok {
+			return float64(t.Unix())
+		}
+		return 0
+	}))
+}
+
 // CertExpiry records when a certificate in service expires.
 func (m *Metrics) CertExpiry(source, name string, notAfter time.Time) {
 	k := [2]string{source, name}
