@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,7 @@ const (
 	flagKey              = "key"
 	flagTLSMin           = "tls-min"
 	flagALPN             = "alpn"
+	flagKeyLog           = "keylog"
 	flagHandshakeTimeout = "handshake-timeout"
 	flagClientCA         = "client-ca"
 	flagClientAuth       = "client-auth"
@@ -147,6 +149,8 @@ func serveFlags() []cli.Flag {
 			Usage: "lowest TLS `VERSION`: 1.2 (Mozilla intermediate) or 1.3 (modern)"},
 		&cli.StringSliceFlag{Name: flagALPN, Category: catTLS,
 			Usage: "application `PROTOCOL` to offer by ALPN, in order of preference (repeatable)"},
+		&cli.StringFlag{Name: flagKeyLog, Category: catTLS,
+			Usage: "write every session's TLS secrets to `FILE` (NSS key log format, for Wireshark); a new file or one of mode 0600. Never in production: whoever reads it decrypts the traffic"},
 
 		&cli.StringSliceFlag{Name: flagClientCA, Category: catClientAuth,
 			Usage: "PEM `FILE` of CAs that sign client certificates: turns on mTLS (repeatable)"},
@@ -334,6 +338,7 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.TLS.KeyFile = c.String(flagKey)
 	cfg.TLS.MinVersion = p.tlsVersion(flagTLSMin)
 	cfg.TLS.ALPN = c.StringSlice(flagALPN)
+	cfg.TLS.KeyLogFile = c.String(flagKeyLog)
 	cfg.TLS.HandshakeTimeout = p.duration(flagHandshakeTimeout)
 	cfg.TLS.ClientCAFiles = c.StringSlice(flagClientCA)
 	cfg.TLS.ClientAuth = p.clientAuth(flagClientAuth)
@@ -384,6 +389,12 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	}
 	if p.err != nil {
 		return cfg, p.err
+	}
+	if cfg.TLS.KeyLogFile != "" && os.Getenv("INVOCATION_ID") != "" {
+		// systemd sets INVOCATION_ID for every unit it runs: a service
+		// never writes its session keys, whatever its unit or environment
+		// file says.
+		return cfg, fmt.Errorf("%s is refused under systemd: a service must not write its TLS session keys", p.source(flagKeyLog))
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, asFlags(err, func(key string) string { return "--" + key })

@@ -24,6 +24,10 @@ type TLS struct {
 	// ClientCertWarn warns of a served client whose certificate expires
 	// within this long (0: never).
 	ClientCertWarn time.Duration
+	// KeyLogFile, if set, receives every session's secrets in the NSS key
+	// log format, for Wireshark. It must be a new file or one only its
+	// owner can read.
+	KeyLogFile string
 	// ReloadInterval is how often the files are checked for changes.
 	ReloadInterval time.Duration
 
@@ -62,6 +66,7 @@ func (t *TLS) validate(plain bool) error {
 			{"`client-auth`", t.ClientAuth != nil}, {"`crl`", len(t.CRLFiles) > 0}, {"`alpn`", len(t.ALPN) > 0},
 			{"`allow-cn`", len(t.Allow.CN) > 0}, {"`allow-ou`", len(t.Allow.OU) > 0},
 			{"`allow-dns`", len(t.Allow.DNS) > 0}, {"`allow-uri`", len(t.Allow.URI) > 0},
+			{"`keylog`", t.KeyLogFile != ""},
 		} {
 			if f.set {
 				return setting.Errorf(f.key + " is a TLS setting and cannot be used with `plain`")

@@ -38,6 +38,7 @@ type handler struct {
 	printer  *output.Printer
 	metrics  *metrics.Metrics
 	certWarn *certWarner
+	keyLog   bool // sessions' secrets go to a key log
 	tls      *tlsconf.Source
 	admit    *admit.Admitter
 	reporter *admit.Reporter
@@ -395,6 +396,7 @@ func (h *handler) facts(c *conn, st tls.ConnectionState) *output.Facts {
 		SNI:        st.ServerName,
 		Resumed:    st.DidResume,
 		ClientAuth: mode.String(),
+		KeyLog:     h.keyLog,
 	}}
 	v := h.judge(st, mode)
 	f.Verdict, f.VerdictText = v.Code, v.Text

@@ -40,6 +40,9 @@ type Server struct {
 	// draining is set when the shutdown starts: /readyz then says no.
 	draining atomic.Bool
 
+	// keyLog receives the TLS secrets (nil unless asked for).
+	keyLog *os.File
+
 	// Listening, if set, is called once the server is listening on addr
 	// and its side services (metrics, ACME) have started.
 	Listening func(addr net.Addr)
@@ -58,6 +61,13 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New()}
 	if !cfg.Plain {
 		opts := tlsOptions(cfg.TLS)
+		if cfg.TLS.KeyLogFile != "" {
+			f, err := openKeyLog(cfg.TLS.KeyLogFile)
+			if err != nil {
+				return nil, err
+			}
+			s.keyLog, opts.KeyLogWriter = f, f
+		}
 		if cfg.ACME.Enabled() {
 			aopts, err := acmeOptions(cfg, log)
 			if err != nil {
@@ -84,6 +94,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s.metrics.ClientCertExpiry(func() (time.Time, bool) { return warner.earliest(time.Now()) })
 	s.h = &handler{
 		certWarn: warner,
+		keyLog:   s.keyLog != nil,
 		log:      log,
 		printer:  s.printer,
 		tls:      s.tls,
@@ -251,12 +262,34 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 		}
 		stops = append(stops, s.acme.Stop)
 	}
+	if s.keyLog != nil {
+		kctx, stopWarning := context.WithCancel(ctx)
+		go s.warnKeyLog(kctx)
+		stops = append(stops, stopWarning, func() { _ = s.keyLog.Close() })
+	}
 	if s.tls != nil {
 		wctx, stopWatch := context.WithCancel(ctx)
 		go s.tls.Watch(wctx, s.cfg.TLS.ReloadInterval, func(err error) { s.logReload("file change", err) })
 		stops = append(stops, stopWatch)
 	}
 	return stop, nil
+}
+
+// warnKeyLog says, at start and every minute until ctx ends, that the
+// session keys are being written: a key log left on by mistake makes every
+// captured session readable.
+func (s *Server) warnKeyLog(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		s.log.Warn("writing TLS session keys: anyone who reads the file can decrypt the traffic it covers",
+			"keylog", s.keyLog.Name())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // serve runs the accept loop on ln until ctx ends (then drains within the

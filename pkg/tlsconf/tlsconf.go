@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -128,6 +129,10 @@ type Options struct {
 	// isACMEChallenge) through GetCertificate, which must be set, without
 	// client authentication.
 	ACMEChallenges bool
+	// KeyLogWriter, if set, receives the TLS secrets of every session in
+	// the NSS key log format (tls.Config.KeyLogWriter): whoever reads it
+	// can decrypt the traffic.
+	KeyLogWriter io.Writer
 	// Now is the clock (time.Now if nil), for tests.
 	Now func() time.Time
 }
@@ -313,6 +318,7 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 		CipherSuites:     CipherSuites,
 		CurvePreferences: CurvePreferences,
 		NextProtos:       s.opts.ALPN,
+		KeyLogWriter:     s.opts.KeyLogWriter,
 		ClientCAs:        m.Pool,
 	}
 	if m.Cert != nil {

@@ -37,6 +37,8 @@ type TLS struct {
 	Resumed                           bool
 	// ClientAuth is the client-authentication mode in force.
 	ClientAuth string
+	// KeyLog is set when the session's secrets were written to a key log.
+	KeyLog bool
 }
 
 // fact is one field of Facts: a string, a list or a boolean.
@@ -71,6 +73,9 @@ func (f *Facts) facts() []fact {
 		str("alpn", t.ALPN), str("sni", t.SNI), boolean("resumed", t.Resumed), str("client_auth", t.ClientAuth))
 	if f.Verdict != "" {
 		out = append(out, str("verdict", string(f.Verdict)), str("verdict_text", f.VerdictText))
+	}
+	if t.KeyLog {
+		out = append(out, boolean("keylog", true))
 	}
 	return out
 }
