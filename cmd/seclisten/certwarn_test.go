@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,15 +33,7 @@ func TestClientCertExpiryWarning(t *testing.T) {
 		t.Errorf("warning %v", rec)
 	}
 
-	data, err := os.ReadFile(filepath.Join(dir, "soon.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := pem.Decode(data)
-	leaf, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaf := readLeaf(t, filepath.Join(dir, "soon.pem"))
 	_, body := curl(t, "http://"+maddr+"/metrics")
 	for _, want := range []string{
 		fmt.Sprintf("seclisten_client_cert_earliest_expiry_timestamp_seconds %g", float64(leaf.NotAfter.Unix())),

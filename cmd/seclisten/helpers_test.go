@@ -543,3 +543,17 @@ func stuckClient(t *testing.T, p *proc) *client {
 	}
 	return c
 }
+
+// readLeaf reads the first certificate of a PEM file.
+func readLeaf(t *testing.T, file string) *x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := parseCertificates(data)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return certs[0]
+}

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"strconv"
@@ -137,15 +134,7 @@ func TestMetricsAgreeWithEvents(t *testing.T) {
 	}
 
 	// The server certificate's expiry, as a Unix time.
-	data, err := os.ReadFile(filepath.Join(dir, "server.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := pem.Decode(data)
-	leaf, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaf := readLeaf(t, filepath.Join(dir, "server.pem"))
 	if got := metric(t, body, `seclisten_certificate_expiry_timestamp_seconds{name="localhost",source="file"}`); got != float64(leaf.NotAfter.Unix()) {
 		t.Errorf("certificate expiry = %v, want %d", got, leaf.NotAfter.Unix())
 	}
