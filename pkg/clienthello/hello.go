@@ -102,11 +102,12 @@ func boolInt(b bool) int {
 
 func more(n int) string { return "(+" + strconv.Itoa(n) + " more)" }
 
-// String is s cut to at most MaxString bytes (at a character boundary
-// when s is UTF-8), followed by "(+N bytes)" when anything was cut. It
-// does not escape: that is for the renderer.
+// String is s, or when s is longer than MaxString+32 bytes (the room
+// for the count, so that String of its own result is the same) its first
+// MaxString bytes, cut at a character boundary when s is UTF-8, followed
+// by " (+N bytes)". It does not escape: that is for the renderer.
 func String(s string) string {
-	if len(s) <= MaxString {
+	if len(s) <= MaxString+32 {
 		return s
 	}
 	cut := MaxString
@@ -116,15 +117,17 @@ func String(s string) string {
 	return s[:cut] + " (+" + strconv.Itoa(len(s)-cut) + " bytes)"
 }
 
-// Strings is l bounded: at most MaxList entries, each by String, then
-// "(+N more)" when entries were dropped.
+// Strings is l bounded: each entry by String, and a list longer than
+// MaxList+1 entries cut to MaxList, then "(+N more)". A list is never
+// cut to one entry less, so Strings of a bounded list (whose last entry
+// may be such a count) is the same list.
 func Strings(l []string) []string {
 	if l == nil {
 		return nil
 	}
 	out := make([]string, 0, min(len(l), MaxList+1))
 	for i, s := range l {
-		if i == MaxList {
+		if i == MaxList && len(l) > MaxList+1 {
 			return append(out, more(len(l)-i))
 		}
 		out = append(out, String(s))

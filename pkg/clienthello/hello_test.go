@@ -72,6 +72,15 @@ func TestBounds(t *testing.T) {
 	if !utf8.ValidString(s) || !strings.HasSuffix(s, "é (+144 bytes)") {
 		t.Errorf("String cut UTF-8 badly: %q", s[250:])
 	}
+	if l := clienthello.Strings(h.ALPN); !slices.Equal(l, h.ALPN) {
+		t.Errorf("Strings of a bounded list cut it again: %d entries, last %q", len(l), l[len(l)-1])
+	}
+	if l := clienthello.Strings(make([]string, clienthello.MaxList+1)); len(l) != clienthello.MaxList+1 {
+		t.Errorf("Strings cut a list of MaxList+1 entries to %d", len(l))
+	}
+	if s := clienthello.String(h.ALPN[0]); s != h.ALPN[0] {
+		t.Errorf("String of a bounded string cut it again: %q", s[250:])
+	}
 	if s := clienthello.String("short"); s != "short" {
 		t.Errorf("String(short) = %q", s)
 	}
@@ -114,7 +123,7 @@ func TestCheckServerName(t *testing.T) {
 			if !errors.As(err, &e) || !errors.Is(err, clienthello.ErrServerName) {
 				t.Fatalf("CheckServerName = %v, want a ServerNameError", err)
 			}
-			if e.Why != tt.why || e.Len != len(tt.sni) || len(e.Name) > clienthello.MaxString+20 {
+			if e.Why != tt.why || e.Len != len(tt.sni) || len(e.Name) > clienthello.MaxString+32 {
 				t.Errorf("why %q (want %q), len %d, name %d bytes", e.Why, tt.why, e.Len, len(e.Name))
 			}
 		})
@@ -132,7 +141,7 @@ func TestLongServerName(t *testing.T) {
 	if err := clienthello.CheckServerName(h.ServerName); err == nil {
 		t.Error("a 60,000-byte server name was accepted")
 	}
-	if s := clienthello.New(h).SNI; len(s) > clienthello.MaxString+20 {
+	if s := clienthello.New(h).SNI; len(s) > clienthello.MaxString+32 {
 		t.Errorf("SNI kept %d bytes", len(s))
 	}
 }
@@ -147,12 +156,12 @@ func checkBounded(t *testing.T, h *clienthello.Hello) {
 			t.Fatalf("list of %d entries", len(l))
 		}
 		for _, s := range l {
-			if len(s) > clienthello.MaxString+20 {
+			if len(s) > clienthello.MaxString+32 {
 				t.Fatalf("string of %d bytes", len(s))
 			}
 		}
 	}
-	if len(h.SNI) > clienthello.MaxString+20 {
+	if len(h.SNI) > clienthello.MaxString+32 {
 		t.Fatalf("SNI of %d bytes", len(h.SNI))
 	}
 	if !ja4Format.MatchString(h.JA4) {
