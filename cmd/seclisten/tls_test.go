@@ -211,7 +211,7 @@ func TestTLSVersions(t *testing.T) {
 		t.Errorf("TLS 1.1 not refused with protocol_version:\n%s", sc.stderr.String())
 	}
 	rec := p.waitLog("handshake failed", 1)
-	if rec["verdict"] != "protocol-version" || !strings.Contains(rec["reason"].(string), "client offered only TLS 1.1") {
+	if rec["verdict"] != "protocol-version" || !strings.Contains(rec["reason"].(string), "no common TLS version: the client offers at most TLS 1.1, the server needs TLS 1.2 or later") {
 		t.Errorf("log = %v", rec)
 	}
 

@@ -59,6 +59,7 @@ const (
 	ProtocolVersion  Code = "protocol-version"
 	NoCipher         Code = "no-cipher"
 	NoALPN           Code = "no-alpn"
+	BadSNI           Code = "bad-sni"
 	HandshakeClosed  Code = "handshake-closed"
 	TLSError         Code = "tls-error"
 )
@@ -128,6 +129,7 @@ var codes = []info{
 	{ProtocolVersion, Handshake, "no TLS version in common with the client"},
 	{NoCipher, Handshake, "no cipher suite in common with the client"},
 	{NoALPN, Handshake, "no application protocol (ALPN) in common with the client"},
+	{BadSNI, Handshake, "client sent a server name (SNI) that is not a valid host name"},
 	{HandshakeClosed, Handshake, "client closed the connection during the handshake"},
 	{TLSError, Handshake, "TLS handshake failed"},
 

@@ -170,7 +170,7 @@ func (h *handler) refuseEarly(lc *listener.Conn, remote, who string, why outcome
 	h.metrics.Rejected(why)
 	h.reporter.Refused(who, why, r.attrs...)
 	if h.printer.JSON() {
-		h.printer.Conn(lc.ID(), remote).Reject(why, why.Text(), nil)
+		h.printer.Conn(lc.ID(), remote).Reject(why, why.Text(), nil, nil)
 	}
 	if h.tls != nil {
 		lc.Refuse(alertAccessDenied)
@@ -257,7 +257,7 @@ func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, o
 			why := outcome.TLSOnPlain
 			text := why.Text() + ": connect without TLS, or serve TLS on this port"
 			c.log.Warn("refused: TLS on the plain port", h.withFlags(why, "verdict", why, "reason", text)...)
-			c.out.Reject(why, text, nil)
+			c.out.Reject(why, text, nil, nil)
 			h.metrics.HandshakeFailed(why)
 			return exchange.Result{BytesIn: int64(len(first))}, why
 		}
@@ -290,6 +290,7 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		return exchange.Result{}, outcome.ACMEChallenge
 	}
 	f := h.facts(c, st)
+	f.Hello = hs.Hello
 	if f.Identity != c.remote {
 		c.out.SetPeer(f.Identity + " " + c.remote)
 	}
@@ -360,6 +361,7 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 		cert = &id
 		attrs = output.CertAttrs(attrs, "client_", cert)
 	}
+	attrs = output.HelloAttrs(attrs, f.Hello)
 	attrs = h.withFlags(f.Code, attrs...)
 	// Every refusal is logged in full the first time per client and
 	// verdict in each period, then summarised with a count, so an attack
@@ -379,7 +381,7 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 	default:
 		c.log.Warn("handshake failed", attrs...)
 	}
-	c.out.Reject(f.Code, f.Text, cert)
+	c.out.Reject(f.Code, f.Text, f.Hello, cert)
 	return res
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/verdict"
@@ -221,10 +222,21 @@ func New(opts Options) (*Source, error) {
 	s.base = &tls.Config{
 		MinVersion: opts.MinVersion,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			cfg := s.current.Load().config
 			if challenge != nil && isACMEChallenge(hello) {
-				return challenge, nil
+				cfg = challenge
 			}
-			return s.current.Load().config, nil
+			// Every ClientHello is recorded for its connection, the
+			// refused ones too: what the client offered explains why.
+			clienthello.Record(hello, cfg)
+			// A server name that is no host name is refused here, before
+			// it reaches certificate selection, the logs or an ACME
+			// on-demand policy. crypto/tls answers with an
+			// internal_error alert; the log says why.
+			if err := clienthello.CheckServerName(hello.ServerName); err != nil {
+				return nil, err
+			}
+			return cfg, nil
 		},
 	}
 	return s, nil

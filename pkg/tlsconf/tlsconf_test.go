@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/outcome"
@@ -1250,5 +1251,49 @@ func TestSettings(t *testing.T) {
 	want := []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
 	if !slices.Equal(tlsconf.CurvePreferences, want) {
 		t.Errorf("CurvePreferences %v, want %v", tlsconf.CurvePreferences, want)
+	}
+}
+
+// recorder is a connection that keeps the ClientHello recorded for it.
+type recorder struct {
+	net.Conn
+	hello  *clienthello.Hello
+	server *tls.Config
+}
+
+func (r *recorder) RecordHello(h *clienthello.Hello, server *tls.Config) {
+	r.hello, r.server = h, server
+}
+
+// TestConfigForClientRecords checks that every ClientHello is recorded
+// with the configuration chosen for it, and that a server name that is
+// not a host name is refused.
+func TestConfigForClientRecords(t *testing.T) {
+	src := newSource(t, tlsconf.Options{})
+	for _, tt := range []struct {
+		name, sni string
+		refused   bool
+	}{
+		{"no server name", "", false},
+		{"host name", "example.com", false},
+		{"escape bytes", strings.Repeat("\x1b", 60000), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &recorder{}
+			cfg, err := src.Config().GetConfigForClient(&tls.ClientHelloInfo{ServerName: tt.sni, Conn: r,
+				SupportedVersions: []uint16{tls.VersionTLS13}})
+			if r.hello == nil || r.server == nil || !strings.HasPrefix(r.hello.JA4, "t13") {
+				t.Fatalf("recorded %+v with %v", r.hello, r.server)
+			}
+			if tt.refused {
+				if cfg != nil || !errors.Is(err, clienthello.ErrServerName) {
+					t.Fatalf("GetConfigForClient = %v, %v; want ErrServerName", cfg, err)
+				}
+				return
+			}
+			if err != nil || cfg != r.server {
+				t.Fatalf("GetConfigForClient = %v, %v; want the recorded config", cfg, err)
+			}
+		})
 	}
 }

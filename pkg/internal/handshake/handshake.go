@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/internal/replay"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
@@ -89,6 +90,32 @@ func (e *NotTLSError) Reply() []byte {
 type Result struct {
 	Conn  *tls.Conn
 	State tls.ConnectionState
+	// Hello is what the client offered.
+	Hello *clienthello.Hello
+}
+
+// Error is a handshake that failed after the client's ClientHello was
+// read: the error, what the client offered, and the configuration that
+// answered it.
+type Error struct {
+	Err    error
+	Hello  *clienthello.Hello
+	Server *tls.Config
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// helloConn is the connection a handshake runs on: it keeps the
+// ClientHello the server's GetConfigForClient records (clienthello.Record).
+type helloConn struct {
+	*replay.Conn
+	hello  *clienthello.Hello
+	server *tls.Config
+}
+
+func (c *helloConn) RecordHello(h *clienthello.Hello, server *tls.Config) {
+	c.hello, c.server = h, server
 }
 
 // Server sniffs the first bytes of c and runs the TLS handshake. c should
@@ -101,11 +128,15 @@ func Server(ctx context.Context, c net.Conn, cfg *tls.Config) (*Result, error) {
 	if !IsTLS(first) {
 		return nil, &NotTLSError{First: first}
 	}
-	tc := tls.Server(pc, cfg)
+	hc := &helloConn{Conn: pc}
+	tc := tls.Server(hc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if hc.hello != nil {
+			err = &Error{Err: err, Hello: hc.hello, Server: hc.server}
+		}
 		return nil, err
 	}
-	return &Result{Conn: tc, State: tc.ConnectionState()}, nil
+	return &Result{Conn: tc, State: tc.ConnectionState(), Hello: hc.hello}, nil
 }
 
 // offeredVersions turns crypto/tls's "client offered only unsupported
@@ -139,18 +170,36 @@ type Failure struct {
 	Text string
 	// Code is a verdict, or a handshake failure (outcome.Handshake).
 	Code outcome.Code
+	// Hello is what the client offered, when its ClientHello was read.
+	Hello *clienthello.Hello
 }
 
 // Explain describes a handshake error. now is the time of the attempt. The
 // text is safe to print: what it quotes from the client (plaintext, names in
 // certificates, protocol lists in TLS errors) is sanitized.
 func Explain(err error, now time.Time) Failure {
+	var herr *Error
+	if !errors.As(err, &herr) {
+		return explain(err, now)
+	}
+	f := explain(herr.Err, now)
+	f.Hello = herr.Hello
+	if t := mismatch(f.Code, herr.Hello, herr.Server); t != "" {
+		f.Text = t
+	}
+	return f
+}
+
+func explain(err error, now time.Time) Failure {
 	var (
+		sni    *clienthello.ServerNameError
 		notTLS *NotTLSError
 		verr   *tls.CertificateVerificationError
 		rej    *tlsconf.Rejection
 	)
 	switch {
+	case errors.As(err, &sni):
+		return Failure{Code: outcome.BadSNI, Text: outcome.BadSNI.Text() + " (" + sni.Why + "): " + Quote([]byte(sni.Name))}
 	case errors.As(err, &notTLS):
 		return Failure{Code: outcome.NotTLS, Text: notTLS.Error()}
 	case errors.As(err, &verr):
@@ -186,4 +235,49 @@ func Explain(err error, now time.Time) Failure {
 		return Failure{Code: outcome.NoALPN, Text: outcome.NoALPN.Text()}
 	}
 	return Failure{Code: outcome.TLSError, Text: "TLS handshake failed: " + sanitize.String([]byte(s))}
+}
+
+// mismatch says, for a handshake that found nothing in common with the
+// client, what the client offers and what the server has; "" when the
+// failure is no such mismatch or the ClientHello is unknown.
+func mismatch(code outcome.Code, h *clienthello.Hello, server *tls.Config) string {
+	if h == nil || server == nil {
+		return ""
+	}
+	switch code {
+	case outcome.ProtocolVersion:
+		minV := server.MinVersion
+		if minV == 0 {
+			minV = tls.VersionTLS12 // crypto/tls's default for servers
+		}
+		if h.MaxVersion == 0 || h.MaxVersion >= minV {
+			return ""
+		}
+		return "no common TLS version: the client offers at most " + tls.VersionName(h.MaxVersion) +
+			", the server needs " + tls.VersionName(minV) + " or later"
+	case outcome.NoCipher:
+		var ours []string
+		for _, id := range server.CipherSuites {
+			ours = append(ours, tls.CipherSuiteName(id))
+		}
+		if server.CipherSuites == nil {
+			for _, c := range tls.CipherSuites() {
+				ours = append(ours, c.Name)
+			}
+		}
+		return "no common cipher suite: the client offers only " + listText(h.Suites) +
+			", the server " + listText(ours)
+	case outcome.NoALPN:
+		return "no common ALPN protocol: the client offers " + listText(h.ALPN) + ", the server " + listText(server.NextProtos)
+	}
+	return ""
+}
+
+// listText is a bounded list of names in brackets, escaped.
+func listText(l []string) string {
+	l = clienthello.Strings(l)
+	for i, s := range l {
+		l[i] = sanitize.String([]byte(s))
+	}
+	return "[" + strings.Join(l, " ") + "]"
 }

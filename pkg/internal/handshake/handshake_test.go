@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/handshake"
@@ -560,6 +561,24 @@ func TestExplainReal(t *testing.T) {
 		{"no ALPN protocol in common", &tls.Config{Certificates: mtls.Certificates, NextProtos: []string{"seclisten"}}, nil, hangGuard,
 			handshakeWith(&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}),
 			outcome.NoALPN, "no application protocol (ALPN) in common with the client", false},
+		{"TLS 1.1 client, ClientHello recorded", recording(p.serverConfig()), nil, hangGuard,
+			handshakeWith(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}),
+			outcome.ProtocolVersion, "no common TLS version: the client offers at most TLS 1.1, the server needs TLS 1.2 or later", false},
+		{"TLS 1.2 client, TLS 1.3 server, ClientHello recorded", recording(&tls.Config{Certificates: mtls.Certificates, MinVersion: tls.VersionTLS13}), nil, hangGuard,
+			handshakeWith(&tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}),
+			outcome.ProtocolVersion, "no common TLS version: the client offers at most TLS 1.2, the server needs TLS 1.3 or later", false},
+		{"no cipher in common, ClientHello recorded", recording(&tls.Config{Certificates: mtls.Certificates, MinVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}), nil, hangGuard,
+			handshakeWith(&tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+				CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}}),
+			outcome.NoCipher, "no common cipher suite: the client offers only [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256], " +
+				"the server [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]", false},
+		{"no ALPN protocol in common, ClientHello recorded", recording(&tls.Config{Certificates: mtls.Certificates, NextProtos: []string{"seclisten"}}), nil, hangGuard,
+			handshakeWith(&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "\x1b[2J"}}),
+			outcome.NoALPN, `no common ALPN protocol: the client offers [h2 \x1b[2J], the server [seclisten]`, false},
+		{"server name not a host name", recording(p.serverConfig()), nil, hangGuard,
+			handshakeWith(&tls.Config{InsecureSkipVerify: true, ServerName: "bad\x1b[2Jname"}),
+			outcome.BadSNI, `client sent a server name (SNI) that is not a valid host name (byte 0x1b is not allowed in a host name): "bad\x1b[2Jname"`, false},
 		{"silent client", p.serverConfig(), nil, 100 * time.Millisecond, stall(nil), outcome.HandshakeTimeout, "handshake timed out", false},
 		{"stalled ClientHello", p.serverConfig(), nil, 100 * time.Millisecond, stall([]byte{0x16, 0x03, 0x01, 0x00}),
 			outcome.HandshakeTimeout, "handshake timed out", false},
@@ -590,6 +609,9 @@ func TestExplainReal(t *testing.T) {
 				t.Fatal("handshake succeeded")
 			}
 			f := handshake.Explain(s.err, time.Now())
+			if recorded := tt.cfg.GetConfigForClient != nil; recorded != (f.Hello != nil) {
+				t.Errorf("Hello = %v with the ClientHello recorded %v", f.Hello, recorded)
+			}
 			if f.Code != tt.wantCode {
 				t.Errorf("Code = %q, want %q (text %q, err %v)", f.Code, tt.wantCode, f.Text, s.err)
 			}
@@ -742,4 +764,16 @@ func TestExplainEscapesOnce(t *testing.T) {
 	if want := `TLS handshake failed: odd \u202e error\n`; f.Text != want {
 		t.Errorf("Text = %q, want %q", f.Text, want)
 	}
+}
+
+// recording is cfg behind a GetConfigForClient that records each
+// ClientHello and checks its server name, as tlsconf's does.
+func recording(cfg *tls.Config) *tls.Config {
+	return &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		clienthello.Record(h, cfg)
+		if err := clienthello.CheckServerName(h.ServerName); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}}
 }

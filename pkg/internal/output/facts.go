@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
@@ -29,6 +30,8 @@ type Facts struct {
 	VerdictText string
 	// Cert describes the client certificate, if one was sent.
 	Cert *identity.Identity
+	// Hello is what the client offered in its ClientHello (TLS only).
+	Hello *clienthello.Hello
 }
 
 // TLS is what a handshake negotiated.
@@ -41,7 +44,9 @@ type TLS struct {
 	KeyLog bool
 }
 
-// fact is one field of Facts: a string, a list or a boolean.
+// fact is one field of Facts: a string, a list or a boolean. Strings and
+// lists may come from the client, so each is bounded when made
+// (clienthello.String, clienthello.Strings), and escaped when rendered.
 type fact struct {
 	key  string
 	str  string
@@ -58,9 +63,15 @@ const (
 	aBool
 )
 
-func str(key, v string) fact           { return fact{key: key, str: v} }
-func list(key string, v []string) fact { return fact{key: key, list: v, kind: aList} }
-func boolean(key string, v bool) fact  { return fact{key: key, bool: v, kind: aBool} }
+func str(key, v string) fact { return fact{key: key, str: clienthello.String(v)} }
+func list(key string, v []string) fact {
+	return fact{key: key, list: clienthello.Strings(v), kind: aList}
+}
+
+// text is a string of the server's making, such as a verdict's text,
+// which quotes the client only in bounded pieces.
+func text(key, v string) fact         { return fact{key: key, str: v} }
+func boolean(key string, v bool) fact { return fact{key: key, bool: v, kind: aBool} }
 
 // facts lists the connection's facts, in order, without the certificate.
 func (f *Facts) facts() []fact {
@@ -72,12 +83,28 @@ func (f *Facts) facts() []fact {
 	out = append(out, str("tls_version", t.Version), str("cipher", t.Cipher), str("group", t.Group),
 		str("alpn", t.ALPN), str("sni", t.SNI), boolean("resumed", t.Resumed), str("client_auth", t.ClientAuth))
 	if f.Verdict != "" {
-		out = append(out, str("verdict", string(f.Verdict)), str("verdict_text", f.VerdictText))
+		out = append(out, str("verdict", string(f.Verdict)), text("verdict_text", f.VerdictText))
 	}
 	if t.KeyLog {
 		out = append(out, boolean("keylog", true))
 	}
-	return out
+	return append(out, helloFacts(f.Hello)...)
+}
+
+// helloFacts lists what the client offered, nothing without a ClientHello.
+func helloFacts(h *clienthello.Hello) []fact {
+	if h == nil {
+		return nil
+	}
+	return []fact{list("hello_versions", h.Versions), list("hello_suites", h.Suites),
+		list("hello_groups", h.Groups), list("hello_sig_schemes", h.SigSchemes),
+		list("hello_alpn", h.ALPN), str("hello_sni", h.SNI), str("ja4", h.JA4)}
+}
+
+// HelloAttrs appends what the client offered to attrs as slog key-value
+// pairs.
+func HelloAttrs(attrs []any, h *clienthello.Hello) []any {
+	return appendAttrs(attrs, "", helloFacts(h))
 }
 
 // certFacts lists what a certificate says.
@@ -216,15 +243,17 @@ func (c *Conn) Handshake(f *Facts) {
 }
 
 // Reject prints the reject event (JSON only): the connection is refused,
-// with the outcome code, the reason in plain words, and the client's
-// certificate when one was sent.
-func (c *Conn) Reject(code outcome.Code, text string, cert *identity.Identity) {
+// with the outcome code, the reason in plain words, what the client
+// offered when its ClientHello was read, and the client's certificate
+// when one was sent.
+func (c *Conn) Reject(code outcome.Code, text string, hello *clienthello.Hello, cert *identity.Identity) {
 	if c.p.format != JSON {
 		return
 	}
 	b := c.begin("reject")
 	b = appendField(b, "code", []byte(code))
 	b = appendField(b, "reason", []byte(text))
+	b = appendJSON(b, helloFacts(hello))
 	if cert != nil {
 		b = appendCert(b, cert)
 	}

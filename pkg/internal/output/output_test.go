@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/outcome"
@@ -101,6 +103,9 @@ func TestJSONEvents(t *testing.T) {
 		"serial": "0x1f", "sha256": strings.Repeat("ab", 32),
 		"not_before": "2025-01-02T03:04:05Z", "not_after": "2026-01-02T03:04:05Z",
 	}
+	hello := clienthello.New(&tls.ClientHelloInfo{CipherSuites: []uint16{tls.TLS_AES_128_GCM_SHA256},
+		SupportedVersions: []uint16{tls.VersionTLS13}, SupportedCurves: []tls.CurveID{tls.X25519},
+		SignatureSchemes: []tls.SignatureScheme{tls.Ed25519}, SupportedProtos: []string{"\x1b[2J"}, ServerName: "example.com"})
 	tests := []struct {
 		name  string
 		event func(c *output.Conn)
@@ -130,10 +135,21 @@ func TestJSONEvents(t *testing.T) {
 				TLS: &output.TLS{Version: "TLS 1.2", Cipher: "x", Group: "-", ClientAuth: "none"}})
 		}, map[string]any{"event": "handshake", "identity": "192.0.2.9:5555", "remote_addr": "192.0.2.9:5555", "tls_version": "TLS 1.2", "cipher": "x", "group": "-", "alpn": "",
 			"sni": "", "resumed": false, "client_auth": "none"}},
-		{"reject", func(c *output.Conn) { c.Reject(outcome.Revoked, "revoked (serial 0x1f, CRL of CN=CA)", id) },
+		{"handshake with ClientHello", func(c *output.Conn) {
+			c.Handshake(&output.Facts{Identity: "192.0.2.9:5555", Remote: "192.0.2.9:5555",
+				TLS: &output.TLS{Version: "TLS 1.3", Cipher: "x", Group: "-", ClientAuth: "none"}, Hello: hello})
+		}, map[string]any{"event": "handshake", "identity": "192.0.2.9:5555", "remote_addr": "192.0.2.9:5555", "tls_version": "TLS 1.3",
+			"cipher": "x", "group": "-", "alpn": "", "sni": "", "resumed": false, "client_auth": "none",
+			"hello_versions": []any{"TLS 1.3"}, "hello_suites": []any{"TLS_AES_128_GCM_SHA256"}, "hello_groups": []any{"X25519"},
+			"hello_sig_schemes": []any{"Ed25519"}, "hello_alpn": []any{`\x1b[2J`}, "hello_sni": "example.com", "ja4": hello.JA4}},
+		{"reject with ClientHello", func(c *output.Conn) { c.Reject(outcome.NoALPN, "no common ALPN protocol", hello, nil) },
+			map[string]any{"event": "reject", "code": "no-alpn", "reason": "no common ALPN protocol",
+				"hello_versions": []any{"TLS 1.3"}, "hello_suites": []any{"TLS_AES_128_GCM_SHA256"}, "hello_groups": []any{"X25519"},
+				"hello_sig_schemes": []any{"Ed25519"}, "hello_alpn": []any{`\x1b[2J`}, "hello_sni": "example.com", "ja4": hello.JA4}},
+		{"reject", func(c *output.Conn) { c.Reject(outcome.Revoked, "revoked (serial 0x1f, CRL of CN=CA)", nil, id) },
 			map[string]any{"event": "reject", "code": "revoked", "reason": "revoked (serial 0x1f, CRL of CN=CA)",
 				"client_cert": wantCert}},
-		{"reject without certificate", func(c *output.Conn) { c.Reject(outcome.HandshakeTimeout, "handshake timed out", nil) },
+		{"reject without certificate", func(c *output.Conn) { c.Reject(outcome.HandshakeTimeout, "handshake timed out", nil, nil) },
 			map[string]any{"event": "reject", "code": "handshake-timeout", "reason": "handshake timed out"}},
 	}
 	for _, tt := range tests {
@@ -228,7 +244,7 @@ func TestJSONHostile(t *testing.T) {
 			c.Handshake(&output.Facts{Identity: hostile, Remote: hostile, TLS: &output.TLS{Version: hostile, Cipher: hostile,
 				Group: hostile, ALPN: hostile, SNI: hostile, ClientAuth: hostile}, Verdict: outcome.Code(hostile),
 				VerdictText: hostile, Cert: &id})
-			c.Reject(outcome.Code(hostile), hostile, &id)
+			c.Reject(outcome.Code(hostile), hostile, nil, &id)
 			c.SetPeer(id.Name)
 			c.Close(output.Summary{Reason: outcome.Code(hostile)})
 			ls := lines(t, buf.Bytes())
@@ -308,7 +324,7 @@ func TestText(t *testing.T) {
 		{"shorter peer", func() { c.SetPeer("x"); c.Message([]byte("hi")) }, "[x] hi\n"},
 		{"hostile message", func() { c.Message([]byte(hostile)) }, "[x] " + san(hostile) + "\n"},
 		{"hostile peer", func() { c.SetPeer(hostile); c.Message([]byte("m")) }, "[" + san(hostile) + "] m\n"},
-		{"reject prints nothing", func() { c.Reject(outcome.Revoked, "x", id) }, ""},
+		{"reject prints nothing", func() { c.Reject(outcome.Revoked, "x", nil, id) }, ""},
 		{"close prints nothing", func() { c.Close(output.Summary{Reason: outcome.ClientClosed}) }, ""},
 	}
 	for _, s := range steps {
@@ -424,5 +440,48 @@ func BenchmarkJSONMessage(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
 		c.Message(msg)
+	}
+}
+
+// TestFactsBounded checks that every string and list the client controls
+// is bounded in all three renderings, with what was dropped counted.
+func TestFactsBounded(t *testing.T) {
+	esc := strings.Repeat("\x1b", 60000)
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = "n.example"
+	}
+	names[0] = esc
+	protos := make([]string, 1000)
+	for i := range protos {
+		protos[i] = esc[:200]
+	}
+	f := &output.Facts{Identity: esc, Remote: "192.0.2.9:5555",
+		TLS:   &output.TLS{Version: "TLS 1.3", ALPN: esc, SNI: esc, ClientAuth: "request"},
+		Cert:  &identity.Identity{Name: esc, Subject: esc, DNSNames: names},
+		Hello: clienthello.New(&tls.ClientHelloInfo{ServerName: esc, SupportedProtos: protos, CipherSuites: make([]uint16, 30000)}),
+	}
+	// 256 bytes escaped to four times as many, a few dozen facts, lists
+	// of 33 entries: far below the megabytes the client sent.
+	const most = 96 << 10
+	var buf bytes.Buffer
+	output.New(&buf, output.JSON).Conn(1, "x").Handshake(f)
+	for _, r := range []struct{ name, s string }{
+		{"JSON event", buf.String()},
+		{"report", f.Report(false)},
+		{"JSON report", f.Report(true)},
+		{"attrs", fmt.Sprint(f.Attrs()...)},
+	} {
+		if len(r.s) > most {
+			t.Errorf("%s is %d bytes", r.name, len(r.s))
+		}
+		for _, want := range []string{"(+59744 bytes)", "(+68 more)", "(+968 more)", "(+29968 more)"} {
+			if !strings.Contains(r.s, want) {
+				t.Errorf("%s does not say %q", r.name, want)
+			}
+		}
+		if strings.Contains(r.s, "\x1b") {
+			t.Errorf("%s holds a raw escape byte", r.name)
+		}
 	}
 }

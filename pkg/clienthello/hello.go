@@ -1,0 +1,191 @@
+package clienthello
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// The bounds on what a Hello keeps of the client's strings and lists.
+const (
+	// MaxString is the most bytes kept of one string; the rest is counted
+	// as "(+N bytes)".
+	MaxString = 256
+	// MaxList is the most entries kept of one list; the rest are counted
+	// as a last entry "(+N more)".
+	MaxList = 32
+	// MaxServerName is the longest host name (RFC 1035 section 2.3.4, in
+	// its textual form without a final dot).
+	MaxServerName = 253
+)
+
+// Hello is what a client offered, by name, bounded. GREASE values are
+// left out of the lists; unknown values are shown in hex.
+type Hello struct {
+	// Versions, Suites, Groups and SigSchemes are the TLS versions,
+	// cipher suites, key-exchange groups and signature schemes offered,
+	// in the client's order.
+	Versions, Suites, Groups, SigSchemes []string
+	// ALPN is the application protocols offered (escaping is the
+	// renderer's: they are the client's bytes).
+	ALPN []string
+	// SNI is the server name asked for, "" for none.
+	SNI string
+	// JA4 is the client's JA4 fingerprint.
+	JA4 string
+	// MaxVersion is the highest TLS version offered (0 for none).
+	MaxVersion uint16
+}
+
+// New describes a ClientHello.
+func New(h *tls.ClientHelloInfo) *Hello {
+	out := &Hello{
+		Versions:   names(h.SupportedVersions, tls.VersionName),
+		Suites:     names(h.CipherSuites, tls.CipherSuiteName),
+		Groups:     names(h.SupportedCurves, func(c tls.CurveID) string { return c.String() }),
+		SigSchemes: names(h.SignatureSchemes, func(s tls.SignatureScheme) string { return s.String() }),
+		ALPN:       Strings(h.SupportedProtos),
+		SNI:        String(h.ServerName),
+		JA4:        JA4(h),
+		MaxVersion: maxVersion(h.SupportedVersions),
+	}
+	return out
+}
+
+// Recorder is a connection that keeps the ClientHello of its handshake.
+// The server's GetConfigForClient calls Record with the connection it is
+// given (ClientHelloInfo.Conn), which is how a handshake, failed or not,
+// learns what its client offered and which configuration answered it.
+type Recorder interface {
+	RecordHello(h *Hello, server *tls.Config)
+}
+
+// Record describes the ClientHello and gives it, with the configuration
+// chosen for it, to the connection, if the connection is a Recorder.
+func Record(h *tls.ClientHelloInfo, server *tls.Config) {
+	if r, ok := h.Conn.(Recorder); ok {
+		r.RecordHello(New(h), server)
+	}
+}
+
+// names names the values of l that are not GREASE, at most MaxList.
+func names[T ~uint16](l []T, name func(T) string) []string {
+	out := make([]string, 0, min(len(l), MaxList+1))
+	kept := 0
+	for i, v := range l {
+		if isGREASE(uint16(v)) {
+			continue
+		}
+		if kept == MaxList {
+			n := 0
+			for _, w := range l[i:] {
+				n += 1 - boolInt(isGREASE(uint16(w)))
+			}
+			return append(out, more(n))
+		}
+		out = append(out, name(v))
+		kept++
+	}
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func more(n int) string { return "(+" + strconv.Itoa(n) + " more)" }
+
+// String is s, or when s is longer than MaxString+32 bytes (the room
+// for the count, so that String of its own result is the same) its first
+// MaxString bytes, cut at a character boundary when s is UTF-8, followed
+// by " (+N bytes)". It does not escape: that is for the renderer.
+func String(s string) string {
+	if len(s) <= MaxString+32 {
+		return s
+	}
+	cut := MaxString
+	for cut > MaxString-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + " (+" + strconv.Itoa(len(s)-cut) + " bytes)"
+}
+
+// Strings is l bounded: each entry by String, and a list longer than
+// MaxList+1 entries cut to MaxList, then "(+N more)". A list is never
+// cut to one entry less, so Strings of a bounded list (whose last entry
+// may be such a count) is the same list.
+func Strings(l []string) []string {
+	if l == nil {
+		return nil
+	}
+	out := make([]string, 0, min(len(l), MaxList+1))
+	for i, s := range l {
+		if i == MaxList && len(l) > MaxList+1 {
+			return append(out, more(len(l)-i))
+		}
+		out = append(out, String(s))
+	}
+	return out
+}
+
+// ErrServerName is a server name (SNI) that is not a valid host name.
+var ErrServerName = errors.New("client sent a server name (SNI) that is not a valid host name")
+
+// ServerNameError is a refused server name, bounded.
+type ServerNameError struct {
+	// Name is the name the client sent, cut by String.
+	Name string
+	// Len is its length in bytes.
+	Len int
+	// Why says what is wrong with it.
+	Why string
+}
+
+func (e *ServerNameError) Error() string {
+	return ErrServerName.Error() + " (" + e.Why + ")"
+}
+
+func (e *ServerNameError) Unwrap() error { return ErrServerName }
+
+// CheckServerName returns a *ServerNameError unless name is empty (no
+// SNI), a host name of at most 253 bytes (labels of 1 to 63 letters,
+// digits, hyphens and underscores, not starting or ending with a hyphen)
+// or an IP address. RFC 6066 section 3 allows only host names, but some
+// clients send an address, and it is harmless. Refusing the rest keeps a
+// client from making the server carry, log and match a name of up to 64
+// KiB of arbitrary bytes.
+func CheckServerName(name string) error {
+	if name == "" {
+		return nil
+	}
+	bad := func(why string) error { return &ServerNameError{Name: String(name), Len: len(name), Why: why} }
+	if len(name) > MaxServerName {
+		return bad(strconv.Itoa(len(name)) + " bytes, the most is " + strconv.Itoa(MaxServerName))
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return nil
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		switch {
+		case label == "":
+			return bad("empty label")
+		case len(label) > 63:
+			return bad("a label longer than 63 bytes")
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return bad("a label starts or ends with a hyphen")
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !isAlnum(c) && c != '-' && c != '_' {
+				return bad("byte " + fmt.Sprintf("%#02x", c) + " is not allowed in a host name")
+			}
+		}
+	}
+	return nil
+}
