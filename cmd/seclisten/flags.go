@@ -48,6 +48,7 @@ const (
 	flagAllowURI         = "allow-uri"
 	flagCRL              = "crl"
 	flagCRLAllowStale    = "crl-allow-stale"
+	flagExplain          = "explain"
 
 	flagACMEDomain         = "acme-domain"
 	flagACMEEmail          = "acme-email"
@@ -163,6 +164,8 @@ func serveFlags() []cli.Flag {
 			Usage: "CRL `FILE` (PEM or DER) signed by a client CA; revoked clients are refused (repeatable)"},
 		&cli.BoolFlag{Name: flagCRLAllowStale, Category: catClientAuth,
 			Usage: "accept CRLs past their next update (by default they fail closed)"},
+		&cli.BoolFlag{Name: flagExplain, Category: catClientAuth,
+			Usage: "tell a refused client why, in one line over TLS, then close (tells strangers what is checked: for development)"},
 
 		&cli.StringFlag{Name: flagRate, Category: catLimits, Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
 			Usage: "`N` new connections per second per client IP (0: no limit)"},
@@ -340,6 +343,7 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.TLS.Allow.URI = c.StringSlice(flagAllowURI)
 	cfg.TLS.CRLFiles = c.StringSlice(flagCRL)
 	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
+	cfg.TLS.Explain = c.Bool(flagExplain)
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
 	cfg.ACME.Email = c.String(flagACMEEmail)
 	cfg.ACME.Agree = c.Bool(flagACMEAgree)
