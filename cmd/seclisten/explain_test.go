@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,19 +61,16 @@ func TestExplainTellsTheClientWhy(t *testing.T) {
 			rejects[tt.server]++
 			want := rejects[tt.server]
 			t.Run(version+"/"+tt.server+"/"+name, func(t *testing.T) {
-				sc := startSClient(t, p.addr, append(certArgs(dir, tt.cert), version)...)
-				sc.send("hi\n")
-				sc.stdin.Close()
-				line := sc.expectLine("")
+				out, errOut := pipedSClient(t, p.addr, append(certArgs(dir, tt.cert), version)...)
+				line, rest, _ := strings.Cut(out, "\n")
 				if !strings.Contains(line, tt.reason) {
-					t.Errorf("s_client printed %q, want the verdict %q", line, tt.reason)
+					t.Errorf("s_client printed %q, want the verdict %q; stderr:\n%s", line, tt.reason, errOut)
 				}
 				if !strings.HasPrefix(line, "error: refused: ") || !strings.HasSuffix(line, "; the server trusts "+devCA) {
 					t.Errorf("s_client printed %q, want error: refused: ...; the server trusts %s", line, devCA)
 				}
-				sc.wait()
-				if l, ok := <-sc.lines; ok {
-					t.Errorf("s_client printed %q after the refusal, want nothing", l)
+				if rest != "" {
+					t.Errorf("s_client printed %q after the refusal, want nothing", rest)
 				}
 				p.await("a reject event", func() bool {
 					return strings.Count(p.stdout.String(), `"event":"reject"`) >= want
@@ -105,12 +105,10 @@ func TestExplainVerifyIfGiven(t *testing.T) {
 	dir := pkiDir(t)
 	p := startServe(t, mtlsArgs(dir, "--explain", "--client-auth", "verify-if-given")...)
 	exchangeWith(t, p.addr, "anonymous", defaultReply, certArgs(dir, "")...)
-	sc := startSClient(t, p.addr, certArgs(dir, "client-expired")...)
-	line := sc.expectLine("")
-	if !strings.HasPrefix(line, "error: refused: client certificate expired 3 days ago") {
-		t.Errorf("s_client printed %q", line)
+	out, errOut := pipedSClient(t, p.addr, certArgs(dir, "client-expired")...)
+	if !strings.HasPrefix(out, "error: refused: client certificate expired 3 days ago") {
+		t.Errorf("s_client printed %q; stderr:\n%s", out, errOut)
 	}
-	sc.wait()
 }
 
 // A refused client that keeps sending is not read: it gets its line and a
@@ -155,6 +153,28 @@ func TestExplainClosesAClientThatKeepsSending(t *testing.T) {
 	if strings.Contains(p.stdout.String(), "spam") {
 		t.Errorf("the server printed what a refused client sent")
 	}
+}
+
+// pipedSClient runs `echo hi | openssl s_client -quiet -connect addr` with
+// extra args, as a developer would, and returns what it printed once it
+// exits (within the hang guard). Output collects all of stdout before it
+// returns, so nothing the server sent is lost to a race with Wait.
+func pipedSClient(t *testing.T, addr string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-connect", addr, "-quiet"}, args...)...)
+	cmd.Stdin = strings.NewReader("hi\n")
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		t.Fatalf("s_client still running after %s; stderr:\n%s", hangGuard, errBuf.String())
+	}
+	if err != nil && !errors.As(err, new(*exec.ExitError)) {
+		t.Fatalf("run openssl s_client (is openssl installed? make test installs it): %v", err)
+	}
+	return string(out), errBuf.String()
 }
 
 // writeStaleCRL writes to file an empty CRL of the PKI in dir whose next
