@@ -8,10 +8,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Arguments for `make run`: TLS on 127.0.0.1:8443 with the development PKI
 # in certs/, client certificates verified when given (and checked against
-# the CRL), so both `openssl s_client` with and without -cert work.
+# the CRL), so both `openssl s_client` with and without -cert work; a
+# refused client is told why over TLS (--explain).
 RUN_ARGS ?= serve --addr 127.0.0.1:8443 \
 	--cert certs/server.pem --key certs/server-key.pem \
-	--client-ca certs/ca.pem --crl certs/crl.pem --client-auth verify-if-given
+	--client-ca certs/ca.pem --crl certs/crl.pem --client-auth verify-if-given --explain
 FUZZTIME ?= 10s
 
 .PHONY: all build run certs deps test test-short fuzz lint fmt clean bench

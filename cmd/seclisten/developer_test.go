@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -283,6 +284,12 @@ func TestTryItLines(t *testing.T) {
 			`^openssl s_client -connect 127\.0\.0\.1:\d+ -CAfile ` + regexp.QuoteMeta(filepath.Join(dir, "ca.pem")) +
 				` -cert ` + regexp.QuoteMeta(filepath.Join(dir, "client.pem")) + ` -key ` + regexp.QuoteMeta(filepath.Join(dir, "client-key.pem")) + ` -quiet$`,
 		}},
+		{"explain", mtlsArgs(dir, "--explain"), []string{
+			`^openssl s_client -connect 127\.0\.0\.1:\d+ -CAfile ` + regexp.QuoteMeta(filepath.Join(dir, "ca.pem")) +
+				` -cert ` + regexp.QuoteMeta(filepath.Join(dir, "client.pem")) + ` -key ` + regexp.QuoteMeta(filepath.Join(dir, "client-key.pem")) + ` -quiet$`,
+			`^echo hi \| openssl s_client -connect 127\.0\.0\.1:\d+ -CAfile ` + regexp.QuoteMeta(filepath.Join(dir, "ca.pem")) +
+				` -cert ` + regexp.QuoteMeta(filepath.Join(dir, "client-expired.pem")) + ` -key ` + regexp.QuoteMeta(filepath.Join(dir, "client-expired-key.pem")) + ` -quiet$`,
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := seclistenCmd(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...)...)
@@ -311,6 +318,16 @@ func TestTryItLines(t *testing.T) {
 			for i, l := range lines {
 				if !regexp.MustCompile(tc.want[i]).MatchString(l) {
 					t.Errorf("line %d: %q, want %s", i, l, tc.want[i])
+				}
+			}
+			if tc.name == "explain" {
+				// The piped line, as a shell runs it: the server tells the
+				// refused client why, then closes, and s_client exits.
+				ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+				defer cancel()
+				out, err := exec.CommandContext(ctx, "sh", "-c", lines[1]).Output()
+				if err != nil || !strings.HasPrefix(string(out), "error: refused: client certificate expired 3 days ago") {
+					t.Errorf("%s: %q, %v; want the refusal", lines[1], out, err)
 				}
 			}
 			if tc.name != "tls" {

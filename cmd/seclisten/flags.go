@@ -51,6 +51,7 @@ const (
 	flagCRL              = "crl"
 	flagCRLAllowStale    = "crl-allow-stale"
 	flagClientCertWarn   = "client-cert-warn"
+	flagExplain          = "explain"
 
 	flagACMEDomain         = "acme-domain"
 	flagACMEEmail          = "acme-email"
@@ -170,6 +171,8 @@ func serveFlags() []cli.Flag {
 			Usage: "accept CRLs past their next update (by default they fail closed)"},
 		&cli.StringFlag{Name: flagClientCertWarn, Category: catClientAuth, Value: durationString(d.TLS.ClientCertWarn),
 			Usage: "warn, once a day per certificate, of a served client whose certificate expires within this `DURATION` (0: off)"},
+		&cli.BoolFlag{Name: flagExplain, Category: catClientAuth,
+			Usage: "tell a refused client why, in one line over TLS, then close (tells strangers what is checked: for development)"},
 
 		&cli.StringFlag{Name: flagRate, Category: catLimits, Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
 			Usage: "`N` new connections per second per client IP (0: no limit)"},
@@ -349,6 +352,7 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.TLS.CRLFiles = c.StringSlice(flagCRL)
 	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
 	cfg.TLS.ClientCertWarn = p.duration(flagClientCertWarn)
+	cfg.TLS.Explain = c.Bool(flagExplain)
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
 	cfg.ACME.Email = c.String(flagACMEEmail)
 	cfg.ACME.Agree = c.Bool(flagACMEAgree)

@@ -57,6 +57,12 @@ func tryIt(cfg config.Config, addr net.Addr) []string {
 			cert, key = c, k
 		}
 		lines = append(lines, base+" -cert "+cert+" -key "+key+" -quiet")
+		// With --explain, a refused client reads why: show it with the
+		// development PKI's expired certificate.
+		c, k = devPKIFile(cfg.TLS.ClientCAFiles[0], "client-expired.pem"), devPKIFile(cfg.TLS.ClientCAFiles[0], "client-expired-key.pem")
+		if cfg.TLS.Explain && c != "" && k != "" {
+			lines = append(lines, "echo hi | "+base+" -cert "+c+" -key "+k+" -quiet")
+		}
 	}
 	return lines
 }

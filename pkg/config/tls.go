@@ -42,6 +42,10 @@ type TLS struct {
 	CRLFiles []string
 	// CRLAllowStale accepts CRLs past their NextUpdate.
 	CRLAllowStale bool
+	// Explain tells a refused client why, in one line over TLS, before
+	// closing (see tlsconf.Options.Explain). Off by default: it tells
+	// strangers what the server checks and whom it trusts.
+	Explain bool
 }
 
 // ClientAuthMode is the effective client-authentication mode: as given,
@@ -67,6 +71,7 @@ func (t *TLS) validate(plain bool) error {
 			{"`allow-cn`", len(t.Allow.CN) > 0}, {"`allow-ou`", len(t.Allow.OU) > 0},
 			{"`allow-dns`", len(t.Allow.DNS) > 0}, {"`allow-uri`", len(t.Allow.URI) > 0},
 			{"`keylog`", t.KeyLogFile != ""},
+			{"`explain`", t.Explain},
 		} {
 			if f.set {
 				return setting.Errorf(f.key + " is a TLS setting and cannot be used with `plain`")
@@ -91,6 +96,12 @@ func (t *TLS) validate(plain bool) error {
 		if !t.Allow.Empty() {
 			return setting.Errorf("`allow-cn`, `allow-ou`, `allow-dns` and `allow-uri` need verified clients: add `client-ca`")
 		}
+	}
+	if mode := t.ClientAuthMode(); t.Explain && mode != tlsconf.VerifyIfGiven && mode != tlsconf.Require {
+		if mode == tlsconf.NoClientCert {
+			return setting.Errorf("`explain` tells refused clients why, and nothing is refused without `client-ca`")
+		}
+		return setting.Errorf("`explain` tells refused clients why, and `client-auth` %s refuses no one: use require or verify-if-given", mode)
 	}
 	if len(t.CRLFiles) > 0 && len(t.ClientCAFiles) == 0 {
 		return setting.Errorf("`crl` needs `client-ca`: a CRL is checked against the CA that signed it")

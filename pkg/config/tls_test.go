@@ -43,7 +43,19 @@ func TestValidateTLS(t *testing.T) {
 		}, ""},
 		{"crl without ca", false, func(c *config.TLS) { c.CRLFiles = []string{"crl"} }, "`crl` needs `client-ca`"},
 		{"crl with ca", false, func(c *config.TLS) { c.CRLFiles, c.ClientCAFiles = []string{"crl"}, []string{"ca"} }, ""},
+		{"explain with require", false, func(c *config.TLS) { c.Explain, c.ClientCAFiles = true, []string{"ca"} }, ""},
+		{"explain with verify-if-given", false, func(c *config.TLS) {
+			c.Explain, c.ClientCAFiles, c.ClientAuth = true, []string{"ca"}, new(tlsconf.VerifyIfGiven)
+		}, ""},
+		{"explain without ca", false, func(c *config.TLS) { c.Explain = true }, "nothing is refused without `client-ca`"},
+		{"explain with audit", false, func(c *config.TLS) {
+			c.Explain, c.ClientCAFiles, c.ClientAuth = true, []string{"ca"}, new(tlsconf.Audit)
+		}, "`client-auth` audit refuses no one"},
+		{"explain with request", false, func(c *config.TLS) {
+			c.Explain, c.ClientCAFiles, c.ClientAuth = true, []string{"ca"}, new(tlsconf.Request)
+		}, "`client-auth` request refuses no one"},
 		{"plain", true, func(*config.TLS) {}, ""},
+		{"plain with explain", true, func(c *config.TLS) { c.Explain = true }, "`explain` is a TLS setting"},
 		{"plain with cert", true, func(c *config.TLS) { c.CertFile = "a" }, "`cert` is a TLS setting and cannot be used with `plain`"},
 		{"plain with client ca", true, func(c *config.TLS) { c.ClientCAFiles = []string{"ca"} }, "`client-ca` is a TLS setting"},
 		{"plain with allow-dns", true, func(c *config.TLS) { c.Allow.DNS = []string{"x"} }, "`allow-dns` is a TLS setting"},

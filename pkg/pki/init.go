@@ -286,16 +286,19 @@ func (d readmeData) render() []byte {
 	p("| FILES.md | this file. |\n\n")
 
 	p("## Try it\n\n")
-	p("Start a server that requires client certificates, from this directory:\n\n")
-	p("    seclisten serve --cert server.pem --key server-key.pem --client-ca ca.pem --crl crl.pem\n\n")
-	p("Then connect with each client certificate (change 127.0.0.1:8443 to the\n")
-	p("server's address). With TLS 1.3 a client learns that its certificate was\n")
-	p("refused only after its side of the handshake: s_client then prints the\n")
-	p("server's alert (such as \"certificate expired\") when it next reads.\n\n")
+	p("Start a server that requires client certificates and tells a refused\n")
+	p("client why, from this directory:\n\n")
+	p("    seclisten serve --cert server.pem --key server-key.pem --client-ca ca.pem --crl crl.pem --explain\n\n")
+	p("Then pipe a line into s_client with each client certificate (change\n")
+	p("127.0.0.1:8443 to the server's address). A refused client completes the\n")
+	p("handshake and s_client prints the server's verdict, `error: refused: ...`.\n")
+	p("Without --explain a client gets only a TLS alert (such as \"certificate\n")
+	p("expired\"), which with TLS 1.3 arrives after its side of the handshake,\n")
+	p("when it next reads.\n\n")
 
 	try := func(title, args, verdict string) {
 		p("### %s\n\n", title)
-		p("    openssl s_client -connect 127.0.0.1:8443 -CAfile ca.pem%s\n\n", args)
+		p("    echo hi | openssl s_client -connect 127.0.0.1:8443 -CAfile ca.pem%s -quiet\n\n", args)
 		p("Expected: %s.\n\n", verdict)
 	}
 	try("client.pem", " -cert client.pem -key client-key.pem", "accepted: identity CN=client")

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -289,6 +290,13 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		_ = hs.Conn.Close()
 		return exchange.Result{}, outcome.ACMEChallenge
 	}
+	if h.tls.Options().Explain {
+		// The handshake accepted any certificate (tlsconf.Options.Explain):
+		// judge it here, on resumed handshakes too, before anything is read.
+		if err := h.tls.Judge(st.PeerCertificates); err != nil {
+			return h.explain(c, hs.Conn, err), outcome.HandshakeEnded
+		}
+	}
 	f := h.facts(c, st)
 	f.Hello = hs.Hello
 	if f.Identity != c.remote {
@@ -348,12 +356,38 @@ func handshakeApart(ctx context.Context, rw net.Conn, cfg *tls.Config) (*handsha
 // was sent.
 func (h *handler) refuse(c *conn, err error) exchange.Result {
 	f := handshake.Explain(err, time.Now())
-	h.metrics.HandshakeFailed(f.Code)
 	var res exchange.Result
 	if nt, ok := err.(*handshake.NotTLSError); ok {
 		n, _ := c.stream.Write(nt.Reply())
 		res.BytesOut = int64(n)
 	}
+	h.refused(c, f)
+	return res
+}
+
+// explain refuses a client that completed its handshake only because of
+// --explain (tlsconf.Options.Explain): logged, counted and printed as a
+// refused handshake, then told why in one line over TLS, then close_notify
+// and the listener's lingering close. Nothing the client sent is read, so
+// nothing of it is printed or answered; the write is bounded by the write
+// timeout, and the lingering close by its own.
+func (h *handler) explain(c *conn, tc *tls.Conn, err error) exchange.Result {
+	f := handshake.Explain(err, time.Now())
+	h.refused(c, f)
+	line := "error: refused: " + f.Text
+	if names := h.tls.ClientCANames(); len(names) > 0 {
+		line += "; the server trusts " + sanitize.String([]byte(strings.Join(names, ", ")))
+	}
+	n, werr := tc.Write([]byte(line + "\n"))
+	if werr == nil {
+		_ = tc.CloseWrite()
+	}
+	return exchange.Result{BytesOut: int64(n), Err: werr}
+}
+
+// refused logs, counts and prints a refused handshake.
+func (h *handler) refused(c *conn, f handshake.Failure) {
+	h.metrics.HandshakeFailed(f.Code)
 	attrs := []any{"verdict", f.Code, "reason", f.Text}
 	var cert *identity.Identity
 	if f.Leaf != nil {
@@ -382,7 +416,6 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 		c.log.Warn("handshake failed", attrs...)
 	}
 	c.out.Reject(f.Code, f.Text, f.Hello, cert)
-	return res
 }
 
 // facts describes the connection after its handshake: the TLS

@@ -135,6 +135,7 @@ func tlsOptions(t config.TLS) tlsconf.Options {
 		CRLFiles:      t.CRLFiles,
 		CRLAllowStale: t.CRLAllowStale,
 		ClientAuth:    t.ClientAuthMode(),
+		Explain:       t.Explain,
 		Allow:         t.Allow,
 		MinVersion:    t.MinVersion,
 		ALPN:          t.ALPN,
@@ -394,6 +395,9 @@ func (s *Server) logStart(addr net.Addr) {
 	} else {
 		attrs = append(attrs, "mode", "tls", "tls_min", tlsconf.VersionName(s.cfg.TLS.MinVersion),
 			"client_auth", s.cfg.TLS.ClientAuthMode().String())
+		if s.cfg.TLS.Explain {
+			attrs = append(attrs, "explain", true)
+		}
 		attrs = append(attrs, allowlistAttrs(s.cfg.TLS.Allow)...)
 	}
 	attrs = append(attrs, s.limitAttrs()...)

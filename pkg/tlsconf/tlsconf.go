@@ -118,6 +118,12 @@ type Options struct {
 	CRLAllowStale bool
 	ClientAuth    ClientAuth
 	Allow         identity.Allowlist
+	// Explain, with ClientAuth VerifyIfGiven or Require, lets a client the
+	// mode refuses complete the handshake, so the server can tell it why
+	// over TLS before closing (see Judge); crypto/tls then only requests
+	// the certificate. The caller must call Judge after every handshake,
+	// resumed ones included, and serve no client it refuses.
+	Explain bool
 	// MinVersion is tls.VersionTLS12 (the zero value means that) or
 	// tls.VersionTLS13, as ParseVersion reads them.
 	MinVersion uint16
@@ -191,6 +197,8 @@ func New(opts Options) (*Source, error) {
 		panic("tlsconf: Options.MinVersion " + VersionName(opts.MinVersion) + " is not TLS 1.2 or 1.3")
 	case opts.ACMEChallenges && opts.GetCertificate == nil:
 		panic("tlsconf: Options.ACMEChallenges needs GetCertificate")
+	case opts.Explain && opts.ClientAuth != VerifyIfGiven && opts.ClientAuth != Require:
+		panic("tlsconf: Options.Explain needs ClientAuth VerifyIfGiven or Require")
 	}
 	s := &Source{opts: opts}
 	for _, f := range append(append([]string{opts.CertFile, opts.KeyFile}, opts.ClientCAFiles...), opts.CRLFiles...) {
@@ -345,10 +353,23 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 		// Audit verifies after the handshake (Verify), to report the
 		// verdict without refusing anyone.
 		cfg.ClientAuth = tls.RequestClientCert
-	case VerifyIfGiven:
+	case VerifyIfGiven, Require:
+		if s.opts.Explain {
+			// Security decision: in TLS 1.3 the client's handshake is over
+			// before the server has judged its certificate, so an alert
+			// from crypto/tls arrives after the client has moved on, and
+			// most tools never show it. With Explain the handshake accepts
+			// any certificate and Judge refuses afterwards, with a line
+			// the client reads over TLS. Judge applies the same checks as
+			// the branch below (chain, clientAuth usage, CRLs, allowlists)
+			// on every handshake, resumed ones included.
+			cfg.ClientAuth = tls.RequestClientCert
+			return cfg
+		}
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-	case Require:
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		if s.opts.ClientAuth == Require {
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
 	}
 	if s.opts.ClientAuth == VerifyIfGiven || s.opts.ClientAuth == Require {
 		// crypto/tls has checked the chain (and sent the matching alert:
@@ -417,6 +438,38 @@ func (s *Source) Verify(certs []*x509.Certificate) error {
 		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
 	}
 	return s.checkChain(m, chains[0])
+}
+
+// Judge decides, after a handshake in Explain mode, what the handshake
+// itself decides without it: nil when the client is accepted, else a
+// *Rejection. certs are what the client sent (tls.ConnectionState's
+// PeerCertificates, restored from the ticket on a resumed handshake), and
+// are checked against the current material, so a reload applies to
+// resumed sessions too. A client without a certificate is accepted in
+// VerifyIfGiven mode unless an allowlist is set, as without Explain.
+func (s *Source) Judge(certs []*x509.Certificate) error {
+	if len(certs) == 0 && s.opts.ClientAuth == VerifyIfGiven && s.opts.Allow.Empty() {
+		return nil
+	}
+	if err := s.Verify(certs); err != nil {
+		r := &Rejection{Err: err}
+		if len(certs) > 0 {
+			r.Leaf = certs[0]
+		}
+		return r
+	}
+	return nil
+}
+
+// ClientCANames are the subjects of the current client CAs, in the order
+// of their files.
+func (s *Source) ClientCANames() []string {
+	cas := s.current.Load().CAs
+	names := make([]string, len(cas))
+	for i, c := range cas {
+		names[i] = c.Subject.String()
+	}
+	return names
 }
 
 // Watch reloads the material whenever one of its files changes (size,

@@ -424,6 +424,7 @@ func TestNewPanicsOnBrokenOptions(t *testing.T) {
 		{"TLS 1.0", tlsconf.Options{MinVersion: tls.VersionTLS10}, "MinVersion 0x0301 is not TLS 1.2 or 1.3"},
 		{"ACME challenges without a source", tlsconf.Options{ACMEChallenges: true}, "ACMEChallenges needs GetCertificate"},
 		{"ACME challenges with a source", tlsconf.Options{ACMEChallenges: true, GetCertificate: getCert}, ""},
+		{"explain without verification", tlsconf.Options{Explain: true, ClientAuth: tlsconf.Audit}, "Explain needs ClientAuth VerifyIfGiven or Require"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			defer func() {
@@ -1201,6 +1202,84 @@ func TestResumptionAcrossReload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With Explain, every client completes the handshake, and Judge refuses
+// after it what the mode refuses, on resumed handshakes too: a revocation
+// loaded by a reload applies to a session resumed from a ticket issued
+// before it.
+func TestExplainJudge(t *testing.T) {
+	f := newFixture(t)
+	alice := f.client(t, pki.ClientOptions{CommonName: "alice"})
+	expired := f.client(t, pki.ClientOptions{CommonName: "old", Validity: pki.Validity{
+		NotBefore: time.Now().AddDate(0, 0, -30), NotAfter: time.Now().AddDate(0, 0, -3)}})
+	for _, tt := range []struct {
+		name   string
+		mode   tlsconf.ClientAuth
+		client *pki.Cert
+		want   string // in Judge's error; "" when accepted
+	}{
+		{"require, good", tlsconf.Require, alice, ""},
+		{"require, none", tlsconf.Require, nil, "no client certificate sent"},
+		{"require, expired", tlsconf.Require, expired, "expired"},
+		{"verify-if-given, none", tlsconf.VerifyIfGiven, nil, ""},
+		{"verify-if-given, expired", tlsconf.VerifyIfGiven, expired, "expired"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := f.opts(tt.mode)
+			opts.Explain = true
+			src := newSource(t, opts)
+			r := dial(t, src, f.clientConfig(tt.client))
+			r.ok(t)
+			err := src.Judge(r.serverState.PeerCertificates)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Judge: %v, want accepted", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Judge: %v, want %q", err, tt.want)
+			}
+			var rej *tlsconf.Rejection
+			if err != nil && (!errors.As(err, &rej) || (tt.client != nil && rej.Leaf == nil)) {
+				t.Errorf("Judge: %#v, want a *Rejection naming the leaf", err)
+			}
+		})
+	}
+
+	t.Run("resumed after a revocation", func(t *testing.T) {
+		f.writeCRL(t)
+		opts := f.opts(tlsconf.Require)
+		opts.Explain = true
+		src := newSource(t, opts)
+		ccfg := f.clientConfig(alice)
+		ccfg.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+		first := dial(t, src, ccfg)
+		first.ok(t)
+		if err := src.Judge(first.serverState.PeerCertificates); err != nil {
+			t.Fatalf("Judge: %v", err)
+		}
+		f.writeCRL(t, alice)
+		if err := src.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		second := dial(t, src, ccfg)
+		second.ok(t)
+		if !second.serverState.DidResume {
+			t.Fatal("not resumed")
+		}
+		var rev *crl.RevokedError
+		if err := src.Judge(second.serverState.PeerCertificates); !errors.As(err, &rev) {
+			t.Fatalf("Judge on the resumed session: %v, want revoked", err)
+		}
+	})
+
+	t.Run("names the client CAs", func(t *testing.T) {
+		opts := f.opts(tlsconf.Require)
+		opts.Explain = true
+		names := newSource(t, opts).ClientCANames()
+		if len(names) != 1 || !strings.Contains(names[0], "CN=Client CA") {
+			t.Errorf("ClientCANames = %q", names)
+		}
+	})
 }
 
 func TestLeaf(t *testing.T) {
