@@ -369,8 +369,11 @@ func TestRunAllocsPerMessage(t *testing.T) {
 			}
 		})
 	}
+	// One allocation per message would add 9,900. The margin absorbs the
+	// framer's pooled buffer, which a garbage collection (or the race
+	// detector, which drops pooled items on purpose) can take away.
 	small, large := allocs(100), allocs(10000)
-	if large != small {
+	if large > small+5 {
 		t.Errorf("Run allocates %v times for 100 messages and %v for 10000: allocations per message", small, large)
 	}
 }
