@@ -52,6 +52,7 @@ const (
 	flagCRLAllowStale    = "crl-allow-stale"
 	flagClientCertWarn   = "client-cert-warn"
 	flagExplain          = "explain"
+	flagClientCANames    = "client-ca-names"
 
 	flagACMEDomain         = "acme-domain"
 	flagACMEEmail          = "acme-email"
@@ -173,6 +174,8 @@ func serveFlags() []cli.Flag {
 			Usage: "warn, once a day per certificate, of a served client whose certificate expires within this `DURATION` (0: off)"},
 		&cli.BoolFlag{Name: flagExplain, Category: catClientAuth,
 			Usage: "tell a refused client why, in one line over TLS, then close (tells strangers what is checked: for development)"},
+		&cli.StringFlag{Name: flagClientCANames, Category: catClientAuth, Value: "show",
+			Usage: "`show` the client CAs' names when asking for a certificate, or hide them (a refused client is then not told them)"},
 
 		&cli.StringFlag{Name: flagRate, Category: catLimits, Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
 			Usage: "`N` new connections per second per client IP (0: no limit)"},
@@ -353,6 +356,13 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
 	cfg.TLS.ClientCertWarn = p.duration(flagClientCertWarn)
 	cfg.TLS.Explain = c.Bool(flagExplain)
+	switch names := strings.TrimSpace(c.String(flagClientCANames)); names {
+	case "show":
+	case "hide":
+		cfg.TLS.HideClientCANames = true
+	default:
+		p.fail(flagClientCANames, fmt.Errorf("%q is not show or hide", names))
+	}
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
 	cfg.ACME.Email = c.String(flagACMEEmail)
 	cfg.ACME.Agree = c.Bool(flagACMEAgree)

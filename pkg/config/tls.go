@@ -46,6 +46,9 @@ type TLS struct {
 	// closing (see tlsconf.Options.Explain). Off by default: it tells
 	// strangers what the server checks and whom it trusts.
 	Explain bool
+	// HideClientCANames asks for a client certificate without naming the
+	// client CAs (some deployments must not reveal them).
+	HideClientCANames bool
 }
 
 // ClientAuthMode is the effective client-authentication mode: as given,
@@ -71,7 +74,7 @@ func (t *TLS) validate(plain bool) error {
 			{"`allow-cn`", len(t.Allow.CN) > 0}, {"`allow-ou`", len(t.Allow.OU) > 0},
 			{"`allow-dns`", len(t.Allow.DNS) > 0}, {"`allow-uri`", len(t.Allow.URI) > 0},
 			{"`keylog`", t.KeyLogFile != ""},
-			{"`explain`", t.Explain},
+			{"`explain`", t.Explain}, {"`client-ca-names`", t.HideClientCANames},
 		} {
 			if f.set {
 				return setting.Errorf(f.key + " is a TLS setting and cannot be used with `plain`")
@@ -102,6 +105,9 @@ func (t *TLS) validate(plain bool) error {
 			return setting.Errorf("`explain` tells refused clients why, and nothing is refused without `client-ca`")
 		}
 		return setting.Errorf("`explain` tells refused clients why, and `client-auth` %s refuses no one: use require or verify-if-given", mode)
+	}
+	if t.HideClientCANames && len(t.ClientCAFiles) == 0 {
+		return setting.Errorf("`client-ca-names` hide needs `client-ca`: there are no names to hide")
 	}
 	if len(t.CRLFiles) > 0 && len(t.ClientCAFiles) == 0 {
 		return setting.Errorf("`crl` needs `client-ca`: a CRL is checked against the CA that signed it")

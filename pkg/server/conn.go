@@ -372,10 +372,10 @@ func (h *handler) refuse(c *conn, err error) exchange.Result {
 // nothing of it is printed or answered; the write is bounded by the write
 // timeout, and the lingering close by its own.
 func (h *handler) explain(c *conn, tc *tls.Conn, err error) exchange.Result {
-	f := handshake.Explain(err, time.Now())
-	h.refused(c, f)
+	f := h.refused(c, handshake.Explain(err, time.Now()))
 	line := "error: refused: " + f.Text
-	if names := h.tls.ClientCANames(); len(names) > 0 {
+	// A client without a certificate was told the CAs asked for already.
+	if names := h.tls.ClientCANames(); len(names) > 0 && f.Code != outcome.NoCertificate && !h.tls.Options().HideCANames {
 		line += "; the server trusts " + sanitize.String([]byte(strings.Join(names, ", ")))
 	}
 	n, werr := tc.Write([]byte(line + "\n"))
@@ -385,8 +385,13 @@ func (h *handler) explain(c *conn, tc *tls.Conn, err error) exchange.Result {
 	return exchange.Result{BytesOut: int64(n), Err: werr}
 }
 
-// refused logs, counts and prints a refused handshake.
-func (h *handler) refused(c *conn, f handshake.Failure) {
+// refused logs, counts and prints a refused handshake, and returns it as
+// told. A client that sent no certificate is told which CAs the server
+// asked for: the usual cause is a certificate that matches none of them.
+func (h *handler) refused(c *conn, f handshake.Failure) handshake.Failure {
+	if f.Code == outcome.NoCertificate {
+		f.Text += h.askedFor()
+	}
 	h.metrics.HandshakeFailed(f.Code)
 	attrs := []any{"verdict", f.Code, "reason", f.Text}
 	var cert *identity.Identity
@@ -416,6 +421,20 @@ func (h *handler) refused(c *conn, f handshake.Failure) {
 		c.log.Warn("handshake failed", attrs...)
 	}
 	c.out.Reject(f.Code, f.Text, f.Hello, cert)
+	return f
+}
+
+// askedFor says which CAs the CertificateRequest named, or that it named
+// none (hidden).
+func (h *handler) askedFor() string {
+	if h.tls.Options().HideCANames {
+		return "; the server asked for one without naming the CAs it trusts (their names are hidden)"
+	}
+	names := h.tls.ClientCANames()
+	if len(names) == 0 {
+		return ""
+	}
+	return "; the server asked for one issued by " + sanitize.String([]byte(strings.Join(names, ", ")))
 }
 
 // facts describes the connection after its handshake: the TLS

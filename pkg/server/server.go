@@ -136,6 +136,7 @@ func tlsOptions(t config.TLS) tlsconf.Options {
 		CRLAllowStale: t.CRLAllowStale,
 		ClientAuth:    t.ClientAuthMode(),
 		Explain:       t.Explain,
+		HideCANames:   t.HideClientCANames,
 		Allow:         t.Allow,
 		MinVersion:    t.MinVersion,
 		ALPN:          t.ALPN,

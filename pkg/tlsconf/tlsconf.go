@@ -136,6 +136,11 @@ type Options struct {
 	// isACMEChallenge) through GetCertificate, which must be set, without
 	// client authentication.
 	ACMEChallenges bool
+	// HideCANames asks clients for a certificate without listing the
+	// client CAs in the CertificateRequest (RFC 8446 section 4.2.4): the
+	// chain is then verified here, not by crypto/tls, which would fall
+	// back to the system roots without ClientCAs.
+	HideCANames bool
 	// KeyLogWriter, if set, receives the TLS secrets of every session in
 	// the NSS key log format (tls.Config.KeyLogWriter): whoever reads it
 	// can decrypt the traffic.
@@ -341,6 +346,9 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 		KeyLogWriter:     s.opts.KeyLogWriter,
 		ClientCAs:        m.Pool,
 	}
+	if s.opts.HideCANames {
+		cfg.ClientCAs = nil
+	}
 	if m.Cert != nil {
 		cfg.Certificates = []tls.Certificate{*m.Cert}
 	} else {
@@ -364,6 +372,29 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 			// the branch below (chain, clientAuth usage, CRLs, allowlists)
 			// on every handshake, resumed ones included.
 			cfg.ClientAuth = tls.RequestClientCert
+			return cfg
+		}
+		if s.opts.HideCANames {
+			// Security decision: without ClientCAs crypto/tls would verify
+			// against the system roots, so it only asks, and
+			// VerifyConnection verifies everything against the client CAs.
+			cfg.ClientAuth = tls.RequestClientCert
+			if s.opts.ClientAuth == Require {
+				cfg.ClientAuth = tls.RequireAnyClientCert
+			}
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 && s.opts.ClientAuth == VerifyIfGiven && s.opts.Allow.Empty() {
+					return nil
+				}
+				if err := s.Verify(cs.PeerCertificates); err != nil {
+					r := &Rejection{Err: err}
+					if len(cs.PeerCertificates) > 0 {
+						r.Leaf = cs.PeerCertificates[0]
+					}
+					return r
+				}
+				return nil
+			}
 			return cfg
 		}
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
