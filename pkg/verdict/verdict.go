@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
@@ -35,10 +36,27 @@ var ErrNoCertificate = errors.New("no client certificate sent")
 //
 // The text is sanitized: it quotes names from certificates, which a client
 // controls (an issuer CN with a newline or a bidi override, say).
+//
+// The text is bounded too (MaxText bytes, then how many were left out): a
+// client can send a certificate whose names run to megabytes.
 func Explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 	v := explain(err, leaf, now)
-	v.Text = sanitize.String([]byte(v.Text))
+	v.Text = bound(sanitize.String([]byte(v.Text)))
 	return v
+}
+
+// MaxText bounds a verdict's text, in bytes.
+const MaxText = 2048
+
+func bound(s string) string {
+	if len(s) <= MaxText {
+		return s
+	}
+	cut := MaxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (+%d bytes)", s[:cut], len(s)-cut)
 }
 
 func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {

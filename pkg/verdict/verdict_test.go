@@ -257,6 +257,22 @@ func TestExplainSanitizesCertificateNames(t *testing.T) {
 	}
 }
 
+// A certificate's names run to any length; the verdict's text does not.
+func TestExplainBoundsText(t *testing.T) {
+	ca, err := pki.NewCA(pki.CAOptions{CommonName: strings.Repeat("\x1b", 20000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.IssueClient(pki.ClientOptions{CommonName: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := verdict.Explain(x509.UnknownAuthorityError{Cert: leaf.Certificate}, nil, time.Now())
+	if len(v.Text) > verdict.MaxText+32 || !strings.HasSuffix(v.Text, " bytes)") || !strings.HasPrefix(v.Text, "signed by an unknown authority: issuer CN=\\x1b") {
+		t.Errorf("Text is %d bytes: %.120q…%q", len(v.Text), v.Text, v.Text[max(0, len(v.Text)-40):])
+	}
+}
+
 // The chain doctor: what the client sent says why its chain leads to no
 // trusted CA.
 func TestChainDoctor(t *testing.T) {

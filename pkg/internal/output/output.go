@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 )
@@ -57,7 +58,9 @@ type Conn struct {
 
 // SetPeer changes how the connection is named from now on.
 func (c *Conn) SetPeer(peer string) {
-	c.peer = sanitize.Append(c.peer[:0], []byte(peer))
+	// A certificate name can be megabytes long: the prefix of every
+	// message is bounded like any client string.
+	c.peer = sanitize.Append(c.peer[:0], []byte(clienthello.String(peer)))
 	c.prefix = append(append(append(c.prefix[:0], '['), c.peer...), "] "...)
 }
 
