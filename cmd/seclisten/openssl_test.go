@@ -40,12 +40,20 @@ func startSClient(t *testing.T, addr string, args ...string) *sclient {
 	if err := sc.cmd.Start(); err != nil {
 		t.Fatalf("start openssl s_client (is openssl installed? make test installs it): %v", err)
 	}
+	// Wait closes the stdout pipe once s_client exits: it must run only
+	// after the reader has read everything, or a line printed just before
+	// the exit (a refusal, say) can be lost.
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		r := bufio.NewReader(out)
 		for {
 			l, err := r.ReadString('\n')
 			if l != "" {
-				sc.lines <- strings.TrimSuffix(l, "\n")
+				select {
+				case sc.lines <- strings.TrimSuffix(l, "\n"):
+				default: // nobody reads this many lines: never block the exit
+				}
 			}
 			if err != nil {
 				close(sc.lines)
@@ -54,6 +62,7 @@ func startSClient(t *testing.T, addr string, args ...string) *sclient {
 		}
 	}()
 	go func() {
+		<-read
 		_ = sc.cmd.Wait()
 		close(sc.done)
 	}()
