@@ -27,7 +27,8 @@ const hangGuard = 30 * time.Second
 type testServer struct {
 	addr     string
 	ln       net.Listener
-	active   atomic.Int64 // connections being served
+	active   atomic.Int64  // connections being served
+	changed  chan struct{} // a token whenever active changes (buffered 1)
 	accepted atomic.Int64
 	replies  chan struct{} // one per reply, while it has room (the first 1,024)
 	mu       sync.Mutex
@@ -58,7 +59,8 @@ func startTestServer(t *testing.T, cfg *tls.Config, refuseEveryOther bool) *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}, replies: make(chan struct{}, 1024)}
+	s := &testServer{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}, replies: make(chan struct{}, 1024),
+		changed: make(chan struct{}, 1)}
 	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -90,8 +92,10 @@ func startTestServer(t *testing.T, cfg *tls.Config, refuseEveryOther bool) *test
 func (s *testServer) handle(c net.Conn, cfg *tls.Config) {
 	start := time.Now()
 	s.active.Add(1)
+	s.notify()
 	defer func() {
 		s.active.Add(-1)
+		s.notify()
 		c.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -117,16 +121,25 @@ func (s *testServer) handle(c net.Conn, cfg *tls.Config) {
 	}
 }
 
-// waitActive waits until the server serves n connections at once. Nothing
-// reports a count: poll it.
+// notify tells waitActive that the count changed.
+func (s *testServer) notify() {
+	select {
+	case s.changed <- struct{}{}:
+	default: // a token is already waiting
+	}
+}
+
+// waitActive waits until the server serves n connections at once, woken by
+// each change of the count.
 func (s *testServer) waitActive(t *testing.T, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(hangGuard)
+	guard := time.After(hangGuard)
 	for s.active.Load() != n {
-		if time.Now().After(deadline) {
+		select {
+		case <-s.changed:
+		case <-guard:
 			t.Fatalf("server serves %d connections, want %d", s.active.Load(), n)
 		}
-		time.Sleep(5 * time.Millisecond) // between polls of the count
 	}
 }
 

@@ -421,25 +421,20 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-func BenchmarkTextMessage(b *testing.B) {
-	p := output.New(io.Discard, output.Text)
-	c := p.Conn(1, "CN=alice 192.0.2.1:4000")
+func BenchmarkMessage(b *testing.B) {
 	msg := []byte("a typical line of text sent by a client, with some\ttabs and é")
-	b.ReportAllocs()
-	b.SetBytes(int64(len(msg)))
-	for b.Loop() {
-		c.Message(msg)
-	}
-}
-
-func BenchmarkJSONMessage(b *testing.B) {
-	p := output.New(io.Discard, output.JSON)
-	c := p.Conn(1, "CN=alice 192.0.2.1:4000")
-	msg := []byte("a typical line of text sent by a client, with some\ttabs and é")
-	b.ReportAllocs()
-	b.SetBytes(int64(len(msg)))
-	for b.Loop() {
-		c.Message(msg)
+	for _, f := range []struct {
+		name   string
+		format output.Format
+	}{{"text", output.Text}, {"json", output.JSON}} {
+		b.Run(f.name, func(b *testing.B) {
+			c := output.New(io.Discard, f.format).Conn(1, "CN=alice 192.0.2.1:4000")
+			b.ReportAllocs()
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				c.Message(msg)
+			}
+		})
 	}
 }
 
