@@ -74,6 +74,10 @@ func startTestServer(t *testing.T, cfg *tls.Config, refuseEveryOther bool) *test
 			s.mu.Lock()
 			s.conns[c] = struct{}{}
 			s.mu.Unlock()
+			// Counted before its goroutine starts: waitActive(0) cannot
+			// return between the accept and the serving.
+			s.active.Add(1)
+			s.notify()
 			s.wg.Go(func() { s.handle(c, cfg) })
 		}
 	})
@@ -91,16 +95,15 @@ func startTestServer(t *testing.T, cfg *tls.Config, refuseEveryOther bool) *test
 
 func (s *testServer) handle(c net.Conn, cfg *tls.Config) {
 	start := time.Now()
-	s.active.Add(1)
-	s.notify()
 	defer func() {
-		s.active.Add(-1)
-		s.notify()
 		c.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.lives = append(s.lives, time.Since(start))
 		s.mu.Unlock()
+		// Last: once waitActive sees the count fall, the life is recorded.
+		s.active.Add(-1)
+		s.notify()
 	}()
 	rw := c
 	if cfg != nil {
