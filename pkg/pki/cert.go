@@ -139,13 +139,18 @@ type CAOptions struct {
 	KeyType KeyType
 	// Validity is when the CA is valid; Days defaults to DefaultCADays.
 	Validity
+	// Intermediates lets the CA sign one level of intermediate CAs
+	// (CA.IssueIntermediate): MaxPathLen 1 instead of 0. False keeps the
+	// CA to leaves only.
+	Intermediates bool
 }
 
 // NewCA makes a self-signed certificate authority with a new key.
 //
-// The CA may sign leaves only (MaxPathLen 0, RFC 5280 section 4.2.1.9) and
-// CRLs (KeyUsageCRLSign), so a leaked development CA key cannot mint
-// intermediates.
+// By default the CA may sign leaves only (MaxPathLen 0, RFC 5280 section
+// 4.2.1.9) and CRLs (KeyUsageCRLSign), so a leaked development CA key cannot
+// mint intermediates. With opts.Intermediates it may also sign intermediate
+// CAs, which in turn sign leaves only (MaxPathLen 1).
 func NewCA(opts CAOptions) (*CA, error) {
 	cn := opts.CommonName
 	if cn == "" {
@@ -182,9 +187,90 @@ func NewCA(opts CAOptions) (*CA, error) {
 		MaxPathLenZero:        true,
 		SubjectKeyId:          skid,
 	}
+	if opts.Intermediates {
+		tmpl.MaxPathLen, tmpl.MaxPathLenZero = 1, false
+	}
 	cert, err := sign(tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("create CA %q: %w", cn, err)
+	}
+	return &CA{Cert{Certificate: cert, Key: key}}, nil
+}
+
+// IntermediateOptions configures CA.IssueIntermediate. The zero value makes
+// an ECDSA P-256 intermediate CA named after its parent, valid for
+// DefaultCADays or until the parent expires, whichever is sooner.
+type IntermediateOptions struct {
+	// CommonName is the intermediate's subject CN. Empty means the
+	// parent's CN followed by " Intermediate".
+	CommonName string
+	// KeyType is the intermediate key's type. The zero value is ECDSAP256.
+	KeyType KeyType
+	// Validity is when the intermediate is valid; Days defaults to
+	// DefaultCADays. NotAfter is capped at the parent's NotAfter, so the
+	// intermediate never outlives the CA that signed it.
+	Validity
+}
+
+// IssueIntermediate makes an intermediate CA, with a new key, signed by ca.
+// The intermediate may sign leaves and CRLs but no further CAs (MaxPathLen
+// 0). ca must allow intermediates: a CA made by NewCA with
+// CAOptions.Intermediates, or a loaded CA without a zero path length.
+func (ca *CA) IssueIntermediate(opts IntermediateOptions) (*CA, error) {
+	if err := ca.check(); err != nil {
+		return nil, fmt.Errorf("issue intermediate CA: %w", err)
+	}
+	parent := ca.Certificate
+	cn := opts.CommonName
+	if cn == "" {
+		cn = parent.Subject.CommonName + " Intermediate"
+	}
+	if parent.MaxPathLen == 0 && parent.MaxPathLenZero {
+		return nil, fmt.Errorf("issue intermediate CA %q: CA %s may sign leaves only (make it with CAOptions.Intermediates)",
+			cn, parent.Subject)
+	}
+	notBefore, notAfter, err := opts.window(time.Now(), DefaultCADays)
+	if err != nil {
+		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
+	}
+	if notAfter.After(parent.NotAfter) {
+		notAfter = parent.NotAfter
+	}
+	if !notAfter.After(notBefore) {
+		return nil, fmt.Errorf("issue intermediate CA %q: validity starts (%s) after CA %s expires (%s)",
+			cn, notBefore.UTC().Format(time.RFC3339), parent.Subject, parent.NotAfter.UTC().Format(time.RFC3339))
+	}
+	key, err := generateKey(opts.KeyType)
+	if err != nil {
+		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
+	}
+	skid, err := subjectKeyID(key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject: pkix.Name{
+			CommonName:   cn,
+			Organization: []string{Organization},
+		},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+		SubjectKeyId:          skid,
+		AuthorityKeyId:        parent.SubjectKeyId,
+	}
+	cert, err := sign(tmpl, parent, key.Public(), ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
 	}
 	return &CA{Cert{Certificate: cert, Key: key}}, nil
 }

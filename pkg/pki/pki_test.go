@@ -1240,3 +1240,119 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 	}
 	return cert
 }
+
+// opensslText returns `openssl x509 -text -noout` for cert.
+func opensslText(t *testing.T, cert *x509.Certificate) string {
+	t.Helper()
+	bin := openssl(t)
+	file := filepath.Join(t.TempDir(), "cert.pem")
+	writeTestFile(t, file, string(EncodeCertPEM(cert)))
+	out, err := exec.Command(bin, "x509", "-in", file, "-text", "-noout").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl x509 -text: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func TestIssueIntermediate(t *testing.T) {
+	root, err := NewCA(CAOptions{CommonName: "Test Root", Intermediates: true, Validity: Validity{Days: 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := root.Certificate
+	if rc.MaxPathLen != 1 || rc.MaxPathLenZero || !rc.IsCA {
+		t.Errorf("root MaxPathLen %d/%v IsCA %v, want 1/false/true", rc.MaxPathLen, rc.MaxPathLenZero, rc.IsCA)
+	}
+	if text := opensslText(t, rc); !strings.Contains(text, "CA:TRUE, pathlen:1") {
+		t.Errorf("openssl does not show pathlen:1:\n%s", text)
+	}
+
+	inter, err := root.IssueIntermediate(IntermediateOptions{CommonName: "Test Intermediate", KeyType: RSA2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := inter.Certificate
+	if ic.Subject.CommonName != "Test Intermediate" || !slices.Equal(ic.Subject.Organization, []string{Organization}) ||
+		!ic.IsCA || !ic.BasicConstraintsValid || ic.MaxPathLen != 0 || !ic.MaxPathLenZero ||
+		ic.KeyUsage != x509.KeyUsageCertSign|x509.KeyUsageCRLSign || len(ic.SubjectKeyId) != 20 ||
+		!bytes.Equal(ic.AuthorityKeyId, rc.SubjectKeyId) || !bytes.Equal(ic.RawIssuer, rc.RawSubject) {
+		t.Errorf("intermediate: CN %q O %q IsCA %v MaxPathLen %d/%v KeyUsage %v SKID %x AKID %x (root SKID %x)",
+			ic.Subject.CommonName, ic.Subject.Organization, ic.IsCA, ic.MaxPathLen, ic.MaxPathLenZero,
+			ic.KeyUsage, ic.SubjectKeyId, ic.AuthorityKeyId, rc.SubjectKeyId)
+	}
+	checkKeyType(t, ic, RSA2048)
+	// DefaultCADays would outlive the 30-day root: capped at the root.
+	if !ic.NotAfter.Equal(rc.NotAfter) {
+		t.Errorf("intermediate NotAfter %v, want the root's %v", ic.NotAfter, rc.NotAfter)
+	}
+	text := opensslText(t, ic)
+	for _, s := range []string{"CA:TRUE, pathlen:0", "Certificate Sign, CRL Sign", "Authority Key Identifier", "Subject Key Identifier"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("openssl text of the intermediate lacks %q:\n%s", s, text)
+		}
+	}
+	short, err := root.IssueIntermediate(IntermediateOptions{Validity: Validity{Days: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := rc.Subject.CommonName + " Intermediate"; short.Certificate.Subject.CommonName != want {
+		t.Errorf("default CN %q, want %q", short.Certificate.Subject.CommonName, want)
+	}
+	if !short.Certificate.NotAfter.Before(rc.NotAfter) {
+		t.Errorf("2-day intermediate NotAfter %v not before the root's %v", short.Certificate.NotAfter, rc.NotAfter)
+	}
+
+	// root -> intermediate -> leaf verifies with x509 and openssl.
+	leaf, err := inter.IssueServer(ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inters := x509.NewCertPool()
+	inters.AddCert(ic)
+	chains, err := leaf.Certificate.Verify(x509.VerifyOptions{
+		Roots: root.CertPool(), Intermediates: inters, DNSName: "localhost",
+	})
+	if err != nil {
+		t.Fatalf("leaf via intermediate: %v", err)
+	}
+	if len(chains) != 1 || len(chains[0]) != 3 {
+		t.Errorf("chains %v, want one of length 3", chains)
+	}
+	if _, err := leaf.Certificate.Verify(x509.VerifyOptions{Roots: root.CertPool(), DNSName: "localhost"}); err == nil {
+		t.Errorf("leaf verified without its intermediate")
+	}
+	dir := t.TempDir()
+	writeTestFile(t, filepath.Join(dir, "root.pem"), string(root.CertPEM()))
+	writeTestFile(t, filepath.Join(dir, "inter.pem"), string(inter.CertPEM()))
+	writeTestFile(t, filepath.Join(dir, "leaf.pem"), string(leaf.CertPEM()))
+	cmd := exec.Command(openssl(t), "verify", "-CAfile", "root.pem", "-untrusted", "inter.pem", "-purpose", "sslserver", "leaf.pem")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "leaf.pem: OK") {
+		t.Errorf("openssl verify: %v\n%s", err, out)
+	}
+	// The intermediate signs CRLs.
+	if _, err := inter.CRL(CRLOptions{Revoked: []*big.Int{leaf.Certificate.SerialNumber}}); err != nil {
+		t.Errorf("CRL from the intermediate: %v", err)
+	}
+
+	// Neither a leaves-only root nor the intermediate may sign intermediates.
+	for name, ca := range map[string]*CA{"leaves-only root": newTestCA(t), "intermediate": inter} {
+		_, err := ca.IssueIntermediate(IntermediateOptions{})
+		if err == nil || !strings.Contains(err.Error(), "may sign leaves only (make it with CAOptions.Intermediates)") {
+			t.Errorf("%s: IssueIntermediate error = %v", name, err)
+		}
+	}
+	var zero CA
+	if _, err := zero.IssueIntermediate(IntermediateOptions{}); err == nil {
+		t.Errorf("IssueIntermediate from a zero CA succeeded")
+	}
+	if _, err := root.IssueIntermediate(IntermediateOptions{Validity: Validity{NotBefore: rc.NotAfter.Add(time.Hour)}}); err == nil ||
+		!strings.Contains(err.Error(), "expires") {
+		t.Errorf("intermediate starting after the root expires: %v", err)
+	}
+
+	// The default stays leaves-only.
+	if def := newTestCA(t).Certificate; def.MaxPathLen != 0 || !def.MaxPathLenZero {
+		t.Errorf("default CA MaxPathLen %d/%v, want 0/true", def.MaxPathLen, def.MaxPathLenZero)
+	}
+}
