@@ -3,6 +3,7 @@ package pki
 import (
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -338,25 +339,57 @@ type ServerOptions struct {
 	// Validity is when the certificate is valid; Days defaults to
 	// DefaultLeafDays.
 	Validity
+	// Key is the certificate's private key. Nil means a new key of
+	// KeyType; otherwise KeyType is ignored, which lets a caller bring a
+	// key this package would not make, such as RSA-1024 for a deliberately
+	// weak certificate.
+	Key crypto.Signer
+	// CRLDistributionPoints are the URLs of the CRLs covering the
+	// certificate (RFC 5280 section 4.2.1.13). Each must be an absolute
+	// http or https URL.
+	CRLDistributionPoints []string
+	// IssuingCertificateURL are the AIA caIssuers URLs where the issuer's
+	// certificate can be fetched (RFC 5280 section 4.2.2.1). Each must be
+	// an absolute http or https URL.
+	IssuingCertificateURL []string
 }
 
-// IssueServer makes a TLS server certificate, with a new key, signed by ca.
+// IssueServer makes a TLS server certificate signed by ca, with opts.Key or
+// a new key of opts.KeyType.
 func (ca *CA) IssueServer(opts ServerOptions) (*Cert, error) {
+	tmpl, key, name, err := serverTemplate(opts)
+	if err != nil {
+		return nil, fmt.Errorf("issue server certificate%s: %w", name, err)
+	}
+	c, err := ca.issue(tmpl, key, opts.Validity)
+	if err != nil {
+		return nil, fmt.Errorf("issue server certificate%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// serverTemplate builds the template of a server certificate for opts
+// (subject, SANs, key usages, CRL and issuer URLs, but no serial or
+// validity) and returns it with the certificate's key: opts.Key, or a new
+// key of opts.KeyType. name is ` for "first host"` for error messages, or
+// empty when the hosts are invalid.
+func serverTemplate(opts ServerOptions) (tmpl *x509.Certificate, key crypto.Signer, name string, err error) {
 	hosts := opts.Hosts
 	if len(hosts) == 0 {
 		hosts = DefaultHosts()
 	}
-	tmpl := &x509.Certificate{}
+	tmpl = &x509.Certificate{}
 	var first string
 	for i, h := range hosts {
 		norm, err := addSAN(tmpl, h)
 		if err != nil {
-			return nil, fmt.Errorf("issue server certificate: %w", err)
+			return nil, nil, "", err
 		}
 		if i == 0 {
 			first = norm
 		}
 	}
+	name = fmt.Sprintf(" for %q", first)
 	tmpl.Subject = pkix.Name{Organization: []string{Organization}}
 	// Verifiers match the SANs, not the CN (RFC 6125 section 6.4.4), but
 	// people read the CN. A name over the CN's 64-character limit (RFC 5280
@@ -368,19 +401,48 @@ func (ca *CA) IssueServer(opts ServerOptions) (*Cert, error) {
 	if opts.ExtKeyUsage != nil {
 		tmpl.ExtKeyUsage = opts.ExtKeyUsage
 	}
+	for _, u := range opts.CRLDistributionPoints {
+		if err := checkHTTPURL(u); err != nil {
+			return nil, nil, name, fmt.Errorf("CRL distribution point: %w", err)
+		}
+		tmpl.CRLDistributionPoints = append(tmpl.CRLDistributionPoints, u)
+	}
+	for _, u := range opts.IssuingCertificateURL {
+		if err := checkHTTPURL(u); err != nil {
+			return nil, nil, name, fmt.Errorf("issuing certificate URL: %w", err)
+		}
+		tmpl.IssuingCertificateURL = append(tmpl.IssuingCertificateURL, u)
+	}
+	key = opts.Key
+	if key == nil {
+		if key, err = generateKey(opts.KeyType); err != nil {
+			return nil, nil, name, err
+		}
+	}
 	// RSA key exchange (TLS 1.2 without ECDHE) encrypts the premaster
 	// secret to the server's key, which needs keyEncipherment (RFC 5246
 	// section 7.4.2). seclisten never negotiates it, but other clients
-	// pointed at these certificates may check the bit.
+	// pointed at these certificates may check the bit. It depends on the
+	// key used, so a caller's RSA-1024 key gets it too.
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	if opts.KeyType == RSA2048 {
+	if _, ok := key.Public().(*rsa.PublicKey); ok {
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 	}
-	c, err := ca.issue(tmpl, opts.KeyType, opts.Validity)
+	return tmpl, key, name, nil
+}
+
+// checkHTTPURL checks that s is an absolute http or https URL with a host,
+// as CRL distribution points and AIA caIssuers URLs must be for verifiers
+// to fetch them.
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("issue server certificate for %q: %w", hosts[0], err)
+		return fmt.Errorf("parse URL %q: %w", s, err)
 	}
-	return c, nil
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("URL %q is not an absolute http(s) URL (want http://host/path)", s)
+	}
+	return nil
 }
 
 // ClientOptions configures CA.IssueClient. The zero value makes an ECDSA
@@ -438,16 +500,20 @@ func (ca *CA) IssueClient(opts ClientOptions) (*Cert, error) {
 		}
 		tmpl.URIs = append(tmpl.URIs, u)
 	}
-	c, err := ca.issue(tmpl, opts.KeyType, opts.Validity)
+	key, err := generateKey(opts.KeyType)
+	if err != nil {
+		return nil, fmt.Errorf("issue client certificate %q: %w", cn, err)
+	}
+	c, err := ca.issue(tmpl, key, opts.Validity)
 	if err != nil {
 		return nil, fmt.Errorf("issue client certificate %q: %w", cn, err)
 	}
 	return c, nil
 }
 
-// issue completes tmpl (serial, validity, basic constraints), makes a key of
-// type kt and signs the certificate with ca.
-func (ca *CA) issue(tmpl *x509.Certificate, kt KeyType, v Validity) (*Cert, error) {
+// issue completes tmpl (serial, validity, basic constraints) and signs the
+// certificate for key's public key with ca.
+func (ca *CA) issue(tmpl *x509.Certificate, key crypto.Signer, v Validity) (*Cert, error) {
 	if err := ca.check(); err != nil {
 		return nil, err
 	}
@@ -456,10 +522,6 @@ func (ca *CA) issue(tmpl *x509.Certificate, kt KeyType, v Validity) (*Cert, erro
 		return nil, err
 	}
 	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	key, err := generateKey(kt)
 	if err != nil {
 		return nil, err
 	}

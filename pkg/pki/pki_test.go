@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -1354,5 +1356,101 @@ func TestIssueIntermediate(t *testing.T) {
 	// The default stays leaves-only.
 	if def := newTestCA(t).Certificate; def.MaxPathLen != 0 || !def.MaxPathLenZero {
 		t.Errorf("default CA MaxPathLen %d/%v, want 0/true", def.MaxPathLen, def.MaxPathLenZero)
+	}
+}
+
+// TestIssueServerWeakRSAKey brings a 1024-bit RSA key for a deliberately
+// weak server certificate: it verifies against the CA and carries
+// keyEncipherment like any RSA server certificate.
+func TestIssueServerWeakRSAKey(t *testing.T) {
+	ca := newTestCA(t)
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// KeyType is ignored when Key is set.
+	c, err := ca.IssueServer(ServerOptions{Hosts: []string{"weak.example.test"}, Key: weak, KeyType: Ed25519})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Key != weak {
+		t.Errorf("Cert.Key is not the key given")
+	}
+	pub, ok := c.Certificate.PublicKey.(*rsa.PublicKey)
+	if !ok || pub.N.BitLen() != 1024 || !pub.Equal(weak.Public()) {
+		t.Fatalf("public key %T is not the given RSA-1024 key", c.Certificate.PublicKey)
+	}
+	if want := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment; c.Certificate.KeyUsage != want {
+		t.Errorf("KeyUsage = %v, want digitalSignature|keyEncipherment", c.Certificate.KeyUsage)
+	}
+	if _, err := c.Certificate.Verify(x509.VerifyOptions{
+		Roots: ca.CertPool(), DNSName: "weak.example.test",
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}); err != nil {
+		t.Errorf("verify: %v", err)
+	}
+	text := opensslText(t, c.Certificate)
+	for _, s := range []string{"Public-Key: (1024 bit)", "Digital Signature, Key Encipherment"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("openssl text lacks %q:\n%s", s, text)
+		}
+	}
+
+	// A caller's ECDSA key gets no keyEncipherment.
+	ec, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = ca.IssueServer(ServerOptions{Key: ec, KeyType: RSA2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Certificate.PublicKey.(*ecdsa.PublicKey).Equal(ec.Public()) || c.Certificate.KeyUsage != x509.KeyUsageDigitalSignature {
+		t.Errorf("ECDSA P-384 key: public key %T KeyUsage %v", c.Certificate.PublicKey, c.Certificate.KeyUsage)
+	}
+}
+
+func TestIssueServerURLs(t *testing.T) {
+	ca := newTestCA(t)
+	crlURLs := []string{"http://pki.example.test/ca.crl", "https://pki.example.test/ca.crl"}
+	aiaURLs := []string{"http://pki.example.test/ca.cer"}
+	c, err := ca.IssueServer(ServerOptions{CRLDistributionPoints: crlURLs, IssuingCertificateURL: aiaURLs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Certificate.CRLDistributionPoints, crlURLs) || !slices.Equal(c.Certificate.IssuingCertificateURL, aiaURLs) {
+		t.Errorf("CRL DPs %q AIA %q", c.Certificate.CRLDistributionPoints, c.Certificate.IssuingCertificateURL)
+	}
+	if _, err := c.Certificate.Verify(x509.VerifyOptions{Roots: ca.CertPool(), DNSName: "localhost"}); err != nil {
+		t.Errorf("verify: %v", err)
+	}
+	text := opensslText(t, c.Certificate)
+	for _, s := range []string{
+		"X509v3 CRL Distribution Points", "URI:http://pki.example.test/ca.crl", "URI:https://pki.example.test/ca.crl",
+		"Authority Information Access", "CA Issuers - URI:http://pki.example.test/ca.cer",
+	} {
+		if !strings.Contains(text, s) {
+			t.Errorf("openssl text lacks %q:\n%s", s, text)
+		}
+	}
+	// Without URLs the extensions are absent.
+	plain, err := ca.IssueServer(ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plain.Certificate.CRLDistributionPoints) != 0 || len(plain.Certificate.IssuingCertificateURL) != 0 {
+		t.Errorf("plain certificate has CRL DPs %q AIA %q", plain.Certificate.CRLDistributionPoints, plain.Certificate.IssuingCertificateURL)
+	}
+
+	bad := []string{"", "pki.example.test/ca.crl", "/ca.crl", "ftp://pki.example.test/ca.crl", "ldap://pki.example.test/cn=ca", "http:///ca.crl", "http://[::1/ca.crl"}
+	for _, u := range bad {
+		_, err := ca.IssueServer(ServerOptions{CRLDistributionPoints: []string{u}})
+		if err == nil || !strings.Contains(err.Error(), "CRL distribution point") || !strings.Contains(err.Error(), "URL") {
+			t.Errorf("CRL DP %q: error = %v", u, err)
+		}
+		_, err = ca.IssueServer(ServerOptions{IssuingCertificateURL: []string{u}})
+		if err == nil || !strings.Contains(err.Error(), "issuing certificate URL") {
+			t.Errorf("AIA %q: error = %v", u, err)
+		}
 	}
 }
