@@ -368,6 +368,34 @@ func (ca *CA) IssueServer(opts ServerOptions) (*Cert, error) {
 	return c, nil
 }
 
+// NewSelfSignedServer makes a self-signed TLS server certificate, with
+// opts.Key or a new key of opts.KeyType, for opts.Hosts (see ServerOptions).
+// It is a leaf signed by its own key, not a CA (basicConstraints CA:FALSE):
+// a peer trusts it only by trusting the certificate itself.
+func NewSelfSignedServer(opts ServerOptions) (*Cert, error) {
+	tmpl, key, name, err := serverTemplate(opts)
+	if err != nil {
+		return nil, fmt.Errorf("make self-signed server certificate%s: %w", name, err)
+	}
+	notBefore, notAfter, err := opts.window(time.Now(), DefaultLeafDays)
+	if err != nil {
+		return nil, fmt.Errorf("make self-signed server certificate%s: %w", name, err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, fmt.Errorf("make self-signed server certificate%s: %w", name, err)
+	}
+	tmpl.SerialNumber = serial
+	tmpl.NotBefore, tmpl.NotAfter = notBefore, notAfter
+	tmpl.BasicConstraintsValid = true
+	tmpl.IsCA = false
+	cert, err := sign(tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("make self-signed server certificate%s: %w", name, err)
+	}
+	return &Cert{Certificate: cert, Key: key}, nil
+}
+
 // serverTemplate builds the template of a server certificate for opts
 // (subject, SANs, key usages, CRL and issuer URLs, but no serial or
 // validity) and returns it with the certificate's key: opts.Key, or a new

@@ -1454,3 +1454,128 @@ func TestIssueServerURLs(t *testing.T) {
 		}
 	}
 }
+
+func TestNewSelfSignedServer(t *testing.T) {
+	before := time.Now()
+	c, err := NewSelfSignedServer(ServerOptions{Hosts: []string{"self.example.test", "127.0.0.1"}, KeyType: RSA2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := c.Certificate
+	if !cert.BasicConstraintsValid || cert.IsCA {
+		t.Errorf("BasicConstraintsValid %v IsCA %v, want CA:FALSE", cert.BasicConstraintsValid, cert.IsCA)
+	}
+	if !bytes.Equal(cert.RawIssuer, cert.RawSubject) || cert.Subject.CommonName != "self.example.test" {
+		t.Errorf("issuer %s subject %s, want self-issued for self.example.test", cert.Issuer, cert.Subject)
+	}
+	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+		t.Errorf("not signed by its own key: %v", err)
+	}
+	if !slices.Equal(cert.DNSNames, []string{"self.example.test"}) || len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) {
+		t.Errorf("SANs DNS %q IP %v", cert.DNSNames, cert.IPAddresses)
+	}
+	if !slices.Equal(cert.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) ||
+		cert.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment {
+		t.Errorf("ExtKeyUsage %v KeyUsage %v", cert.ExtKeyUsage, cert.KeyUsage)
+	}
+	checkKeyType(t, cert, RSA2048)
+	checkWindow(t, cert, before.Add(-Backdate), before.AddDate(0, 0, DefaultLeafDays))
+	self := x509.NewCertPool()
+	self.AddCert(cert)
+	for _, h := range []string{"self.example.test", "127.0.0.1"} {
+		if _, err := cert.Verify(x509.VerifyOptions{
+			Roots: self, DNSName: h, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}); err != nil {
+			t.Errorf("verify for %s against itself: %v", h, err)
+		}
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: newTestCA(t).CertPool(), DNSName: "self.example.test"}); !isUnknownAuthority(err) {
+		t.Errorf("verify against a CA: %v, want unknown authority", err)
+	}
+	text := opensslText(t, cert)
+	for _, s := range []string{"CA:FALSE", "TLS Web Server Authentication", "DNS:self.example.test", "IP Address:127.0.0.1"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("openssl text lacks %q:\n%s", s, text)
+		}
+	}
+
+	// Defaults, a caller's key and URLs go through the same template code.
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := NewSelfSignedServer(ServerOptions{Key: key, CRLDistributionPoints: []string{"http://pki.example.test/x.crl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Key != key || def.Certificate.Subject.CommonName != "localhost" || len(def.Certificate.IPAddresses) != 2 ||
+		def.Certificate.KeyUsage&x509.KeyUsageKeyEncipherment == 0 ||
+		!slices.Equal(def.Certificate.CRLDistributionPoints, []string{"http://pki.example.test/x.crl"}) {
+		t.Errorf("default hosts with RSA-1024 key: CN %q IPs %v KeyUsage %v CRL DPs %q",
+			def.Certificate.Subject.CommonName, def.Certificate.IPAddresses, def.Certificate.KeyUsage, def.Certificate.CRLDistributionPoints)
+	}
+	serverTLS := def.TLSCertificate()
+	pool := x509.NewCertPool()
+	pool.AddCert(def.Certificate)
+	if serverErr, clientErr := handshakeNoClientCert(t, serverTLS, pool); serverErr != nil || clientErr != nil {
+		t.Errorf("handshake with a self-signed server: server %v, client %v", serverErr, clientErr)
+	}
+
+	for _, tt := range []struct {
+		opts    ServerOptions
+		wantErr string
+	}{
+		{ServerOptions{Hosts: []string{"bad host"}}, `contains ' '`},
+		{ServerOptions{IssuingCertificateURL: []string{"file:///ca.cer"}}, "not an absolute http(s) URL"},
+		{ServerOptions{Validity: Validity{Days: -1}}, "negative"},
+		{ServerOptions{KeyType: KeyType(9)}, "unknown key type"},
+	} {
+		if _, err := NewSelfSignedServer(tt.opts); err == nil || !strings.Contains(err.Error(), tt.wantErr) ||
+			!strings.Contains(err.Error(), "self-signed") {
+			t.Errorf("NewSelfSignedServer(%+v) error = %v, want %q", tt.opts, err, tt.wantErr)
+		}
+	}
+}
+
+// handshakeNoClientCert runs a TLS handshake over loopback TCP between a
+// server with cert and a client trusting roots, without client
+// authentication. The server name checked is 127.0.0.1, an IP SAN.
+func handshakeNoClientCert(t *testing.T, cert tls.Certificate, roots *x509.CertPool) (serverErr, clientErr error) {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer conn.Close()
+		if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			done <- err
+			return
+		}
+		if err := conn.(*tls.Conn).Handshake(); err != nil {
+			done <- err
+			return
+		}
+		_, err = conn.Write([]byte("hello\n"))
+		done <- err
+	}()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", ln.Addr().String(), &tls.Config{RootCAs: roots})
+	if err == nil {
+		if err = conn.SetDeadline(time.Now().Add(10 * time.Second)); err == nil {
+			var line string
+			line, err = bufio.NewReader(conn).ReadString('\n')
+			if err == nil && line != "hello\n" {
+				t.Errorf("client read %q", line)
+			}
+		}
+		conn.Close()
+	}
+	return <-done, err
+}
