@@ -150,8 +150,8 @@ type CAOptions struct {
 //
 // By default the CA may sign leaves only (MaxPathLen 0, RFC 5280 section
 // 4.2.1.9) and CRLs (KeyUsageCRLSign), so a leaked development CA key cannot
-// mint intermediates. With opts.Intermediates it may also sign intermediate
-// CAs, which in turn sign leaves only (MaxPathLen 1).
+// mint intermediates. With opts.Intermediates it may also sign one level of
+// intermediate CAs (MaxPathLen 1), which in turn sign leaves only.
 func NewCA(opts CAOptions) (*CA, error) {
 	cn := opts.CommonName
 	if cn == "" {
@@ -322,8 +322,9 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && eq.Equal(b)
 }
 
-// ServerOptions configures CA.IssueServer. The zero value makes an ECDSA
-// P-256 serverAuth certificate for DefaultHosts, valid for DefaultLeafDays.
+// ServerOptions configures CA.IssueServer and NewSelfSignedServer. The zero
+// value makes an ECDSA P-256 serverAuth certificate for DefaultHosts, valid
+// for DefaultLeafDays.
 type ServerOptions struct {
 	// Hosts are the names the server is reached by. Each becomes an IP
 	// address SAN if it parses as an IP, a URI SAN if it parses as an

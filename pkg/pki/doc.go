@@ -15,5 +15,9 @@
 // certificate made a moment ago.
 //
 // Keys are ECDSA P-256 by default; RSA 2048 and Ed25519 are available for
-// interoperability tests (see KeyType).
+// interoperability tests (see KeyType), and a caller may bring its own key
+// (ServerOptions.Key), such as a weak RSA-1024 key. A CA made with
+// CAOptions.Intermediates can sign one level of intermediate CAs
+// (CA.IssueIntermediate); NewSelfSignedServer makes a server certificate
+// signed by no CA, which a peer trusts only by trusting it directly.
 package pki
