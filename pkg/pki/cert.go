@@ -211,6 +211,10 @@ type IntermediateOptions struct {
 	// DefaultCADays. NotAfter is capped at the parent's NotAfter, so the
 	// intermediate never outlives the CA that signed it.
 	Validity
+	// CRLDistributionPoints are the URLs of the parent's CRLs, which a
+	// verifier checking the whole chain fetches; each an absolute
+	// http(s) URL.
+	CRLDistributionPoints []string
 }
 
 // IssueIntermediate makes an intermediate CA, with a new key, signed by ca.
@@ -268,6 +272,12 @@ func (ca *CA) IssueIntermediate(opts IntermediateOptions) (*CA, error) {
 		MaxPathLenZero:        true,
 		SubjectKeyId:          skid,
 		AuthorityKeyId:        parent.SubjectKeyId,
+	}
+	for _, u := range opts.CRLDistributionPoints {
+		if err := checkHTTPURL(u); err != nil {
+			return nil, fmt.Errorf("issue intermediate CA %q: CRL distribution point: %w", cn, err)
+		}
+		tmpl.CRLDistributionPoints = append(tmpl.CRLDistributionPoints, u)
 	}
 	cert, err := sign(tmpl, parent, key.Public(), ca.Key)
 	if err != nil {

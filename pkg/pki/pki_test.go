@@ -1579,3 +1579,25 @@ func handshakeNoClientCert(t *testing.T, cert tls.Certificate, roots *x509.CertP
 	}
 	return <-done, err
 }
+
+// An intermediate names its parent's CRL; a bad URL is refused.
+func TestIssueIntermediateCRLDistributionPoints(t *testing.T) {
+	root, err := NewCA(CAOptions{Intermediates: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := root.IssueIntermediate(IntermediateOptions{CRLDistributionPoints: []string{"http://127.0.0.1:9/ca.crl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inter.Certificate.CRLDistributionPoints; !slices.Equal(got, []string{"http://127.0.0.1:9/ca.crl"}) {
+		t.Errorf("CRL distribution points %q", got)
+	}
+	if text := opensslText(t, inter.Certificate); !strings.Contains(text, "URI:http://127.0.0.1:9/ca.crl") {
+		t.Errorf("openssl does not show the CRL distribution point:\n%s", text)
+	}
+	if _, err := root.IssueIntermediate(IntermediateOptions{CRLDistributionPoints: []string{"ldap://x/y"}}); err == nil ||
+		!strings.Contains(err.Error(), "CRL distribution point") {
+		t.Errorf("ldap URL: %v, want a CRL distribution point error", err)
+	}
+}
