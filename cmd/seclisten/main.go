@@ -164,6 +164,7 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 			},
 			certsCommand(stdout, usageErr),
 			benchCommand(stdout, usageErr),
+			testbedCommand(stdout, stderr, usageErr),
 			{
 				Name:  "version",
 				Usage: "print the version",
