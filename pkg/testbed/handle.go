@@ -212,7 +212,8 @@ func (t *Testbed) failed(c Case, err error, h *hc) (Result, string) {
 	case errors.As(err, &cerr):
 		return Fail, cerr.Error()
 	case strings.Contains(err.Error(), "client didn't provide a certificate"):
-		return Fail, "client sent no certificate when asked for one from CN=" + CACommonName
+		return Fail, "client sent no certificate when asked for one from CN=" + CACommonName +
+			" (clients send none when theirs is not from a CA the server names)"
 	case isTimeout(err):
 		return Fail, "client neither completed nor ended the handshake in " + t.opts.HandshakeTimeout.String() + ": it hangs"
 	case strings.Contains(err.Error(), "client offered only unsupported versions"):
