@@ -15,7 +15,7 @@ RUN_ARGS ?= serve --addr 127.0.0.1:8443 \
 	--client-ca certs/ca.pem --crl certs/crl.pem --client-auth verify-if-given --explain
 FUZZTIME ?= 10s
 
-.PHONY: all build run certs deps test test-short fuzz lint fmt clean bench
+.PHONY: all build run testbed certs deps test test-short fuzz lint fmt clean bench
 
 all: build
 
@@ -25,6 +25,11 @@ build:
 ## run: build, make the test PKI if missing, serve TLS on 127.0.0.1:8443.
 run: build certs
 	./$(BIN) $(RUN_ARGS)
+
+## testbed: misbehaving TLS servers on 127.0.0.1:8600-8614 that grade the
+## client you point at them; Ctrl-C prints the report card.
+testbed: build
+	./$(BIN) testbed
 
 ## certs: the development PKI in certs/ (kept if certs/ca.pem exists).
 certs: build

@@ -24,7 +24,7 @@ import (
 )
 
 // defaultTestbedDir is where testbed keeps its PKI.
-const defaultTestbedDir = "testbed"
+const defaultTestbedDir = "certs/testbed"
 
 func testbedCommand(stdout, stderr io.Writer, usageErr cli.OnUsageErrorFunc) *cli.Command {
 	return &cli.Command{
@@ -33,7 +33,8 @@ func testbedCommand(stdout, stderr io.Writer, usageErr cli.OnUsageErrorFunc) *cl
 		Description: "Each case is a server on its own port: a good one, and one for each way a server can be\n" +
 			"wrong. Point your client at them (or paste the printed openssl commands), then Ctrl-C, --duration\n" +
 			"or --exit-after prints the report card. The exit status is 1 when a case FAILED, 2 when the testbed\n" +
-			"could not start. Cases: " + strings.Join(testbed.Names(), ", ") + ".",
+			"could not start (a bad flag, a busy port, a --dir it cannot use).\n" +
+			"Cases: " + strings.Join(testbed.Names()[:8], ", ") + ",\n" + strings.Join(testbed.Names()[8:], ", ") + ".",
 		OnUsageError: usageErr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", Value: defaultTestbedDir, Usage: "`DIR`ectory of the testbed's PKI (its CA is kept, the rest made afresh)"},
@@ -44,7 +45,7 @@ func testbedCommand(stdout, stderr io.Writer, usageErr cli.OnUsageErrorFunc) *cl
 			&cli.StringFlag{Name: "duration", Value: "0", Usage: "stop and print the report card after this `DURATION` (0: at Ctrl-C)"},
 			&cli.IntFlag{Name: "exit-after", Usage: "stop and print the report card after `N` graded connections (0: no limit)"},
 			&cli.StringFlag{Name: "slow-for", Value: testbed.DefaultSlowFor.String(),
-				Usage: "how long slow-handshake stalls and abort-mid-handshake waits for the client to give up, a `DURATION`"},
+				Usage: "how long slow-handshake stalls, and how long a client may hang (abort-mid-handshake) or stay silent after accepting a bad server, a `DURATION`"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report card as JSON on stdout (the table and grades go to stderr)"},
 			&cli.StringFlag{Name: "client-cert", Usage: "certificate `FILE` (PEM) your client presents, if not the testbed's client.pem: require-client-cert accepts it"},
 			&cli.StringFlag{Name: "client-key", Usage: "private key `FILE` (PEM) of --client-cert, for the printed commands"},
@@ -141,7 +142,7 @@ func runTestbed(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	m, err := testbed.NewMaterial(s.dir, mopts)
 	if err != nil {
-		return err
+		return usageError{err} // exit 2: 1 is for a failed case
 	}
 	clientCert, clientKey := m.ClientCertFile, m.ClientKeyFile
 	if s.clientCert != "" {
@@ -178,7 +179,7 @@ func runTestbed(c *cli.Context, stdout, stderr io.Writer) error {
 		if errors.As(err, &pe) {
 			return usageError{hintError{err, "another program (or testbed) has the port; choose another --base-port, or fewer --cases"}}
 		}
-		return err
+		return usageError{err}
 	}
 	printTestbedTable(out, s, m, host, clientCert, clientKey)
 
