@@ -2,16 +2,19 @@ package testbed
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +358,81 @@ func TestReportSchema(t *testing.T) {
 	}
 	if !strings.Contains(table.String(), "1 PASS, 1 FAIL, 1 NOT-TRIED: a case failed") {
 		t.Errorf("table:\n%s", table.String())
+	}
+}
+
+// The end of the run closes every connection, whatever its stage, and
+// grades none of them; Serve returns once all are done.
+func TestServeStopsEverything(t *testing.T) {
+	cs := Cases()
+	m, err := NewMaterial(t.TempDir(), MaterialOptions{HTTPBase: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tb *Testbed
+	var base int
+	for try := 0; tb == nil; try++ {
+		base = 20000 + rand.IntN(20000)
+		tb, err = Listen(Options{Host: "127.0.0.1", BasePort: base, Cases: cs, Material: m})
+		var pe *PortError
+		if err != nil && (!errors.As(err, &pe) || try > 20) {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tb.Serve(ctx); close(done) }()
+	addr := func(name string) string {
+		c, _ := Select([]string{name})
+		return c[0].Addr("127.0.0.1", base)
+	}
+	var conns []net.Conn
+	// Waiting for a ClientHello; stalled by slow-handshake; served after
+	// a good handshake.
+	silent, err := net.Dial("tcp", addr("good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := net.Dial("tcp", addr("slow-handshake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slow.Write(clientHello(t)); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(m.CA())
+	served, err := tls.Dial("tcp", addr("good"), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns = append(conns, silent, slow, served)
+	for guard := time.Now().Add(hangGuard); tb.active.Load() != 3; runtime.Gosched() {
+		if time.Now().After(guard) {
+			t.Fatalf("%d connections accepted, want 3", tb.active.Load())
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("Serve did not return")
+	}
+	for i, c := range conns {
+		_ = c.SetDeadline(time.Now().Add(hangGuard))
+		if _, err := c.Read(make([]byte, 512)); err == nil {
+			// The slow case may have been mid-answer: read to the end.
+			_, err = io.Copy(io.Discard, c)
+			if err != nil {
+				t.Errorf("connection %d: %v", i, err)
+			}
+		}
+		c.Close()
+	}
+	if n := tb.active.Load(); n != 0 {
+		t.Errorf("%d connections still active", n)
+	}
+	if r := tb.Card().Report(); len(r.Connections) != 0 || r.NotGraded != 0 {
+		t.Errorf("connections cut by the end were graded: %+v", r)
 	}
 }
