@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	osexec "os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests of `seclisten testbed`: the real binary, graded by
+// the real clients users point at it (openssl s_client, curl), on loopback.
+
+// testbedCases are the testbed's cases in port order, as the table lists them.
+var testbedCases = []string{"good", "expired", "not-yet-valid", "wrong-host", "self-signed", "unknown-ca",
+	"missing-intermediate", "wrong-eku", "weak-key", "tls10", "tls11", "slow-handshake",
+	"abort-mid-handshake", "require-client-cert", "revoked"}
+
+// tbRun is a running testbed.
+type tbRun struct {
+	*proc
+	dir  string        // its working directory
+	base int           // its --base-port
+	out  *lockedBuffer // where its table and grades go (stderr with --json)
+	cmds map[string]string
+}
+
+// launchTestbed runs `seclisten testbed` with args in dir, killed at the end
+// of the test if still running.
+func launchTestbed(t *testing.T, dir string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = osexec.Command(binary, append([]string{"testbed"}, args...)...)
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.Env = cleanEnv()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start seclisten testbed: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("testbed stdout:\n%s\ntestbed stderr:\n%s", tail(p.stdout.String(), 6000), tail(p.stderr.String(), 4000))
+		}
+	})
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// randomBase is a base port in 20000-32000: below Linux's ephemeral ports,
+// so clients' own ports rarely take one, and random, so that test packages
+// running at once rarely collide.
+func randomBase() int { return 20000 + rand.IntN(12000) }
+
+// busyPortError is the start-up error of a testbed that found a port taken.
+const busyPortError = "cannot listen on port"
+
+// startTestbed runs the testbed in dir on a random base port with args, and
+// waits until it has printed its table. A base port another program holds
+// part of is retried with another.
+func startTestbed(t *testing.T, dir string, args ...string) *tbRun {
+	t.Helper()
+	for range 20 {
+		base := randomBase()
+		p := launchTestbed(t, dir, append([]string{"--base-port", strconv.Itoa(base)}, args...)...)
+		out := p.stdout
+		if slices.Contains(args, "--json") {
+			out = p.stderr
+		}
+		p.await("the testbed's table", func() bool {
+			return strings.Contains(out.String(), "\nGrading every connection") || p.exited()
+		})
+		if !strings.Contains(out.String(), "\nGrading every connection") {
+			if p.cmd.ProcessState.ExitCode() == 2 && strings.Contains(p.stderr.String(), busyPortError) {
+				t.Logf("base port %d busy, trying another: %s", base, strings.TrimSpace(p.stderr.String()))
+				continue
+			}
+			t.Fatalf("testbed exited (%v) before printing its table; stderr:\n%s", p.err, p.stderr.String())
+		}
+		r := &tbRun{proc: p, dir: dir, base: base, out: out, cmds: map[string]string{}}
+		r.parseTable()
+		return r
+	}
+	t.Fatal("no free base port in 20 tries")
+	return nil
+}
+
+// tableRow is a row of the table the testbed prints at start: PORT CASE
+// EXPECTATION COMMAND.
+var tableRow = regexp.MustCompile(`(?m)^(\d+)\s+(\S+)\s+.*?\s(echo hello \| .*)$`)
+
+// parseTable reads the printed command of each case, and checks each is on
+// the case's fixed port.
+func (r *tbRun) parseTable() {
+	r.t.Helper()
+	offset := map[string]int{}
+	for i, c := range testbedCases {
+		offset[c] = i
+	}
+	for _, m := range tableRow.FindAllStringSubmatch(r.out.String(), -1) {
+		port, _ := strconv.Atoi(m[1])
+		name := m[2]
+		off, ok := offset[name]
+		if !ok {
+			r.t.Fatalf("table row for unknown case %q: %q", name, m[0])
+		}
+		if port != r.base+off {
+			r.t.Fatalf("case %s on port %d, want %d (base %d + offset %d)", name, port, r.base+off, r.base, off)
+		}
+		if !strings.Contains(m[3], "127.0.0.1:"+m[1]) {
+			r.t.Fatalf("command of %s does not connect to its port %s: %q", name, m[1], m[3])
+		}
+		r.cmds[name] = m[3]
+	}
+	if len(r.cmds) == 0 {
+		r.t.Fatalf("no command in the table:\n%s", r.out.String())
+	}
+}
+
+// port is case name's port.
+func (r *tbRun) port(name string) int { return r.base + slices.Index(testbedCases, name) }
+
+// gradeLine is a parsed `[testbed] CASE: CLIENT RESULT EVIDENCE` line.
+type gradeLine struct {
+	client, result, evidence string
+}
+
+// grades are the grade lines printed so far for case name.
+func (r *tbRun) grades(name string) []gradeLine {
+	var out []gradeLine
+	prefix := "[testbed] " + name + ": "
+	for _, l := range splitLines(r.out.String()) {
+		rest, ok := strings.CutPrefix(l, prefix)
+		if !ok {
+			continue
+		}
+		f := strings.SplitN(rest, " ", 3)
+		if len(f) < 3 {
+			r.t.Fatalf("malformed grade line %q", l)
+		}
+		out = append(out, gradeLine{f[0], f[1], f[2]})
+	}
+	return out
+}
+
+// waitGrade waits for the n-th grade line of case name and returns it.
+func (r *tbRun) waitGrade(name string, n int) gradeLine {
+	r.t.Helper()
+	r.await("grade line "+strconv.Itoa(n)+" of case "+name, func() bool { return len(r.grades(name)) >= n })
+	g := r.grades(name)[n-1]
+	if !strings.HasPrefix(g.client, "127.0.0.1:") {
+		r.t.Errorf("grade of %s: client %q, want 127.0.0.1:PORT", name, g.client)
+	}
+	return g
+}
+
+// waitExit waits for the testbed to exit by itself and returns its status.
+func (r *tbRun) waitExit() int {
+	r.t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(hangGuard):
+		r.t.Fatalf("testbed did not exit within %s", hangGuard)
+	}
+	return r.cmd.ProcessState.ExitCode()
+}
+
+// cardRow is a row of the report card table.
+type cardRow struct {
+	result      string
+	connections int
+	evidence    string
+}
+
+// card parses the report card the testbed printed on stdout at its exit:
+// the rows by case, and the total line.
+func (r *tbRun) card() (map[string]cardRow, string) {
+	r.t.Helper()
+	out := r.stdout.String()
+	i := strings.Index(out, "\nCASE ")
+	if i < 0 {
+		r.t.Fatalf("no report card on stdout:\n%s", out)
+	}
+	lines := splitLines(out[i+1:])
+	rows := map[string]cardRow{}
+	for _, l := range lines[1 : len(lines)-1] {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			r.t.Fatalf("malformed card row %q", l)
+		}
+		n, err := strconv.Atoi(f[2])
+		if err != nil {
+			r.t.Fatalf("card row %q: connections %q", l, f[2])
+		}
+		rows[f[0]] = cardRow{f[1], n, strings.Join(f[3:], " ")}
+	}
+	return rows, lines[len(lines)-1]
+}
+
+// shell runs a command line as a user pastes it, in dir, and returns its exit
+// status and output. The hang guard kills its whole process group.
+func shell(t *testing.T, dir, line string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	cmd := osexec.CommandContext(ctx, "bash", "-c", line)
+	cmd.Dir = dir
+	cmd.Env = cleanEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s: still running after %s", line, hangGuard)
+	}
+	var ee *osexec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// runCase runs the command line of case name (rewritten by edit), waits for
+// its grade line, and returns it.
+func (r *tbRun) runCase(name string, edit func(string) string) gradeLine {
+	r.t.Helper()
+	line, ok := r.cmds[name]
+	if !ok {
+		r.t.Fatalf("no command for case %s in the table", name)
+	}
+	if edit != nil {
+		line = edit(line)
+	}
+	n := len(r.grades(name)) + 1
+	code, _, _ := shell(r.t, r.dir, line)
+	g := r.waitGrade(name, n)
+	r.t.Logf("%s (exit %d): %s %s", line, code, g.result, g.evidence)
+	return g
+}
+
+// fasterTimeout turns the slow-handshake command's timeout of 5 s into 2 s:
+// any client timeout under --slow-for passes.
+func fasterTimeout(line string) string { return strings.Replace(line, "timeout 5 ", "timeout 2 ", 1) }
+
+func noVerify(line string) string {
+	return fasterTimeout(strings.Replace(line, " -verify_return_error", "", 1))
+}
+
+// TestTestbedOpenSSL runs every case's printed openssl command.
+func TestTestbedOpenSSL(t *testing.T) {
+	t.Run("verify", func(t *testing.T) {
+		t.Parallel()
+		r := startTestbed(t, t.TempDir(), "--slow-for", "30s")
+		if len(r.cmds) != len(testbedCases) {
+			t.Fatalf("table has %d commands, want %d", len(r.cmds), len(testbedCases))
+		}
+		if !strings.Contains(r.cmds["slow-handshake"], "timeout 5 openssl") {
+			t.Errorf("slow-handshake command %q has no timeout 5", r.cmds["slow-handshake"])
+		}
+		for _, name := range testbedCases {
+			if g := r.runCase(name, fasterTimeout); g.result != "PASS" {
+				t.Errorf("%s: graded %s %s, want PASS", name, g.result, g.evidence)
+			}
+		}
+		if code, _ := r.signal(syscall.SIGINT, hangGuard); code != 0 {
+			t.Errorf("exit status %d, want 0", code)
+		}
+		rows, total := r.card()
+		for _, name := range testbedCases {
+			if row := rows[name]; row.result != "PASS" || row.connections != 1 {
+				t.Errorf("card row %s = %+v, want PASS with 1 connection", name, row)
+			}
+		}
+		if total != "15 PASS: no case failed" {
+			t.Errorf("card total %q", total)
+		}
+	})
+	t.Run("no-verify", func(t *testing.T) {
+		t.Parallel()
+		r := startTestbed(t, t.TempDir(), "--slow-for", "30s")
+		fail := []string{"expired", "not-yet-valid", "wrong-host", "self-signed", "unknown-ca",
+			"missing-intermediate", "wrong-eku", "weak-key", "revoked"}
+		want := func(name string) string {
+			if slices.Contains(fail, name) {
+				return "FAIL"
+			}
+			return "PASS"
+		}
+		for _, name := range testbedCases {
+			g := r.runCase(name, noVerify)
+			if g.result != want(name) {
+				t.Errorf("%s: graded %s %s, want %s", name, g.result, g.evidence, want(name))
+			}
+			if g.result == "FAIL" && !strings.Contains(g.evidence, "then it sent data") {
+				t.Errorf("%s: evidence %q does not say the client sent data", name, g.evidence)
+			}
+		}
+		if g := r.grades("revoked"); len(g) > 0 && !strings.Contains(g[0].evidence, "fetched the CRL") {
+			t.Errorf("revoked: evidence %q does not say the client fetched the CRL", g[0].evidence)
+		}
+		if code, _ := r.signal(syscall.SIGINT, hangGuard); code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		rows, total := r.card()
+		for _, name := range testbedCases {
+			if row := rows[name]; row.result != want(name) || row.connections != 1 {
+				t.Errorf("card row %s = %+v, want %s with 1 connection", name, row, want(name))
+			}
+		}
+		if total != "6 PASS, 9 FAIL: a case failed" {
+			t.Errorf("card total %q", total)
+		}
+	})
+}
