@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	osexec "os/exec"
 	"regexp"
@@ -337,4 +339,152 @@ func TestTestbedOpenSSL(t *testing.T) {
 			t.Errorf("card total %q", total)
 		}
 	})
+}
+
+// TestTestbedCurl points curl at the good and the wrong-host cases.
+func TestTestbedCurl(t *testing.T) {
+	r := startTestbed(t, t.TempDir(), "--cases", "good,wrong-host")
+	curl := func(name string, args ...string) (int, string, gradeLine) {
+		t.Helper()
+		line := "curl -sS -4 " + strings.Join(args, " ") + " https://localhost:" + strconv.Itoa(r.port(name)) + "/"
+		n := len(r.grades(name)) + 1
+		code, out, errOut := shell(t, r.dir, line)
+		g := r.waitGrade(name, n)
+		t.Logf("%s: exit %d, stdout %q, stderr %q; graded %s %s", line, code, out, errOut, g.result, g.evidence)
+		return code, out, g
+	}
+
+	code, out, g := curl("good", "--cacert", "testbed/ca.pem")
+	if code != 0 || g.result != "PASS" {
+		t.Errorf("curl good: exit %d, graded %s, want 0 and PASS", code, g.result)
+	}
+	if want := "seclisten testbed, case good: PASS: " + g.evidence + "\n"; out != want {
+		t.Errorf("curl good printed %q, want %q", out, want)
+	}
+
+	code, out, g = curl("wrong-host", "--cacert", "testbed/ca.pem")
+	if code != 60 || out != "" {
+		t.Errorf("curl wrong-host: exit %d, stdout %q; want exit 60 and nothing", code, out)
+	}
+	if g.result != "PASS" || !strings.Contains(g.evidence, "closed without sending anything") {
+		t.Errorf("curl wrong-host graded %s %s, want PASS: closed without sending anything", g.result, g.evidence)
+	}
+
+	code, out, g = curl("wrong-host", "-k")
+	if code != 0 || g.result != "FAIL" || !strings.Contains(g.evidence, "other.test") {
+		t.Errorf("curl -k wrong-host: exit %d, graded %s %s; want 0, FAIL for other.test", code, g.result, g.evidence)
+	}
+	if want := "seclisten testbed, case wrong-host: FAIL: " + g.evidence + "\n"; out != want {
+		t.Errorf("curl -k wrong-host printed %q, want %q", out, want)
+	}
+
+	if code, _ := r.signal(syscall.SIGINT, hangGuard); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	rows, total := r.card()
+	if row := rows["good"]; row.result != "PASS" || row.connections != 1 {
+		t.Errorf("card row good = %+v, want PASS, 1 connection", row)
+	}
+	if row := rows["wrong-host"]; row.result != "FAIL" || row.connections != 2 || !strings.Contains(row.evidence, "then it sent data") {
+		t.Errorf("card row wrong-host = %+v, want FAIL (the curl -k), 2 connections", row)
+	}
+	if len(rows) != 2 || total != "1 PASS, 1 FAIL: a case failed" {
+		t.Errorf("card has %d rows, total %q", len(rows), total)
+	}
+}
+
+// tbReport is the JSON report card, version 1.
+type tbReport struct {
+	Version int       `json:"version"`
+	Passed  bool      `json:"passed"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+	Totals  struct {
+		Pass       int `json:"pass"`
+		Fail       int `json:"fail"`
+		NotChecked int `json:"not-checked"`
+		NotTried   int `json:"not-tried"`
+	} `json:"totals"`
+	Cases []struct {
+		Case        string `json:"case"`
+		Port        int    `json:"port"`
+		Expect      string `json:"expect"`
+		Result      string `json:"result"`
+		Evidence    string `json:"evidence"`
+		Connections int    `json:"connections"`
+		Pass        int    `json:"pass"`
+		Fail        int    `json:"fail"`
+		NotChecked  int    `json:"not_checked"`
+	} `json:"cases"`
+	Connections []struct {
+		Case     string    `json:"case"`
+		Client   string    `json:"client"`
+		Time     time.Time `json:"time"`
+		Result   string    `json:"result"`
+		Evidence string    `json:"evidence"`
+	} `json:"connections"`
+	ConnectionsDropped int `json:"connections_dropped"`
+	NotGraded          int `json:"not_graded"`
+}
+
+// TestTestbedJSON checks the JSON report card: stdout is the card alone.
+func TestTestbedJSON(t *testing.T) {
+	r := startTestbed(t, t.TempDir(), "--json", "--cases", "good,expired")
+	if r.stdout.String() != "" {
+		t.Fatalf("stdout before the card: %q", r.stdout.String())
+	}
+	if len(r.cmds) != 2 {
+		t.Fatalf("table on stderr has %d commands, want 2", len(r.cmds))
+	}
+	g := r.runCase("good", nil)
+	if g.result != "PASS" {
+		t.Errorf("good graded %s %s, want PASS", g.result, g.evidence)
+	}
+	if code, _ := r.signal(syscall.SIGINT, hangGuard); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	out := r.stdout.String()
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	var rep tbReport
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("stdout is not the JSON card: %v\n%s", err, out)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		t.Fatalf("stdout holds more than one JSON document (%v): %s", err, out)
+	}
+	if rep.Version != 1 || !rep.Passed {
+		t.Errorf("version %d, passed %v; want 1, true", rep.Version, rep.Passed)
+	}
+	if rep.Started.IsZero() || rep.Ended.Before(rep.Started) {
+		t.Errorf("started %v, ended %v", rep.Started, rep.Ended)
+	}
+	tot := rep.Totals
+	if tot.Pass+tot.Fail+tot.NotChecked+tot.NotTried != len(rep.Cases) || len(rep.Cases) != 2 ||
+		tot.Pass != 1 || tot.NotTried != 1 {
+		t.Errorf("totals %+v for %d cases, want 1 pass, 1 not-tried of 2", tot, len(rep.Cases))
+	}
+	if len(rep.Cases) == 2 {
+		good, exp := rep.Cases[0], rep.Cases[1]
+		if good.Case != "good" || good.Port != r.port("good") || good.Expect != "connects" || good.Result != "pass" ||
+			good.Evidence != g.evidence || good.Connections != 1 || good.Pass != 1 || good.Fail != 0 || good.NotChecked != 0 {
+			t.Errorf("cases[0] = %+v", good)
+		}
+		if exp.Case != "expired" || exp.Port != r.port("expired") || exp.Expect != "refuses" || exp.Result != "not-tried" ||
+			exp.Connections != 0 {
+			t.Errorf("cases[1] = %+v", exp)
+		}
+	}
+	if len(rep.Connections) != 1 {
+		t.Fatalf("connections = %+v, want one", rep.Connections)
+	}
+	c := rep.Connections[0]
+	if c.Case != "good" || c.Client != g.client || c.Result != "pass" || c.Evidence != g.evidence ||
+		c.Time.Before(rep.Started) || c.Time.After(rep.Ended) {
+		t.Errorf("connections[0] = %+v, want the grade line %+v", c, g)
+	}
+	if rep.ConnectionsDropped != 0 || rep.NotGraded != 0 {
+		t.Errorf("connections_dropped %d, not_graded %d; want 0", rep.ConnectionsDropped, rep.NotGraded)
+	}
 }
