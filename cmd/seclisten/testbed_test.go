@@ -645,3 +645,78 @@ func seclistenCmdIn(t *testing.T, dir string, args ...string) *osexec.Cmd {
 	cmd.Dir = dir
 	return cmd
 }
+
+// TestTestbedKeepsCA runs the testbed twice on one directory.
+func TestTestbedKeepsCA(t *testing.T) {
+	dir := t.TempDir()
+	run := func() []byte {
+		t.Helper()
+		r := startTestbed(t, dir, "--cases", "good")
+		if code, _ := r.signal(syscall.SIGINT, hangGuard); code != 0 {
+			t.Fatalf("exit status %d, want 0", code)
+		}
+		ca, err := os.ReadFile(filepath.Join(dir, "testbed", "ca.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ca
+	}
+	first := run()
+	second := run()
+	if !bytes.Equal(first, second) {
+		t.Error("the second run replaced testbed/ca.pem")
+	}
+	readme, err := os.ReadFile(filepath.Join(dir, "testbed", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range testbedCases {
+		if !strings.Contains(string(readme), name) {
+			t.Errorf("testbed/README.md does not mention case %s", name)
+		}
+	}
+}
+
+// TestTestbedClientCert grades openssl on require-client-cert.
+func TestTestbedClientCert(t *testing.T) {
+	t.Run("none", func(t *testing.T) {
+		t.Parallel()
+		r := startTestbed(t, t.TempDir(), "--cases", "require-client-cert")
+		g := r.runCase("require-client-cert", func(l string) string {
+			return strings.Replace(l, " -cert testbed/client.pem -key testbed/client-key.pem", "", 1)
+		})
+		if g.result != "FAIL" || !strings.Contains(g.evidence, "sent no certificate") {
+			t.Errorf("graded %s %s, want FAIL: sent no certificate", g.result, g.evidence)
+		}
+		if code, _ := r.signal(syscall.SIGINT, hangGuard); code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		rows, _ := r.card()
+		if row := rows["require-client-cert"]; row.result != "FAIL" || !strings.Contains(row.evidence, "sent no certificate") {
+			t.Errorf("card row %+v, want FAIL: sent no certificate", row)
+		}
+	})
+	t.Run("own", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		if out, err := seclistenCmdIn(t, dir, "certs", "init", "--dir", "certs").CombinedOutput(); err != nil {
+			t.Fatalf("certs init: %v\n%s", err, out)
+		}
+		r := startTestbed(t, dir, "--cases", "require-client-cert",
+			"--client-cert", "certs/client.pem", "--client-key", "certs/client-key.pem")
+		if l := r.cmds["require-client-cert"]; !strings.Contains(l, " -cert certs/client.pem -key certs/client-key.pem") {
+			t.Errorf("command %q does not present certs/client.pem", l)
+		}
+		g := r.runCase("require-client-cert", nil)
+		if g.result != "PASS" || !strings.Contains(g.evidence, "client presented") {
+			t.Errorf("graded %s %s, want PASS: client presented ...", g.result, g.evidence)
+		}
+		if code, _ := r.signal(syscall.SIGINT, hangGuard); code != 0 {
+			t.Errorf("exit status %d, want 0", code)
+		}
+		rows, total := r.card()
+		if rows["require-client-cert"].result != "PASS" || total != "1 PASS: no case failed" {
+			t.Errorf("card %+v, total %q", rows, total)
+		}
+	})
+}
