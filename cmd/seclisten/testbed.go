@@ -83,6 +83,9 @@ func testbedFlags(c *cli.Context) (testbedSettings, error) {
 			s.basePort, 65535-testbed.HTTPOffset, testbed.HTTPOffset+1)
 	}
 	var err error
+	if c.IsSet("cases") && len(splitList(c.String("cases"))) == 0 {
+		return s, fmt.Errorf("invalid --cases %q: name at least one case (the cases: %s)", c.String("cases"), strings.Join(testbed.Names(), ", "))
+	}
 	if s.cases, err = testbed.Select(splitList(c.String("cases"))); err != nil {
 		return s, fmt.Errorf("invalid --cases: %w", err)
 	}
@@ -177,7 +180,11 @@ func runTestbed(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		var pe *testbed.PortError
 		if errors.As(err, &pe) {
-			return usageError{hintError{err, "another program (or testbed) has the port; choose another --base-port, or fewer --cases"}}
+			hint := "another program (or testbed) has the port; choose another --base-port, or fewer --cases"
+			if pe.Case == "" {
+				hint = "another program (or testbed) has the port; choose another --base-port"
+			}
+			return usageError{hintError{err, hint}}
 		}
 		return usageError{err}
 	}
@@ -218,8 +225,11 @@ func runTestbed(c *cli.Context, stdout, stderr io.Writer) error {
 // printTestbedTable prints what is listening where, and how to try it.
 func printTestbedTable(w io.Writer, s testbedSettings, m *testbed.Material, host, clientCert, clientKey string) {
 	first, last := s.cases[0], s.cases[len(s.cases)-1]
-	fmt.Fprintf(w, "seclisten testbed: %d cases on %s, ports %d-%d; CRLs and the intermediate on %s\n",
-		len(s.cases), s.host, s.basePort+first.Offset, s.basePort+last.Offset, m.HTTPBase)
+	where := fmt.Sprintf("%d cases on %s, ports %d-%d", len(s.cases), s.host, s.basePort+first.Offset, s.basePort+last.Offset)
+	if len(s.cases) == 1 {
+		where = fmt.Sprintf("1 case on %s, port %d", s.host, s.basePort+first.Offset)
+	}
+	fmt.Fprintf(w, "seclisten testbed: %s; CRLs and the intermediate on %s\n", where, m.HTTPBase)
 	fmt.Fprintf(w, "PKI in %s: give your client %s as its only trust anchor (%s/README.md explains each case)\n\n",
 		s.dir, m.CAFile, s.dir)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -148,7 +148,7 @@ type Report struct {
 	Passed  bool      `json:"passed"`
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended"`
-	// Totals counts the cases by result.
+	// Totals counts the cases by result, every result present.
 	Totals map[Result]int `json:"totals"`
 	Cases  []CaseCard     `json:"cases"`
 	// Connections are the graded connections, in the order graded, the
@@ -165,7 +165,7 @@ func (c *Card) Report() Report {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := Report{Version: 1, Passed: true, Started: c.started.UTC(), Ended: time.Now().UTC(),
-		Totals: map[Result]int{}, Connections: append([]Grade{}, c.conns...),
+		Totals: map[Result]int{Pass: 0, Fail: 0, NotChecked: 0, NotTried: 0}, Connections: append([]Grade{}, c.conns...),
 		ConnectionsDropped: c.dropped, NotGraded: c.ungrade}
 	for _, cc := range c.cases {
 		r.Cases = append(r.Cases, *cc)
@@ -201,7 +201,7 @@ func (c *Card) WriteTable(w io.Writer) error {
 	}
 	var parts []string
 	for _, res := range []Result{Pass, Fail, NotChecked, NotTried} {
-		if n := r.Totals[res]; n > 0 {
+		if n := r.Totals[res]; n > 0 { // the table names only those that occur
 			parts = append(parts, fmt.Sprintf("%d %s", n, strings.ToUpper(string(res))))
 		}
 	}

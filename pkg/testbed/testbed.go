@@ -99,8 +99,8 @@ func (e *PortError) Error() string {
 
 func (e *PortError) Unwrap() error { return e.Err }
 
-// Listen opens every case's port, and the HTTP server's when a case needs
-// it. It opens all or none.
+// Listen opens every case's port, and the HTTP server's (always: a client
+// checking revocation fetches the CRL on good too). It opens all or none.
 func Listen(opts Options) (*Testbed, error) {
 	if opts.SlowFor <= 0 {
 		opts.SlowFor = DefaultSlowFor
