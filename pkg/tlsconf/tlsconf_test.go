@@ -717,7 +717,7 @@ func TestWatch(t *testing.T) {
 		if !ok {
 			t.Fatal("no successful reload after repair")
 		}
-		if err == nil && len(src.Current().CRLs[0].CRL.RevokedCertificateEntries) == 1 {
+		if err == nil && src.Current().CRLs[0].Len() == 1 {
 			break
 		}
 	}

@@ -91,7 +91,7 @@ func TestExplain(t *testing.T) {
 	if parseErr == nil {
 		t.Fatal("garbage certificate parsed")
 	}
-	revoked := &crl.RevokedError{Serial: big.NewInt(0xabc), Subject: "CN=mallory", CRLIssuer: "CN=Client CA", RevokedAt: now}
+	revoked := &crl.RevokedError{Serial: big.NewInt(0xabc), Subject: "CN=mallory", CRLIssuer: "CN=Client CA"}
 	stale := &crl.StaleError{CRLIssuer: "CN=Client CA", NextUpdate: now.Add(-time.Hour)}
 	notAllowed := identity.Allowlist{CN: []string{"alice"}}.Check(identity.Identity{CommonName: "bob"})
 
