@@ -84,7 +84,7 @@ func parseOne(der []byte, issuers []*x509.Certificate) (*List, error) {
 		}
 	}
 	if l.Issuer == nil {
-		return nil, fmt.Errorf("CRL of %s is not signed by any client CA", rl.Issuer)
+		return nil, &UnsignedError{CRLIssuer: rl.Issuer.String()}
 	}
 	keys := make([][]byte, len(rl.RevokedCertificateEntries))
 	for i, e := range rl.RevokedCertificateEntries {
@@ -92,6 +92,16 @@ func parseOne(der []byte, issuers []*x509.Certificate) (*List, error) {
 	}
 	l.revoked = newSerialSet(keys)
 	return l, nil
+}
+
+// UnsignedError reports a CRL that none of the issuers given to Parse
+// signed.
+type UnsignedError struct {
+	CRLIssuer string // the issuer the CRL names
+}
+
+func (e *UnsignedError) Error() string {
+	return fmt.Sprintf("CRL of %s is not signed by any client CA", e.CRLIssuer)
 }
 
 // serialKey is the bytes a serial number is kept as: its magnitude,
