@@ -15,6 +15,7 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/outcome"
+	"github.com/seclisten/seclisten/pkg/revocation"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 	"github.com/seclisten/seclisten/pkg/verdict"
 )
@@ -36,6 +37,7 @@ func certsCheckCommand(stdout io.Writer, usageErr cli.OnUsageErrorFunc) *cli.Com
 			&cli.StringSliceFlag{Name: flagClientCA, Usage: "PEM `FILE` of CAs the server trusts for clients (repeatable; required)"},
 			&cli.StringSliceFlag{Name: flagCRL, Usage: "CRL `FILE` the server checks (repeatable)"},
 			&cli.BoolFlag{Name: flagCRLAllowStale, Usage: "accept CRLs past their next update"},
+			&cli.BoolFlag{Name: flagCRLFetch, Usage: "fetch the CRLs at the certificates' http(s) distribution points, as serve does (off here: certs check is offline unless told)"},
 			&cli.StringSliceFlag{Name: flagAllowCN, Usage: "allowed common `NAME` (repeatable)"},
 			&cli.StringSliceFlag{Name: flagAllowOU, Usage: "allowed organizational `UNIT` (repeatable)"},
 			&cli.StringSliceFlag{Name: flagAllowDNS, Usage: "allowed DNS `NAME` SAN (repeatable)"},
@@ -61,7 +63,14 @@ func certsCheck(c *cli.Context, stdout io.Writer) error {
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", file, err)}
 	}
+	var revoker tlsconf.Revoker
+	if c.Bool(flagCRLFetch) {
+		checker := revocation.New(revocation.Options{})
+		defer checker.Close()
+		revoker = checker
+	}
 	src, err := tlsconf.New(tlsconf.Options{
+		Revocation:    revoker,
 		ClientCAFiles: c.StringSlice(flagClientCA),
 		CRLFiles:      c.StringSlice(flagCRL),
 		CRLAllowStale: c.Bool(flagCRLAllowStale),

@@ -54,6 +54,11 @@ const (
 	flagExplain          = "explain"
 	flagClientCANames    = "client-ca-names"
 
+	// Revocation fetched from the certificates' distribution points.
+	flagCRLFetch       = "crl-fetch"
+	flagCRLMaxSize     = "crl-max-size"
+	flagRevocationFail = "revocation-fail"
+
 	flagACMEDomain         = "acme-domain"
 	flagACMEEmail          = "acme-email"
 	flagACMEAgree          = "acme-agree"
@@ -170,6 +175,12 @@ func serveFlags() []cli.Flag {
 			Usage: "CRL `FILE` (PEM or DER) signed by a client CA; revoked clients are refused (repeatable)"},
 		&cli.BoolFlag{Name: flagCRLAllowStale, Category: catClientAuth,
 			Usage: "accept CRLs past their next update (by default they fail closed)"},
+		&cli.BoolFlag{Name: flagCRLFetch, Category: catClientAuth,
+			Usage: "fetch the CRL at each client certificate's http(s) distribution point, verify it against the issuer, cache it until its next update (default: on with --client-ca and no --crl; --crl-fetch=false turns it off)"},
+		&cli.StringFlag{Name: flagCRLMaxSize, Category: catClientAuth, Value: sizeString(int(d.TLS.CRLMaxSize)),
+			Usage: "largest CRL fetched, a `SIZE` like 16MiB; a larger one is a failed fetch"},
+		&cli.StringFlag{Name: flagRevocationFail, Category: catClientAuth, Value: "closed",
+			Usage: "when no fresh CRL can be fetched: `closed` refuses the client (revocation-unknown), open serves it and logs why"},
 		&cli.StringFlag{Name: flagClientCertWarn, Category: catClientAuth, Value: durationString(d.TLS.ClientCertWarn),
 			Usage: "warn, once a day per certificate, of a served client whose certificate expires within this `DURATION` (0: off)"},
 		&cli.BoolFlag{Name: flagExplain, Category: catClientAuth,
@@ -354,6 +365,18 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.TLS.Allow.URI = c.StringSlice(flagAllowURI)
 	cfg.TLS.CRLFiles = c.StringSlice(flagCRL)
 	cfg.TLS.CRLAllowStale = c.Bool(flagCRLAllowStale)
+	if c.IsSet(flagCRLFetch) {
+		on := c.Bool(flagCRLFetch)
+		cfg.TLS.CRLFetch = &on
+	}
+	cfg.TLS.CRLMaxSize = p.byteSize(flagCRLMaxSize)
+	switch mode := strings.TrimSpace(c.String(flagRevocationFail)); mode {
+	case "closed":
+	case "open":
+		cfg.TLS.RevocationFailOpen = true
+	default:
+		p.fail(flagRevocationFail, fmt.Errorf("must be closed or open, got %q", mode))
+	}
 	cfg.TLS.ClientCertWarn = p.duration(flagClientCertWarn)
 	cfg.TLS.Explain = c.Bool(flagExplain)
 	switch names := strings.TrimSpace(c.String(flagClientCANames)); names {
@@ -486,6 +509,15 @@ func (p *parser) size(flag string) int {
 		p.fail(flag, err)
 	}
 	return int(n)
+}
+
+// byteSize parses a SIZE flag with no upper limit.
+func (p *parser) byteSize(flag string) int64 {
+	n, err := config.ParseSize(p.c.String(flag))
+	if err != nil {
+		p.fail(flag, err)
+	}
+	return n
 }
 
 func (p *parser) int(flag string) int {

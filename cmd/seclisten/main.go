@@ -84,7 +84,7 @@ func (e quietExit) Error() string { return fmt.Sprintf("exit status %d", int(e))
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(args, stdout, stderr)
 	if len(args) > 3 && args[1] == "certs" && args[2] == "check" {
-		args = append(args[:3:3], flagsFirst(args[3:], map[string]bool{flagCRLAllowStale: true, "help": true, "h": true})...)
+		args = append(args[:3:3], flagsFirst(args[3:], map[string]bool{flagCRLAllowStale: true, flagCRLFetch: true, "help": true, "h": true})...)
 	}
 	err := app.Run(args)
 	if err == nil {

@@ -21,11 +21,12 @@ var outcomeFlags = map[outcome.Code]string{
 	outcome.ProtocolVersion:  "--tls-min",
 	outcome.NoALPN:           "--alpn",
 
-	outcome.NoCertificate:    "--client-auth",
-	outcome.UnknownAuthority: "--client-ca",
-	outcome.Revoked:          "--crl",
-	outcome.CRLStale:         "--crl,--crl-allow-stale",
-	outcome.NotAllowed:       "--allow-cn,--allow-ou,--allow-dns,--allow-uri",
+	outcome.NoCertificate:     "--client-auth",
+	outcome.UnknownAuthority:  "--client-ca",
+	outcome.Revoked:           "--crl,--crl-fetch",
+	outcome.CRLStale:          "--crl,--crl-allow-stale",
+	outcome.RevocationUnknown: "--crl-fetch,--revocation-fail,--crl-max-size",
+	outcome.NotAllowed:        "--allow-cn,--allow-ou,--allow-dns,--allow-uri",
 
 	outcome.Slowed:             "--msg-rate,--msg-burst",
 	outcome.ClientCertExpiring: "--client-cert-warn",

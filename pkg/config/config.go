@@ -100,6 +100,7 @@ func Default() Config {
 			HandshakeTimeout: 10 * time.Second,
 			ClientCertWarn:   14 * 24 * time.Hour,
 			ReloadInterval:   time.Second,
+			CRLMaxSize:       16 << 20,
 		},
 		LogFormat: "text",
 		LogLevel:  slog.LevelInfo,

@@ -42,6 +42,15 @@ type TLS struct {
 	CRLFiles []string
 	// CRLAllowStale accepts CRLs past their NextUpdate.
 	CRLAllowStale bool
+	// CRLFetch fetches the CRLs at the http(s) distribution points of
+	// client certificates (package revocation); nil when not given: then
+	// on with ClientCAFiles and no CRLFiles (see CRLFetchOn).
+	CRLFetch *bool
+	// CRLMaxSize bounds a fetched CRL, in bytes.
+	CRLMaxSize int64
+	// RevocationFailOpen serves a client whose revocation status cannot
+	// be had (and logs it) instead of refusing it.
+	RevocationFailOpen bool
 	// Explain tells a refused client why, in one line over TLS, before
 	// closing (see tlsconf.Options.Explain). Off by default: it tells
 	// strangers what the server checks and whom it trusts.
@@ -49,6 +58,16 @@ type TLS struct {
 	// HideClientCANames asks for a client certificate without naming the
 	// client CAs (some deployments must not reveal them).
 	HideClientCANames bool
+}
+
+// CRLFetchOn reports whether CRLs are fetched from distribution points:
+// as given, or else when client certificates are verified against
+// ClientCAFiles and no CRLFiles are given.
+func (t *TLS) CRLFetchOn() bool {
+	if t.CRLFetch != nil {
+		return *t.CRLFetch
+	}
+	return len(t.ClientCAFiles) > 0 && len(t.CRLFiles) == 0
 }
 
 // ClientAuthMode is the effective client-authentication mode: as given,
@@ -75,6 +94,7 @@ func (t *TLS) validate(plain bool) error {
 			{"`allow-dns`", len(t.Allow.DNS) > 0}, {"`allow-uri`", len(t.Allow.URI) > 0},
 			{"`keylog`", t.KeyLogFile != ""},
 			{"`explain`", t.Explain}, {"`client-ca-names`", t.HideClientCANames},
+			{"`crl-fetch`", t.CRLFetch != nil && *t.CRLFetch}, {"`revocation-fail`", t.RevocationFailOpen},
 		} {
 			if f.set {
 				return setting.Errorf(f.key + " is a TLS setting and cannot be used with `plain`")
@@ -111,6 +131,12 @@ func (t *TLS) validate(plain bool) error {
 	}
 	if len(t.CRLFiles) > 0 && len(t.ClientCAFiles) == 0 {
 		return setting.Errorf("`crl` needs `client-ca`: a CRL is checked against the CA that signed it")
+	}
+	if t.CRLFetch != nil && *t.CRLFetch && len(t.ClientCAFiles) == 0 {
+		return setting.Errorf("`crl-fetch` needs `client-ca`: a fetched CRL is checked against the CA of the chain")
+	}
+	if t.CRLMaxSize <= 0 {
+		return setting.Errorf("`crl-max-size` must be a positive size, got %d", t.CRLMaxSize)
 	}
 	if t.ClientCertWarn < 0 {
 		return setting.Errorf("`client-cert-warn` must be 0 (off) or a positive duration, got %s", t.ClientCertWarn)

@@ -76,10 +76,13 @@ const (
 	WrongEKU         Code = "wrong-eku"
 	Revoked          Code = "revoked"
 	CRLStale         Code = "crl-stale"
-	NotAllowed       Code = "not-allowed"
-	ChainTooLong     Code = "chain-too-long"
-	Malformed        Code = "malformed"
-	VerifyFailed     Code = "verify-failed"
+	// RevocationUnknown: no fresh CRL (or OCSP answer) could be had for a
+	// certificate that names one, and revocation fails closed.
+	RevocationUnknown Code = "revocation-unknown"
+	NotAllowed        Code = "not-allowed"
+	ChainTooLong      Code = "chain-too-long"
+	Malformed         Code = "malformed"
+	VerifyFailed      Code = "verify-failed"
 )
 
 // Notices.
@@ -142,6 +145,7 @@ var codes = []info{
 	{WrongEKU, Verdict, "client certificate lacks the clientAuth extended key usage"},
 	{Revoked, Verdict, "client certificate revoked"},
 	{CRLStale, Verdict, "the CRL is past its next update"},
+	{RevocationUnknown, Verdict, "revocation status unknown: no CRL could be fetched"},
 	{NotAllowed, Verdict, "client certificate not in the allowlists"},
 	{ChainTooLong, Verdict, "certificate chain too long"},
 	{Malformed, Verdict, "client certificate or chain malformed"},

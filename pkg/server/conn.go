@@ -293,7 +293,11 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 	if h.tls.Options().Explain {
 		// The handshake accepted any certificate (tlsconf.Options.Explain):
 		// judge it here, on resumed handshakes too, before anything is read.
-		if err := h.tls.Judge(st.PeerCertificates); err != nil {
+		// A revocation fetch it waits for is bounded like the handshake.
+		jctx, cancel := context.WithTimeout(ctx, h.hsTime)
+		err := h.tls.JudgeContext(jctx, st.PeerCertificates)
+		cancel()
+		if err != nil {
 			return h.explain(c, hs.Conn, err), outcome.HandshakeEnded
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/outcome"
+	"github.com/seclisten/seclisten/pkg/revocation"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
@@ -42,6 +43,9 @@ type Server struct {
 
 	// keyLog receives the TLS secrets (nil unless asked for).
 	keyLog *os.File
+	// revocation fetches CRLs from distribution points (nil unless
+	// TLS.CRLFetchOn).
+	revocation *revocation.Checker
 
 	// Listening, if set, is called once the server is listening on addr
 	// and its side services (metrics, ACME) have started.
@@ -61,6 +65,19 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New()}
 	if !cfg.Plain {
 		opts := tlsOptions(cfg.TLS)
+		if cfg.TLS.CRLFetchOn() {
+			s.revocation = revocation.New(revocation.Options{
+				MaxSize:  cfg.TLS.CRLMaxSize,
+				FailOpen: cfg.TLS.RevocationFailOpen,
+				Log:      log,
+			})
+			opts.Revocation = s.revocation
+			s.metrics.Revocation(func() metrics.RevocationStats {
+				st := s.revocation.Stats()
+				return metrics.RevocationStats{Entries: st.Entries, Bytes: st.Bytes, Oldest: st.Oldest,
+					Fetches: st.Fetches, Failures: st.Failures}
+			})
+		}
 		if cfg.TLS.KeyLogFile != "" {
 			f, err := openKeyLog(cfg.TLS.KeyLogFile)
 			if err != nil {
@@ -268,6 +285,11 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 		kctx, stopWarning := context.WithCancel(ctx)
 		go s.warnKeyLog(kctx)
 		stops = append(stops, stopWarning, func() { _ = s.keyLog.Close() })
+	}
+	if s.revocation != nil {
+		rctx, stopRefresh := context.WithCancel(ctx)
+		go s.revocation.Run(rctx, time.Second)
+		stops = append(stops, stopRefresh)
 	}
 	if s.tls != nil {
 		wctx, stopWatch := context.WithCancel(ctx)

@@ -148,6 +148,17 @@ type Options struct {
 	KeyLogWriter io.Writer
 	// Now is the clock (time.Now if nil), for tests.
 	Now func() time.Time
+
+	// Revocation, if set, checks each verified chain after CRLFiles: CRLs
+	// fetched from the certificates' distribution points, OCSP (package
+	// revocation). ctx is the handshake's, or the caller's of Verify and
+	// Judge; its error refuses the client.
+	Revocation Revoker
+}
+
+// Revoker checks a verified chain (leaf first) for revocation.
+type Revoker interface {
+	Check(ctx context.Context, chain []*x509.Certificate) error
 }
 
 // acmeTLSALPN is the ALPN protocol of TLS-ALPN-01 (RFC 8737 section 6).
@@ -179,6 +190,9 @@ type Material struct {
 	Pool      *x509.CertPool
 	CRLs      []*crl.List
 	config    *tls.Config
+	// verify is config's VerifyConnection with the handshake's context
+	// (nil when config has none).
+	verify func(context.Context, tls.ConnectionState) error
 }
 
 // Source holds the current Material and hands out TLS configs that always
@@ -240,9 +254,17 @@ func New(opts Options) (*Source, error) {
 	s.base = &tls.Config{
 		MinVersion: opts.MinVersion,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			cfg := s.current.Load().config
+			m := s.current.Load()
+			cfg := m.config
 			if challenge != nil && isACMEChallenge(hello) {
 				cfg = challenge
+			} else if m.verify != nil && opts.Revocation != nil {
+				// The revocation check may fetch: bound it by this
+				// handshake's context, which crypto/tls does not pass to
+				// VerifyConnection.
+				ctx := hello.Context()
+				cfg = cfg.Clone()
+				cfg.VerifyConnection = func(cs tls.ConnectionState) error { return m.verify(ctx, cs) }
 			}
 			// Every ClientHello is recorded for its connection, the
 			// refused ones too: what the client offered explains why.
@@ -397,11 +419,11 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 			if s.opts.ClientAuth == Require {
 				cfg.ClientAuth = tls.RequireAnyClientCert
 			}
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			m.verify = func(ctx context.Context, cs tls.ConnectionState) error {
 				if len(cs.PeerCertificates) == 0 && s.opts.ClientAuth == VerifyIfGiven && s.opts.Allow.Empty() {
 					return nil
 				}
-				if err := s.Verify(cs.PeerCertificates); err != nil {
+				if err := s.verifyWith(ctx, m, cs.PeerCertificates); err != nil {
 					r := &Rejection{Err: err}
 					if len(cs.PeerCertificates) > 0 {
 						r.Leaf = cs.PeerCertificates[0]
@@ -410,6 +432,7 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 				}
 				return nil
 			}
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error { return m.verify(context.Background(), cs) }
 			return cfg
 		}
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
@@ -423,18 +446,19 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 		// does not check, we do here: CRLs and the allowlists. This runs on
 		// resumed handshakes too, so a revocation or a narrower allowlist
 		// applies to resumed sessions after a reload.
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		m.verify = func(ctx context.Context, cs tls.ConnectionState) error {
 			if len(cs.VerifiedChains) == 0 {
 				if len(cs.PeerCertificates) == 0 && !s.opts.Allow.Empty() {
 					return &Rejection{Err: verdict.ErrNoCertificate}
 				}
 				return nil
 			}
-			if err := s.checkChain(m, cs.VerifiedChains[0]); err != nil {
+			if err := s.checkChain(ctx, m, cs.VerifiedChains[0]); err != nil {
 				return &Rejection{Leaf: cs.VerifiedChains[0][0], Err: err}
 			}
 			return nil
 		}
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return m.verify(context.Background(), cs) }
 	}
 	return cfg
 }
@@ -448,12 +472,20 @@ type Rejection struct {
 func (r *Rejection) Error() string { return r.Err.Error() }
 func (r *Rejection) Unwrap() error { return r.Err }
 
-// checkChain applies the CRLs and the allowlists to a verified chain.
-func (s *Source) checkChain(m *Material, chain []*x509.Certificate) error {
+// checkChain applies the CRLs, the revocation checker and the allowlists
+// to a verified chain. The allowlists go first: they cost nothing, and a
+// client they refuse causes no fetch.
+func (s *Source) checkChain(ctx context.Context, m *Material, chain []*x509.Certificate) error {
 	if err := crl.Check(m.CRLs, chain, s.opts.Now(), s.opts.CRLAllowStale); err != nil {
 		return err
 	}
-	return s.opts.Allow.Check(identity.FromCertificate(chain[0]))
+	if err := s.opts.Allow.Check(identity.FromCertificate(chain[0])); err != nil {
+		return err
+	}
+	if s.opts.Revocation != nil {
+		return s.opts.Revocation.Check(ctx, chain)
+	}
+	return nil
 }
 
 // Verify checks certificates a client sent (leaf first) the way Require
@@ -461,10 +493,18 @@ func (s *Source) checkChain(m *Material, chain []*x509.Certificate) error {
 // Audit mode reports after a handshake. An empty certs is
 // verdict.ErrNoCertificate.
 func (s *Source) Verify(certs []*x509.Certificate) error {
+	return s.VerifyContext(context.Background(), certs)
+}
+
+// VerifyContext is Verify with a context that bounds the revocation check.
+func (s *Source) VerifyContext(ctx context.Context, certs []*x509.Certificate) error {
+	return s.verifyWith(ctx, s.current.Load(), certs)
+}
+
+func (s *Source) verifyWith(ctx context.Context, m *Material, certs []*x509.Certificate) error {
 	if len(certs) == 0 {
 		return verdict.ErrNoCertificate
 	}
-	m := s.current.Load()
 	if m.Pool == nil {
 		return errors.New("no client CA configured")
 	}
@@ -483,7 +523,7 @@ func (s *Source) Verify(certs []*x509.Certificate) error {
 		// verdict can say what is missing from the chain.
 		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
 	}
-	return s.checkChain(m, chains[0])
+	return s.checkChain(ctx, m, chains[0])
 }
 
 // Judge decides, after a handshake in Explain mode, what the handshake
@@ -494,10 +534,15 @@ func (s *Source) Verify(certs []*x509.Certificate) error {
 // resumed sessions too. A client without a certificate is accepted in
 // VerifyIfGiven mode unless an allowlist is set, as without Explain.
 func (s *Source) Judge(certs []*x509.Certificate) error {
+	return s.JudgeContext(context.Background(), certs)
+}
+
+// JudgeContext is Judge with a context that bounds the revocation check.
+func (s *Source) JudgeContext(ctx context.Context, certs []*x509.Certificate) error {
 	if len(certs) == 0 && s.opts.ClientAuth == VerifyIfGiven && s.opts.Allow.Empty() {
 		return nil
 	}
-	if err := s.Verify(certs); err != nil {
+	if err := s.VerifyContext(ctx, certs); err != nil {
 		r := &Rejection{Err: err}
 		if len(certs) > 0 {
 			r.Leaf = certs[0]

@@ -14,6 +14,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/outcome"
+	"github.com/seclisten/seclisten/pkg/revocation"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 )
 
@@ -61,12 +62,13 @@ func bound(s string) string {
 
 func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 	var (
-		verr     *tls.CertificateVerificationError
-		invalid  x509.CertificateInvalidError
-		unknown  x509.UnknownAuthorityError
-		revoked  *crl.RevokedError
-		stale    *crl.StaleError
-		disallow *identity.NotAllowedError
+		verr       *tls.CertificateVerificationError
+		invalid    x509.CertificateInvalidError
+		unknown    x509.UnknownAuthorityError
+		revoked    *crl.RevokedError
+		stale      *crl.StaleError
+		revUnknown *revocation.UnknownError
+		disallow   *identity.NotAllowedError
 	)
 	if errors.As(err, &verr) && leaf == nil && len(verr.UnverifiedCertificates) > 0 {
 		leaf = verr.UnverifiedCertificates[0]
@@ -78,6 +80,8 @@ func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 		return Verdict{outcome.NoCertificate, "no client certificate sent"}
 	case errors.As(err, &revoked):
 		return Verdict{outcome.Revoked, revoked.Error()}
+	case errors.As(err, &revUnknown):
+		return Verdict{outcome.RevocationUnknown, revUnknown.Error()}
 	case errors.As(err, &stale):
 		return Verdict{outcome.CRLStale, stale.Error()}
 	case errors.As(err, &disallow):

@@ -165,6 +165,40 @@ func (m *Metrics) ClientCertExpiry(earliest func() (time.Time, bool)) {
 	}))
 }
 
+// RevocationStats are the figures of the CRLs fetched from distribution
+// points.
+type RevocationStats struct {
+	Entries  int
+	Bytes    int64
+	Oldest   time.Duration
+	Fetches  uint64
+	Failures uint64
+}
+
+// Revocation exports, read at each scrape, the figures stats reports. The
+// age is one gauge, of the oldest CRL cached: a series per URL would grow
+// with the URLs clients' certificates name.
+func (m *Metrics) Revocation(stats func() RevocationStats) {
+	gauge := func(name, help string, f func(RevocationStats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(stats()) })
+	}
+	counter := func(name, help string, f func(RevocationStats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(stats()) })
+	}
+	m.reg.MustRegister(
+		gauge("seclisten_crl_cache_entries", "CRL distribution point URLs cached (fetched, failed or in flight).",
+			func(s RevocationStats) float64 { return float64(s.Entries) }),
+		gauge("seclisten_crl_cache_bytes", "Memory retained by the cached CRLs, in bytes.",
+			func(s RevocationStats) float64 { return float64(s.Bytes) }),
+		gauge("seclisten_crl_oldest_age_seconds", "Age of the oldest CRL in the cache, since its fetch; 0 for none.",
+			func(s RevocationStats) float64 { return s.Oldest.Seconds() }),
+		counter("seclisten_crl_fetches_total", "CRL fetches from distribution points that ended, failed or not.",
+			func(s RevocationStats) float64 { return float64(s.Fetches) }),
+		counter("seclisten_crl_fetch_failures_total", "CRL fetches from distribution points that failed.",
+			func(s RevocationStats) float64 { return float64(s.Failures) }),
+	)
+}
+
 // CertExpiry records when a certificate in service expires.
 func (m *Metrics) CertExpiry(source, name string, notAfter time.Time) {
 	k := [2]string{source, name}
