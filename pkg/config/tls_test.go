@@ -54,6 +54,14 @@ func TestValidateTLS(t *testing.T) {
 		{"explain with request", false, func(c *config.TLS) {
 			c.Explain, c.ClientCAFiles, c.ClientAuth = true, []string{"ca"}, new(tlsconf.Request)
 		}, "`client-auth` request refuses no one"},
+		{"crl-fetch without ca", false, func(c *config.TLS) { c.CRLFetch = new(true) }, "`crl-fetch` needs `client-ca`"},
+		{"crl-fetch off without ca", false, func(c *config.TLS) { c.CRLFetch = new(false) }, ""},
+		{"crl-fetch with crl files", false, func(c *config.TLS) {
+			c.CRLFetch, c.CRLFiles, c.ClientCAFiles = new(true), []string{"crl"}, []string{"ca"}
+		}, ""},
+		{"crl-max-size zero", false, func(c *config.TLS) { c.CRLMaxSize = 0 }, "`crl-max-size` must be a positive size"},
+		{"plain with crl-fetch", true, func(c *config.TLS) { c.CRLFetch = new(true) }, "`crl-fetch` is a TLS setting"},
+		{"plain with revocation-fail open", true, func(c *config.TLS) { c.RevocationFailOpen = true }, "`revocation-fail` is a TLS setting"},
 		{"plain", true, func(*config.TLS) {}, ""},
 		{"plain with explain", true, func(c *config.TLS) { c.Explain = true }, "`explain` is a TLS setting"},
 		{"plain with cert", true, func(c *config.TLS) { c.CertFile = "a" }, "`cert` is a TLS setting and cannot be used with `plain`"},
@@ -111,5 +119,23 @@ func TestClientAuthMode(t *testing.T) {
 	c.ClientAuth = new(tlsconf.NoClientCert)
 	if m := c.ClientAuthMode(); m != tlsconf.NoClientCert {
 		t.Errorf("explicit none with CA: %v, want none", m)
+	}
+}
+
+func TestCRLFetchOn(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		tls   config.TLS
+		fetch bool
+	}{
+		{"no client ca", config.TLS{}, false},
+		{"client ca alone: on", config.TLS{ClientCAFiles: []string{"ca"}}, true},
+		{"client ca and crl: off", config.TLS{ClientCAFiles: []string{"ca"}, CRLFiles: []string{"crl"}}, false},
+		{"explicit off", config.TLS{ClientCAFiles: []string{"ca"}, CRLFetch: new(false)}, false},
+		{"explicit on with crl", config.TLS{ClientCAFiles: []string{"ca"}, CRLFiles: []string{"crl"}, CRLFetch: new(true)}, true},
+	} {
+		if got := tt.tls.CRLFetchOn(); got != tt.fetch {
+			t.Errorf("%s: CRLFetchOn() = %v, want %v", tt.name, got, tt.fetch)
+		}
 	}
 }

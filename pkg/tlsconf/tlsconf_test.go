@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,6 +160,12 @@ type result struct {
 // client certificate after the client's handshake has returned.
 func dial(t *testing.T, src *tlsconf.Source, ccfg *tls.Config) result {
 	t.Helper()
+	return dialCtx(t, context.Background(), src, ccfg)
+}
+
+// dialCtx is dial with the server's handshake under ctx.
+func dialCtx(t *testing.T, ctx context.Context, src *tlsconf.Source, ccfg *tls.Config) result {
+	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", src.Config())
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +185,7 @@ func dial(t *testing.T, src *tlsconf.Source, ccfg *tls.Config) result {
 		defer c.Close()
 		tc := c.(*tls.Conn)
 		_ = tc.SetDeadline(time.Now().Add(hangGuard))
-		err = tc.Handshake()
+		err = tc.HandshakeContext(ctx)
 		if err == nil {
 			_, err = tc.Write([]byte("x"))
 		}
@@ -1374,5 +1381,60 @@ func TestConfigForClientRecords(t *testing.T) {
 				t.Fatalf("GetConfigForClient = %v, %v; want the recorded config", cfg, err)
 			}
 		})
+	}
+}
+
+// revoker is a tlsconf.Revoker that refuses everyone and records the
+// value of ctxKey in the context it was given.
+type revoker struct {
+	mu  sync.Mutex
+	got []any
+}
+
+type ctxKey struct{}
+
+var errRevokedByHook = errors.New("revoked by the hook")
+
+func (r *revoker) Check(ctx context.Context, chain []*x509.Certificate) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, ctx.Value(ctxKey{}))
+	return errRevokedByHook
+}
+
+// Options.Revocation runs on every path that judges a chain, with the
+// handshake's context (so a fetch is bounded by the handshake), or the one
+// given to VerifyContext and JudgeContext.
+func TestRevocationHook(t *testing.T) {
+	f := newFixture(t)
+	alice := f.client(t, pki.ClientOptions{CommonName: "alice"})
+	ctx := context.WithValue(context.Background(), ctxKey{}, "handshake")
+	for _, hide := range []bool{false, true} {
+		rev := &revoker{}
+		opts := f.opts(tlsconf.Require)
+		opts.HideCANames, opts.Revocation = hide, rev
+		r := dialCtx(t, ctx, newSource(t, opts), f.clientConfig(alice))
+		if !errors.Is(r.serverErr, errRevokedByHook) {
+			t.Errorf("hide=%v: server error %v, want the hook's", hide, r.serverErr)
+		}
+		if len(rev.got) != 1 || rev.got[0] != "handshake" {
+			t.Errorf("hide=%v: hook saw contexts %v, want the handshake's", hide, rev.got)
+		}
+	}
+	rev := &revoker{}
+	opts := f.opts(tlsconf.Require)
+	opts.Explain, opts.Revocation = true, rev
+	src := newSource(t, opts)
+	r := dialCtx(t, ctx, src, f.clientConfig(alice))
+	r.ok(t) // Explain: judged after the handshake
+	jctx := context.WithValue(context.Background(), ctxKey{}, "judge")
+	if err := src.JudgeContext(jctx, []*x509.Certificate{alice.Certificate}); !errors.Is(err, errRevokedByHook) {
+		t.Errorf("JudgeContext = %v, want the hook's error", err)
+	}
+	if err := src.VerifyContext(jctx, []*x509.Certificate{alice.Certificate}); !errors.Is(err, errRevokedByHook) {
+		t.Errorf("VerifyContext = %v, want the hook's error", err)
+	}
+	if len(rev.got) != 2 || rev.got[0] != "judge" || rev.got[1] != "judge" {
+		t.Errorf("hook saw contexts %v, want judge twice", rev.got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/pki"
+	"github.com/seclisten/seclisten/pkg/revocation"
 	"github.com/seclisten/seclisten/pkg/verdict"
 )
 
@@ -127,6 +128,10 @@ func TestExplain(t *testing.T) {
 			"signed by an unknown authority: issuer CN=alice,O=seclisten development", false},
 
 		{"revoked", revoked, good.Certificate, outcome.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
+		{"revoked, fetched CRL", &crl.RevokedError{Serial: big.NewInt(0x1f), CRLIssuer: "CN=Client CA", Source: "CRL from http://ca.test/crl.pem fetched 2m ago"},
+			good.Certificate, outcome.Revoked, "revoked (serial 0x1f, CRL from http://ca.test/crl.pem fetched 2m ago)", false},
+		{"revocation unknown", &revocation.UnknownError{CRL: errors.New("http://ca.test/crl.pem: HTTP status 404 Not Found")},
+			good.Certificate, outcome.RevocationUnknown, "revocation status unknown: CRL fetch failed: http://ca.test/crl.pem: HTTP status 404 Not Found", false},
 		{"revoked wrapped", fmt.Errorf("check: %w", revoked), nil, outcome.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
 		{"stale", stale, good.Certificate, outcome.CRLStale, stale.Error(), false},
 		{"not allowed", notAllowed, good.Certificate, outcome.NotAllowed, "CN=bob is not in the allowed common names", false},
