@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,9 @@ const (
 	DefaultRetryAfter     = 30 * time.Second
 	// DefaultMaxAge is how long a CRL without a nextUpdate is kept.
 	DefaultMaxAge = time.Hour
+	// bigCRL is the size of a fetched CRL past which the memory of its
+	// parse is returned to the OS at once.
+	bigCRL = 1 << 20
 	// maxIgnoredLogged bounds the URLs remembered as already logged.
 	maxIgnoredLogged = 1024
 )
@@ -494,6 +498,12 @@ func (c *Checker) fetchCtx(ctx context.Context, url string, issuer *x509.Certifi
 		return nil, 0, tooBig
 	}
 	l, err := ParseFetched(body, issuer, c.opts.Now())
+	if len(body) >= bigCRL {
+		// As tlsconf does for big CRL files: the parse peaks at hundreds
+		// of bytes an entry, kept is about 20; give the rest back now
+		// (once per fetch of a big CRL, not per connection).
+		debug.FreeOSMemory()
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", url, err)
 	}

@@ -445,3 +445,54 @@ func FuzzParseFetched(f *testing.F) {
 		}
 	})
 }
+
+// sub issues an intermediate CA under ca naming the distribution points dps.
+func (ca *testCA) sub(t testing.TB, cn string, dps ...string) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(0x2000 + serialN.Add(1)), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		SubjectKeyId: []byte(cn), CRLDistributionPoints: dps,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return &testCA{cert: c, key: key}
+}
+
+// An intermediate is checked against its issuer's CRL, and the leaf
+// against the intermediate's: each CRL verified against its own issuer.
+func TestIntermediateRevoked(t *testing.T) {
+	root := newTestCA(t, "Root")
+	rootSrv := newCRLServer(t, nil)
+	inter := root.sub(t, "Intermediate", rootSrv.url())
+	interSrv := newCRLServer(t, inter.crl(t, time.Hour))
+	leaf := inter.leaf(t, "c", interSrv.url())
+	chain := []*x509.Certificate{leaf, inter.cert, root.cert}
+	c, _, _ := newChecker(t, Options{})
+	ctx := context.Background()
+
+	rootSrv.set(root.crl(t, time.Hour))
+	if err := c.Check(ctx, chain); err != nil {
+		t.Fatalf("clean chain: %v", err)
+	}
+	c2, _, _ := newChecker(t, Options{})
+	rootSrv.set(root.crl(t, time.Hour, inter.cert.SerialNumber))
+	err := c2.Check(ctx, chain)
+	var rev *crl.RevokedError
+	if !errors.As(err, &rev) || rev.Serial.Cmp(inter.cert.SerialNumber) != 0 || !strings.Contains(err.Error(), rootSrv.url()) {
+		t.Fatalf("revoked intermediate: %v", err)
+	}
+	// The root's CRL served for the intermediate's URL is signed by the
+	// wrong issuer for the leaf.
+	c3, _, _ := newChecker(t, Options{})
+	interSrv.set(root.crl(t, time.Hour))
+	rootSrv.set(root.crl(t, time.Hour))
+	if err := c3.Check(ctx, chain); err == nil || !strings.Contains(err.Error(), "not signed by the certificate's issuer CN=Intermediate") {
+		t.Fatalf("root CRL at the intermediate's URL: %v", err)
+	}
+}
