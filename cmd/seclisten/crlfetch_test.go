@@ -426,6 +426,9 @@ func TestCRLFetchFailOpenClosed(t *testing.T) {
 	for range 2 {
 		exchangeWith(t, open.addr, "hi", defaultReply, certArgs(f.dir, "lost")...)
 	}
+	if rec := open.logRecord("listening"); rec["crl_fetch"] != true || rec["revocation_fail"] != "open" {
+		t.Errorf("start-up line %v, want crl_fetch=true revocation_fail=open", rec)
+	}
 	warn := open.waitLog("revocation status unknown: CRL fetch failed; serving the clients it covers anyway (fail open)", 1)
 	if warn["level"] != "WARN" || warn["url"] != f.url("/missing.pem") {
 		t.Errorf("fail-open warning %v", warn)
@@ -435,6 +438,9 @@ func TestCRLFetchFailOpenClosed(t *testing.T) {
 	}
 
 	off := startServe(t, f.serveArgs("--crl-fetch=false")...)
+	if rec := off.logRecord("listening"); rec["crl_fetch"] != nil {
+		t.Errorf("start-up line %v, want no crl_fetch", rec)
+	}
 	exchangeWith(t, off.addr, "hi", defaultReply, certArgs(f.dir, "lost")...)
 	if n := f.fetches("/missing.pem"); n != 2 {
 		t.Errorf("%d fetches, want 2 (one per server fetching)", n)

@@ -324,7 +324,7 @@ func bound(s string) string {
 // it was fetched.
 func (c *Checker) get(ctx context.Context, url string, issuer *x509.Certificate) (*crl.List, time.Time, error) {
 	key := cacheKey{url: url, issuer: sha256.Sum256(issuer.Raw)}
-	for {
+	for round := 0; ; round++ {
 		c.mu.Lock()
 		now := c.opts.Now()
 		e := c.cache[key]
@@ -356,10 +356,10 @@ func (c *Checker) get(ctx context.Context, url string, issuer *x509.Certificate)
 		case <-ctx.Done():
 			return nil, time.Time{}, fmt.Errorf("%s: no answer before the handshake's deadline", url)
 		}
-		// The fetch is done: read its result (or, if it expired at once,
-		// go round again).
+		// The fetch is done: read its result. A failed refresh may leave
+		// an expired CRL behind: that one is no answer.
 		c.mu.Lock()
-		if e.list != nil {
+		if e.list != nil && c.opts.Now().Before(e.expires) {
 			l, fetched := e.list, e.fetched
 			c.mu.Unlock()
 			return l, fetched, nil
@@ -368,6 +368,9 @@ func (c *Checker) get(ctx context.Context, url string, issuer *x509.Certificate)
 		c.mu.Unlock()
 		if err != nil {
 			return nil, time.Time{}, err
+		}
+		if round > 0 {
+			return nil, time.Time{}, fmt.Errorf("%s: the CRL expired as soon as it was fetched", url)
 		}
 	}
 }

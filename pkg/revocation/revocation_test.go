@@ -496,3 +496,33 @@ func TestIntermediateRevoked(t *testing.T) {
 		t.Fatalf("root CRL at the intermediate's URL: %v", err)
 	}
 }
+
+// An expired CRL whose refetch fails is no answer: the client is refused
+// (fail closed), never judged by the expired list.
+func TestExpiredAndRefetchFails(t *testing.T) {
+	ca := newTestCA(t, "CA")
+	srv := newCRLServer(t, nil)
+	leaf := ca.leaf(t, "c", srv.url())
+	srv.set(ca.crl(t, time.Hour))
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c, _, _ := newChecker(t, Options{Now: clock})
+	if err := check(c, leaf, ca); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	srv.set([]byte("garbage"))
+	var unk *UnknownError
+	if err := check(c, leaf, ca); !errors.As(err, &unk) {
+		t.Fatalf("expired CRL, refetch failed: %v, want UnknownError", err)
+	}
+	if err := check(c, leaf, ca); !errors.As(err, &unk) {
+		t.Fatalf("second check: %v, want UnknownError (remembered)", err)
+	}
+	if h := srv.hits.Load(); h != 2 {
+		t.Errorf("%d fetches, want 2", h)
+	}
+}

@@ -421,6 +421,13 @@ func (s *Server) logStart(addr net.Addr) {
 		if s.cfg.TLS.Explain {
 			attrs = append(attrs, "explain", true)
 		}
+		if s.revocation != nil {
+			fail := "closed"
+			if s.cfg.TLS.RevocationFailOpen {
+				fail = "open"
+			}
+			attrs = append(attrs, "crl_fetch", true, "revocation_fail", fail)
+		}
 		attrs = append(attrs, allowlistAttrs(s.cfg.TLS.Allow)...)
 	}
 	attrs = append(attrs, s.limitAttrs()...)
