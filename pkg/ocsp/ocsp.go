@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
@@ -388,6 +389,14 @@ func Verify(der []byte, cert, issuer *x509.Certificate, now time.Time, skew, max
 		var re xocsp.ResponseError
 		if errors.As(err, &re) {
 			return Answer{}, fmt.Errorf("responder refused: %s", re.Status)
+		}
+		var se asn1.StructuralError
+		var sy asn1.SyntaxError
+		if errors.As(err, &se) || errors.As(err, &sy) {
+			// asn1's own words ("tags don't match (16 vs {class:1 ...")
+			// tell an operator nothing; a responder that answers HTML or
+			// text is the usual cause.
+			return Answer{}, fmt.Errorf("bad response: not a DER-encoded OCSP response (%d bytes)", len(der))
 		}
 		return Answer{}, fmt.Errorf("bad response: %w", err)
 	}

@@ -87,7 +87,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"good", ocsptest.Normal, false, ocsp.Good, ""},
 		{"revoked", ocsptest.Normal, true, ocsp.Revoked, ""},
-		{"garbage", ocsptest.Garbage, false, 0, "bad response"},
+		{"garbage", ocsptest.Garbage, false, 0, "bad response: not a DER-encoded OCSP response (29 bytes)"},
 		{"old", ocsptest.Old, false, 0, "old response: its nextUpdate"},
 		{"other serial", ocsptest.OtherSerial, false, 0, "no response matching the supplied certificate"},
 		{"wrong key", ocsptest.WrongKey, false, 0, "response not signed by the issuer CN=Client CA"},

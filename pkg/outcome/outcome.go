@@ -82,6 +82,13 @@ const (
 	VerifyFailed     Code = "verify-failed"
 )
 
+// Revocation verdicts (OCSP).
+const (
+	// RevocationUnknown: no good answer about revocation could be had,
+	// and revocation fails closed.
+	RevocationUnknown Code = "revocation-unknown"
+)
+
 // Notices.
 const (
 	// Slowed: a connection sent faster than the message rate and was slowed.
@@ -146,6 +153,7 @@ var codes = []info{
 	{ChainTooLong, Verdict, "certificate chain too long"},
 	{Malformed, Verdict, "client certificate or chain malformed"},
 	{VerifyFailed, Verdict, "client certificate verification failed"},
+	{RevocationUnknown, Verdict, "client certificate's revocation status unknown (no answer from the CA)"},
 
 	{Slowed, Notice, "slowed by the per-connection message rate"},
 	{ClientCertExpiring, Notice, "a served client's certificate expires soon"},

@@ -1,6 +1,7 @@
 package tlsconf
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,12 +11,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/ocsp"
 	"github.com/seclisten/seclisten/pkg/verdict"
 )
 
@@ -147,6 +150,17 @@ type Options struct {
 	KeyLogWriter io.Writer
 	// Now is the clock (time.Now if nil), for tests.
 	Now func() time.Time
+
+	// OCSP, if set, asks the responder each verified client certificate
+	// names (the leaf's; a certificate that names none is not asked) after
+	// the CRLs and allowlists: a revoked answer refuses the client with an
+	// *ocsp.RevokedError; no good answer, with an *ocsp.UnknownError.
+	OCSP *ocsp.Client
+	// RevocationFailOpen serves a client whose revocation status cannot
+	// be had, instead of refusing it; RevocationUnknown, if set, is told
+	// of each such client.
+	RevocationFailOpen bool
+	RevocationUnknown  func(*ocsp.UnknownError)
 }
 
 // acmeTLSALPN is the ALPN protocol of TLS-ALPN-01 (RFC 8737 section 6).
@@ -173,7 +187,15 @@ type Material struct {
 	CAs       []*x509.Certificate
 	Pool      *x509.CertPool
 	CRLs      []*crl.List
-	config    *tls.Config
+	// Staple describes the OCSP response stapled to Cert (see SetStaple);
+	// zero when none is.
+	Staple StapleInfo
+	config *tls.Config
+}
+
+// StapleInfo is the validity of a stapled OCSP response.
+type StapleInfo struct {
+	ThisUpdate, NextUpdate time.Time
 }
 
 // Source holds the current Material and hands out TLS configs that always
@@ -183,6 +205,10 @@ type Source struct {
 	current atomic.Pointer[Material]
 	base    *tls.Config
 	files   []string
+
+	// changed is closed, and cleared, when Reload replaces the material.
+	changedMu sync.Mutex
+	changed   chan struct{}
 }
 
 // New loads the material and returns a Source. A missing or broken file is
@@ -272,7 +298,49 @@ func (s *Source) Reload() error {
 		return err
 	}
 	s.current.Store(m)
+	s.changedMu.Lock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+	s.changedMu.Unlock()
 	return nil
+}
+
+// Changed is closed when Reload next replaces the material. Take it before
+// Current, so that no reload falls between them unseen.
+func (s *Source) Changed() <-chan struct{} {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// SetStaple staples an OCSP response (DER; nil removes the staple) to the
+// certificate in service, if its leaf is still leaf (DER), and reports
+// whether it did. The material is replaced as a whole, as by Reload, so a
+// handshake sees the old staple or the new one. The caller checks the
+// response: it must be a verified "good" answer, not expired.
+func (s *Source) SetStaple(leaf, staple []byte, info StapleInfo) bool {
+	for {
+		cur := s.current.Load()
+		if cur.Cert == nil || len(cur.Cert.Certificate) == 0 || !bytes.Equal(cur.Cert.Certificate[0], leaf) {
+			return false
+		}
+		m := *cur
+		cert := *cur.Cert
+		cert.OCSPStaple = staple
+		m.Cert, m.Staple = &cert, info
+		if staple == nil {
+			m.Staple = StapleInfo{}
+		}
+		m.config = s.tlsConfig(&m)
+		if s.current.CompareAndSwap(cur, &m) {
+			return true
+		}
+	}
 }
 
 func (s *Source) load(old *Material) (*Material, error) {
@@ -285,6 +353,12 @@ func (s *Source) load(old *Material) (*Material, error) {
 			return nil, fmt.Errorf("load certificate %q and key %q: %w", s.opts.CertFile, s.opts.KeyFile, err)
 		}
 		m.Cert = &cert
+		if old != nil && old.Cert != nil && old.Cert.OCSPStaple != nil && len(old.Cert.Certificate) > 0 &&
+			bytes.Equal(old.Cert.Certificate[0], cert.Certificate[0]) && s.opts.Now().Before(old.Staple.NextUpdate) {
+			// The same certificate keeps its staple across a reload
+			// until it is refreshed.
+			m.Cert.OCSPStaple, m.Staple = old.Cert.OCSPStaple, old.Staple
+		}
 	} else if old != nil {
 		m.Cert, m.Ephemeral = old.Cert, old.Ephemeral
 	} else {
@@ -433,12 +507,41 @@ type Rejection struct {
 func (r *Rejection) Error() string { return r.Err.Error() }
 func (r *Rejection) Unwrap() error { return r.Err }
 
-// checkChain applies the CRLs and the allowlists to a verified chain.
+// checkChain applies the CRLs, the allowlists and OCSP to a verified chain.
 func (s *Source) checkChain(m *Material, chain []*x509.Certificate) error {
 	if err := crl.Check(m.CRLs, chain, s.opts.Now(), s.opts.CRLAllowStale); err != nil {
 		return err
 	}
-	return s.opts.Allow.Check(identity.FromCertificate(chain[0]))
+	if err := s.opts.Allow.Check(identity.FromCertificate(chain[0])); err != nil {
+		return err
+	}
+	return s.checkOCSP(chain)
+}
+
+// checkOCSP asks the leaf's OCSP responder, if OCSP is on and the leaf
+// names one. It runs last: the local checks cost nothing, and a client
+// they refuse causes no fetch.
+func (s *Source) checkOCSP(chain []*x509.Certificate) error {
+	if s.opts.OCSP == nil || len(chain) < 2 {
+		return nil
+	}
+	// The Client bounds the fetch (its Timeout); crypto/tls gives
+	// VerifyConnection no context.
+	a, err := s.opts.OCSP.Check(context.Background(), chain[0], chain[1])
+	if errors.Is(err, ocsp.ErrNoResponder) {
+		return nil
+	}
+	err = ocsp.Judge(a, err)
+	var unknown *ocsp.UnknownError
+	if errors.As(err, &unknown) && s.opts.RevocationFailOpen {
+		// Security decision, the operator's: fail open serves a client
+		// whose revocation status no one can tell, and says so.
+		if s.opts.RevocationUnknown != nil {
+			s.opts.RevocationUnknown(unknown)
+		}
+		return nil
+	}
+	return err
 }
 
 // Verify checks certificates a client sent (leaf first) the way Require

@@ -13,6 +13,7 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/ocsp"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 )
@@ -67,6 +68,9 @@ func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 		revoked  *crl.RevokedError
 		stale    *crl.StaleError
 		disallow *identity.NotAllowedError
+		// OCSP
+		ocspRevoked *ocsp.RevokedError
+		ocspUnknown *ocsp.UnknownError
 	)
 	if errors.As(err, &verr) && leaf == nil && len(verr.UnverifiedCertificates) > 0 {
 		leaf = verr.UnverifiedCertificates[0]
@@ -78,6 +82,10 @@ func explain(err error, leaf *x509.Certificate, now time.Time) Verdict {
 		return Verdict{outcome.NoCertificate, "no client certificate sent"}
 	case errors.As(err, &revoked):
 		return Verdict{outcome.Revoked, revoked.Error()}
+	case errors.As(err, &ocspRevoked):
+		return Verdict{outcome.Revoked, ocspRevoked.Error()}
+	case errors.As(err, &ocspUnknown):
+		return Verdict{outcome.RevocationUnknown, ocspUnknown.Error()}
 	case errors.As(err, &stale):
 		return Verdict{outcome.CRLStale, stale.Error()}
 	case errors.As(err, &disallow):

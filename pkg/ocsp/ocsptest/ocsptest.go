@@ -37,6 +37,8 @@ const (
 	WrongKey
 	// Hang never answers (until the client gives up).
 	Hang
+	// UnknownStatus answers "unknown" for every certificate.
+	UnknownStatus
 )
 
 // Responder is an http.Handler answering OCSP requests for Issuer.
@@ -106,6 +108,8 @@ func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		tmpl.ThisUpdate, tmpl.NextUpdate = now.Add(-2*time.Hour), now.Add(-time.Hour)
 	case OtherSerial:
 		tmpl.SerialNumber = new(big.Int).Add(ocspReq.SerialNumber, big.NewInt(1))
+	case UnknownStatus:
+		tmpl.Status = xocsp.Unknown
 	case WrongKey:
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
