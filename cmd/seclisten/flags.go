@@ -54,6 +54,9 @@ const (
 	flagExplain          = "explain"
 	flagClientCANames    = "client-ca-names"
 
+	flagOCSP           = "ocsp"
+	flagRevocationFail = "revocation-fail"
+
 	flagACMEDomain         = "acme-domain"
 	flagACMEEmail          = "acme-email"
 	flagACMEAgree          = "acme-agree"
@@ -176,6 +179,11 @@ func serveFlags() []cli.Flag {
 			Usage: "tell a refused client why, in one line over TLS, then close (tells strangers what is checked: for development)"},
 		&cli.StringFlag{Name: flagClientCANames, Category: catClientAuth, Value: "show",
 			Usage: "`show` the client CAs' names when asking for a certificate, or hide them (a refused client is then not told them)"},
+
+		&cli.BoolFlag{Name: flagOCSP, Category: catClientAuth,
+			Usage: "ask the OCSP responder a client certificate names (its AIA, http) whether it is revoked; answers are cached until their next update"},
+		&cli.StringFlag{Name: flagRevocationFail, Category: catClientAuth, Value: "closed",
+			Usage: "when a client's revocation status cannot be had (responder down, \"unknown\"): `closed` refuses the client, open serves it and logs a warning"},
 
 		&cli.StringFlag{Name: flagRate, Category: catLimits, Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
 			Usage: "`N` new connections per second per client IP (0: no limit)"},
@@ -362,6 +370,14 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 		cfg.TLS.HideClientCANames = true
 	default:
 		p.fail(flagClientCANames, fmt.Errorf("%q is not show or hide", names))
+	}
+	cfg.TLS.OCSP = c.Bool(flagOCSP)
+	switch fail := strings.TrimSpace(c.String(flagRevocationFail)); fail {
+	case "closed":
+	case "open":
+		cfg.TLS.RevocationFailOpen = true
+	default:
+		p.fail(flagRevocationFail, fmt.Errorf("%q is not closed or open", fail))
 	}
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
 	cfg.ACME.Email = c.String(flagACMEEmail)

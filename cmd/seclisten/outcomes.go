@@ -23,9 +23,11 @@ var outcomeFlags = map[outcome.Code]string{
 
 	outcome.NoCertificate:    "--client-auth",
 	outcome.UnknownAuthority: "--client-ca",
-	outcome.Revoked:          "--crl",
+	outcome.Revoked:          "--crl,--ocsp",
 	outcome.CRLStale:         "--crl,--crl-allow-stale",
 	outcome.NotAllowed:       "--allow-cn,--allow-ou,--allow-dns,--allow-uri",
+
+	outcome.RevocationUnknown: "--ocsp,--revocation-fail",
 
 	outcome.Slowed:             "--msg-rate,--msg-burst",
 	outcome.ClientCertExpiring: "--client-cert-warn",

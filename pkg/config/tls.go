@@ -49,6 +49,14 @@ type TLS struct {
 	// HideClientCANames asks for a client certificate without naming the
 	// client CAs (some deployments must not reveal them).
 	HideClientCANames bool
+
+	// OCSP asks the OCSP responder named by each verified client
+	// certificate whether it is revoked.
+	OCSP bool
+	// RevocationFailOpen serves a client whose revocation status cannot be
+	// had (its responder is down or answers "unknown"); by default such a
+	// client is refused.
+	RevocationFailOpen bool
 }
 
 // ClientAuthMode is the effective client-authentication mode: as given,
@@ -75,6 +83,7 @@ func (t *TLS) validate(plain bool) error {
 			{"`allow-dns`", len(t.Allow.DNS) > 0}, {"`allow-uri`", len(t.Allow.URI) > 0},
 			{"`keylog`", t.KeyLogFile != ""},
 			{"`explain`", t.Explain}, {"`client-ca-names`", t.HideClientCANames},
+			{"`ocsp`", t.OCSP},
 		} {
 			if f.set {
 				return setting.Errorf(f.key + " is a TLS setting and cannot be used with `plain`")
@@ -111,6 +120,9 @@ func (t *TLS) validate(plain bool) error {
 	}
 	if len(t.CRLFiles) > 0 && len(t.ClientCAFiles) == 0 {
 		return setting.Errorf("`crl` needs `client-ca`: a CRL is checked against the CA that signed it")
+	}
+	if t.OCSP && len(t.ClientCAFiles) == 0 {
+		return setting.Errorf("`ocsp` needs `client-ca`: it checks verified client certificates")
 	}
 	if t.ClientCertWarn < 0 {
 		return setting.Errorf("`client-cert-warn` must be 0 (off) or a positive duration, got %s", t.ClientCertWarn)

@@ -24,6 +24,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/internal/metrics"
 	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/listener"
+	"github.com/seclisten/seclisten/pkg/ocsp"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
@@ -35,6 +36,7 @@ type Server struct {
 	printer *output.Printer
 	tls     *tlsconf.Source // nil in plain mode
 	acme    *acme.Manager   // nil unless certificates come from ACME
+	ocsp    *ocsp.Client    // nil in plain mode
 	h       *handler
 	metrics *metrics.Metrics
 	// draining is set when the shutdown starts: /readyz then says no.
@@ -82,6 +84,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			opts.GetCertificate = s.acme.GetCertificate
 			opts.ACMEChallenges = !cfg.ACME.DisableTLSALPN
 		}
+		s.setupOCSP(&opts)
 		src, err := tlsconf.New(opts)
 		if err != nil {
 			return nil, err
@@ -273,6 +276,13 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 		wctx, stopWatch := context.WithCancel(ctx)
 		go s.tls.Watch(wctx, s.cfg.TLS.ReloadInterval, func(err error) { s.logReload("file change", err) })
 		stops = append(stops, stopWatch)
+		sctx, stopStapling := context.WithCancel(ctx)
+		stapled := make(chan struct{})
+		go func() {
+			defer close(stapled)
+			s.staple(sctx)
+		}()
+		stops = append(stops, func() { stopStapling(); <-stapled })
 	}
 	return stop, nil
 }
@@ -398,6 +408,9 @@ func (s *Server) logStart(addr net.Addr) {
 			"client_auth", s.cfg.TLS.ClientAuthMode().String())
 		if s.cfg.TLS.Explain {
 			attrs = append(attrs, "explain", true)
+		}
+		if s.cfg.TLS.OCSP {
+			attrs = append(attrs, "ocsp", true, "revocation_fail", map[bool]string{false: "closed", true: "open"}[s.cfg.TLS.RevocationFailOpen])
 		}
 		attrs = append(attrs, allowlistAttrs(s.cfg.TLS.Allow)...)
 	}
