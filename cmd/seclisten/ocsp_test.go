@@ -143,7 +143,9 @@ func (ca *opensslCA) serveArgs(name string, chain bool, extra ...string) []strin
 
 // startResponder runs the real `openssl ocsp` responder on port, answering
 // from the CA's index with a nextUpdate a minute ahead, until the test ends.
-func (ca *opensslCA) startResponder(port int) {
+// It reports false if the port was taken meanwhile (the port is in the
+// certificates, so it is chosen before openssl binds it).
+func (ca *opensslCA) startResponder(port int) bool {
 	ca.t.Helper()
 	cmd := osexec.Command("openssl", "ocsp", "-index", "index.txt", "-port", fmt.Sprint(port),
 		"-rsigner", "ca.pem", "-rkey", "ca-key.pem", "-CA", "ca.pem", "-nmin", "1")
@@ -168,11 +170,14 @@ func (ca *opensslCA) startResponder(port int) {
 	for {
 		text, more := out.next()
 		if strings.Contains(text, "waiting for OCSP client connections") {
-			return
+			return true
 		}
 		select {
 		case <-more:
 		case <-exited:
+			if strings.Contains(out.String(), "Address already in use") {
+				return false
+			}
 			ca.t.Fatalf("openssl ocsp exited:\n%s", out.String())
 		case <-deadline:
 			ca.t.Fatalf("openssl ocsp not listening after %s:\n%s", hangGuard, out.String())
@@ -310,14 +315,23 @@ func expectServed(t *testing.T, p *proc, ca *opensslCA, name string) {
 // client with --explain, and in the log), and the server certificate,
 // which names the responder, is stapled (`openssl s_client -status`).
 func TestOCSPOpenSSLResponder(t *testing.T) {
-	ca := newOpenSSLCA(t)
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	ca.issue("good", false, url)
-	ca.issue("revoked", false, url)
-	ca.issue("server", true, url)
-	ca.revoke("revoked")
-	ca.startResponder(port)
+	var ca *opensslCA
+	var url string
+	for try := 0; ; try++ {
+		ca = newOpenSSLCA(t)
+		port := freePort(t)
+		url = fmt.Sprintf("http://127.0.0.1:%d", port)
+		ca.issue("good", false, url)
+		ca.issue("revoked", false, url)
+		ca.issue("server", true, url)
+		ca.revoke("revoked")
+		if ca.startResponder(port) {
+			break
+		}
+		if try == 5 {
+			t.Fatal("openssl ocsp found every port taken")
+		}
+	}
 	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := startServe(t, ca.serveArgs("server", true, "--metrics-addr", maddr)...)
 	if rec := p.logRecord("listening"); rec["ocsp"] != true || rec["revocation_fail"] != "closed" {
