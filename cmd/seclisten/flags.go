@@ -54,9 +54,11 @@ const (
 	flagExplain          = "explain"
 	flagClientCANames    = "client-ca-names"
 
-	// Revocation fetched from the certificates' distribution points.
+	// Revocation fetched from the certificates' distribution points, and
+	// asked of their OCSP responders.
 	flagCRLFetch       = "crl-fetch"
 	flagCRLMaxSize     = "crl-max-size"
+	flagOCSP           = "ocsp"
 	flagRevocationFail = "revocation-fail"
 
 	flagACMEDomain         = "acme-domain"
@@ -179,14 +181,17 @@ func serveFlags() []cli.Flag {
 			Usage: "fetch the CRL at each client certificate's http(s) distribution point, verify it against the issuer, cache it until its next update (default: on with --client-ca and no --crl; --crl-fetch=false turns it off)"},
 		&cli.StringFlag{Name: flagCRLMaxSize, Category: catClientAuth, Value: sizeString(int(d.TLS.CRLMaxSize)),
 			Usage: "largest CRL fetched, a `SIZE` like 16MiB; a larger one is a failed fetch"},
-		&cli.StringFlag{Name: flagRevocationFail, Category: catClientAuth, Value: "closed",
-			Usage: "when no fresh CRL can be fetched: `closed` refuses the client (revocation-unknown), open serves it and logs why"},
 		&cli.StringFlag{Name: flagClientCertWarn, Category: catClientAuth, Value: durationString(d.TLS.ClientCertWarn),
 			Usage: "warn, once a day per certificate, of a served client whose certificate expires within this `DURATION` (0: off)"},
 		&cli.BoolFlag{Name: flagExplain, Category: catClientAuth,
 			Usage: "tell a refused client why, in one line over TLS, then close (tells strangers what is checked: for development)"},
 		&cli.StringFlag{Name: flagClientCANames, Category: catClientAuth, Value: "show",
 			Usage: "`show` the client CAs' names when asking for a certificate, or hide them (a refused client is then not told them)"},
+
+		&cli.BoolFlag{Name: flagOCSP, Category: catClientAuth,
+			Usage: "ask the OCSP responder a client certificate names (its AIA, http) whether it is revoked; answers are cached until their next update"},
+		&cli.StringFlag{Name: flagRevocationFail, Category: catClientAuth, Value: "closed",
+			Usage: "when a client's revocation status cannot be had (no fresh CRL, OCSP responder down or \"unknown\"): `closed` refuses the client (revocation-unknown), open serves it and logs a warning"},
 
 		&cli.StringFlag{Name: flagRate, Category: catLimits, Value: strconv.FormatFloat(d.Limits.Rate, 'g', -1, 64),
 			Usage: "`N` new connections per second per client IP (0: no limit)"},
@@ -370,13 +375,6 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 		cfg.TLS.CRLFetch = &on
 	}
 	cfg.TLS.CRLMaxSize = p.byteSize(flagCRLMaxSize)
-	switch mode := strings.TrimSpace(c.String(flagRevocationFail)); mode {
-	case "closed":
-	case "open":
-		cfg.TLS.RevocationFailOpen = true
-	default:
-		p.fail(flagRevocationFail, fmt.Errorf("must be closed or open, got %q", mode))
-	}
 	cfg.TLS.ClientCertWarn = p.duration(flagClientCertWarn)
 	cfg.TLS.Explain = c.Bool(flagExplain)
 	switch names := strings.TrimSpace(c.String(flagClientCANames)); names {
@@ -385,6 +383,14 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 		cfg.TLS.HideClientCANames = true
 	default:
 		p.fail(flagClientCANames, fmt.Errorf("%q is not show or hide", names))
+	}
+	cfg.TLS.OCSP = c.Bool(flagOCSP)
+	switch fail := strings.TrimSpace(c.String(flagRevocationFail)); fail {
+	case "closed":
+	case "open":
+		cfg.TLS.RevocationFailOpen = true
+	default:
+		p.fail(flagRevocationFail, fmt.Errorf("%q is not closed or open", fail))
 	}
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
 	cfg.ACME.Email = c.String(flagACMEEmail)

@@ -23,9 +23,9 @@ var outcomeFlags = map[outcome.Code]string{
 
 	outcome.NoCertificate:     "--client-auth",
 	outcome.UnknownAuthority:  "--client-ca",
-	outcome.Revoked:           "--crl,--crl-fetch",
+	outcome.Revoked:           "--crl,--crl-fetch,--ocsp",
 	outcome.CRLStale:          "--crl,--crl-allow-stale",
-	outcome.RevocationUnknown: "--crl-fetch,--revocation-fail,--crl-max-size",
+	outcome.RevocationUnknown: "--crl-fetch,--ocsp,--revocation-fail,--crl-max-size",
 	outcome.NotAllowed:        "--allow-cn,--allow-ou,--allow-dns,--allow-uri",
 
 	outcome.Slowed:             "--msg-rate,--msg-burst",

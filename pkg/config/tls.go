@@ -58,6 +58,10 @@ type TLS struct {
 	// HideClientCANames asks for a client certificate without naming the
 	// client CAs (some deployments must not reveal them).
 	HideClientCANames bool
+
+	// OCSP asks the OCSP responder named by each verified client
+	// certificate whether it is revoked (before its CRLs).
+	OCSP bool
 }
 
 // CRLFetchOn reports whether CRLs are fetched from distribution points:
@@ -95,6 +99,7 @@ func (t *TLS) validate(plain bool) error {
 			{"`keylog`", t.KeyLogFile != ""},
 			{"`explain`", t.Explain}, {"`client-ca-names`", t.HideClientCANames},
 			{"`crl-fetch`", t.CRLFetch != nil && *t.CRLFetch}, {"`revocation-fail`", t.RevocationFailOpen},
+			{"`ocsp`", t.OCSP},
 		} {
 			if f.set {
 				return setting.Errorf(f.key + " is a TLS setting and cannot be used with `plain`")
@@ -137,6 +142,9 @@ func (t *TLS) validate(plain bool) error {
 	}
 	if t.CRLMaxSize <= 0 {
 		return setting.Errorf("`crl-max-size` must be a positive size, got %d", t.CRLMaxSize)
+	}
+	if t.OCSP && len(t.ClientCAFiles) == 0 {
+		return setting.Errorf("`ocsp` needs `client-ca`: it checks verified client certificates")
 	}
 	if t.ClientCertWarn < 0 {
 		return setting.Errorf("`client-cert-warn` must be 0 (off) or a positive duration, got %s", t.ClientCertWarn)

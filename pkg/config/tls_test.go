@@ -43,6 +43,9 @@ func TestValidateTLS(t *testing.T) {
 		}, ""},
 		{"crl without ca", false, func(c *config.TLS) { c.CRLFiles = []string{"crl"} }, "`crl` needs `client-ca`"},
 		{"crl with ca", false, func(c *config.TLS) { c.CRLFiles, c.ClientCAFiles = []string{"crl"}, []string{"ca"} }, ""},
+		{"ocsp without ca", false, func(c *config.TLS) { c.OCSP = true }, "`ocsp` needs `client-ca`"},
+		{"ocsp with ca, fail open", false, func(c *config.TLS) { c.OCSP, c.RevocationFailOpen, c.ClientCAFiles = true, true, []string{"ca"} }, ""},
+		{"ocsp plain", true, func(c *config.TLS) { c.OCSP = true }, "`ocsp` is a TLS setting"},
 		{"explain with require", false, func(c *config.TLS) { c.Explain, c.ClientCAFiles = true, []string{"ca"} }, ""},
 		{"explain with verify-if-given", false, func(c *config.TLS) {
 			c.Explain, c.ClientCAFiles, c.ClientAuth = true, []string{"ca"}, new(tlsconf.VerifyIfGiven)

@@ -145,7 +145,7 @@ var codes = []info{
 	{WrongEKU, Verdict, "client certificate lacks the clientAuth extended key usage"},
 	{Revoked, Verdict, "client certificate revoked"},
 	{CRLStale, Verdict, "the CRL is past its next update"},
-	{RevocationUnknown, Verdict, "revocation status unknown: no CRL could be fetched"},
+	{RevocationUnknown, Verdict, "revocation status unknown: no CRL or OCSP answer could be had"},
 	{NotAllowed, Verdict, "client certificate not in the allowlists"},
 	{ChainTooLong, Verdict, "certificate chain too long"},
 	{Malformed, Verdict, "client certificate or chain malformed"},

@@ -363,6 +363,10 @@ type ServerOptions struct {
 	// certificate can be fetched (RFC 5280 section 4.2.2.1). Each must be
 	// an absolute http or https URL.
 	IssuingCertificateURL []string
+
+	// OCSPServer are the AIA OCSP responder URLs (RFC 5280 section
+	// 4.2.2.1). Each must be an absolute http or https URL.
+	OCSPServer []string
 }
 
 // IssueServer makes a TLS server certificate signed by ca, with opts.Key or
@@ -452,6 +456,9 @@ func serverTemplate(opts ServerOptions) (tmpl *x509.Certificate, key crypto.Sign
 		}
 		tmpl.IssuingCertificateURL = append(tmpl.IssuingCertificateURL, u)
 	}
+	if err := addOCSPServers(tmpl, opts.OCSPServer); err != nil {
+		return nil, nil, name, err
+	}
 	key = opts.Key
 	if key == nil {
 		if key, err = generateKey(opts.KeyType); err != nil {
@@ -506,6 +513,21 @@ type ClientOptions struct {
 	// Validity is when the certificate is valid; Days defaults to
 	// DefaultLeafDays.
 	Validity
+
+	// OCSPServer are the AIA OCSP responder URLs (RFC 5280 section
+	// 4.2.2.1). Each must be an absolute http or https URL.
+	OCSPServer []string
+}
+
+// addOCSPServers puts the OCSP responder URLs in tmpl's AIA.
+func addOCSPServers(tmpl *x509.Certificate, urls []string) error {
+	for _, u := range urls {
+		if err := checkHTTPURL(u); err != nil {
+			return fmt.Errorf("OCSP responder: %w", err)
+		}
+		tmpl.OCSPServer = append(tmpl.OCSPServer, u)
+	}
+	return nil
 }
 
 // IssueClient makes a TLS client certificate, with a new key, signed by ca.
@@ -538,6 +560,9 @@ func (ca *CA) IssueClient(opts ClientOptions) (*Cert, error) {
 			return nil, fmt.Errorf("issue client certificate %q: %w", cn, err)
 		}
 		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	if err := addOCSPServers(tmpl, opts.OCSPServer); err != nil {
+		return nil, fmt.Errorf("issue client certificate %q: %w", cn, err)
 	}
 	key, err := generateKey(opts.KeyType)
 	if err != nil {

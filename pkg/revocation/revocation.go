@@ -54,7 +54,12 @@ type Answer struct {
 
 // OCSPFunc asks about cert, issued by issuer. An error or an Unknown
 // answer is no answer: the Checker then tries the certificate's CRLs.
+// ErrNotAsked (a certificate that names no responder) is not a failure.
 type OCSPFunc func(ctx context.Context, cert, issuer *x509.Certificate) (Answer, error)
+
+// ErrNotAsked is what an OCSPFunc returns for a certificate it has no one
+// to ask about: the Checker goes on to the CRLs as if OCSP were off.
+var ErrNotAsked = errors.New("no OCSP responder to ask")
 
 // Defaults of Options' zero fields.
 const (
@@ -97,6 +102,12 @@ type Options struct {
 	RetryAfter time.Duration
 	// OCSP, if set, is asked first about each certificate.
 	OCSP OCSPFunc
+	// NoCRLs asks OCSP only: distribution points are not fetched.
+	NoCRLs bool
+	// Unknown, if set, is told of each certificate served with its status
+	// unknown under FailOpen (the CRL failures are logged already; an OCSP
+	// failure is for the caller to report).
+	Unknown func(*UnknownError)
 	// Client fetches the CRLs; nil: a client of its own.
 	Client *http.Client
 	// Log receives fetches, failures and ignored URLs; nil: none.
@@ -228,6 +239,7 @@ func (c *Checker) checkOne(ctx context.Context, cert, issuer *x509.Certificate) 
 	if c.opts.OCSP != nil {
 		a, err := c.opts.OCSP(ctx, cert, issuer)
 		switch {
+		case errors.Is(err, ErrNotAsked):
 		case err != nil:
 			ocspErr = err
 		case a.Status == Good:
@@ -238,7 +250,10 @@ func (c *Checker) checkOne(ctx context.Context, cert, issuer *x509.Certificate) 
 			ocspErr = errors.New("the responder does not know the certificate")
 		}
 	}
-	urls := c.urls(cert)
+	var urls []string
+	if !c.opts.NoCRLs {
+		urls = c.urls(cert)
+	}
 	if len(urls) == 0 {
 		if ocspErr != nil {
 			return c.unknown(cert, ocspErr, nil)
@@ -262,11 +277,15 @@ func (c *Checker) checkOne(ctx context.Context, cert, issuer *x509.Certificate) 
 }
 
 func (c *Checker) unknown(cert *x509.Certificate, ocspErr, crlErr error) error {
+	err := &UnknownError{Subject: cert.Subject.String(), OCSP: ocspErr, CRL: crlErr}
 	if c.opts.FailOpen {
-		// Logged where the fetch failed, once per failure.
+		// A CRL failure is logged where the fetch failed, once per failure.
+		if c.opts.Unknown != nil {
+			c.opts.Unknown(err)
+		}
 		return nil
 	}
-	return &UnknownError{Subject: cert.Subject.String(), OCSP: ocspErr, CRL: crlErr}
+	return err
 }
 
 // Age is d for a verdict, in one unit: 42s, 2m, 5h, 3d.

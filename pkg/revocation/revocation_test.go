@@ -420,6 +420,40 @@ func TestOCSPHook(t *testing.T) {
 	}
 }
 
+// An OCSP source with no one to ask is no failure; OCSP alone (NoCRLs)
+// fetches no CRL; failing open tells Unknown of each client served so.
+func TestOCSPOnly(t *testing.T) {
+	ca := newTestCA(t, "CA")
+	srv := newCRLServer(t, nil)
+	srv.set(ca.crl(t, time.Hour))
+	leaf := ca.leaf(t, "c", srv.url())
+	var ocspErr error
+	var told []*UnknownError
+	opts := Options{NoCRLs: true, OCSP: func(ctx context.Context, cert, issuer *x509.Certificate) (Answer, error) {
+		return Answer{}, ocspErr
+	}}
+	c, _, _ := newChecker(t, opts)
+	ocspErr = ErrNotAsked
+	if err := check(c, leaf, ca); err != nil {
+		t.Errorf("no responder to ask: %v", err)
+	}
+	ocspErr = errors.New("responder down")
+	err := check(c, leaf, ca)
+	var ue *UnknownError
+	if !errors.As(err, &ue) || ue.CRL != nil || ue.OCSP == nil {
+		t.Errorf("OCSP down, CRLs off: %v", err)
+	}
+	if srv.hits.Load() != 0 {
+		t.Error("a CRL was fetched with NoCRLs")
+	}
+	opts.FailOpen = true
+	opts.Unknown = func(e *UnknownError) { told = append(told, e) }
+	open, _, _ := newChecker(t, opts)
+	if err := check(open, leaf, ca); err != nil || len(told) != 1 || told[0].OCSP == nil {
+		t.Errorf("fail open: %v, told %v", err, told)
+	}
+}
+
 func TestAge(t *testing.T) {
 	for d, want := range map[time.Duration]string{0: "0s", 59 * time.Second: "59s", 2 * time.Minute: "2m", 3 * time.Hour: "3h", 72 * time.Hour: "3d"} {
 		if got := Age(d); got != want {

@@ -24,6 +24,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/internal/metrics"
 	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/listener"
+	"github.com/seclisten/seclisten/pkg/ocsp"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/revocation"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
@@ -36,6 +37,7 @@ type Server struct {
 	printer *output.Printer
 	tls     *tlsconf.Source // nil in plain mode
 	acme    *acme.Manager   // nil unless certificates come from ACME
+	ocsp    *ocsp.Client    // nil in plain mode
 	h       *handler
 	metrics *metrics.Metrics
 	// draining is set when the shutdown starts: /readyz then says no.
@@ -65,12 +67,21 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New()}
 	if !cfg.Plain {
 		opts := tlsOptions(cfg.TLS)
-		if cfg.TLS.CRLFetchOn() {
-			s.revocation = revocation.New(revocation.Options{
+		s.setupOCSP()
+		if cfg.TLS.CRLFetchOn() || cfg.TLS.OCSP {
+			ro := revocation.Options{
 				MaxSize:  cfg.TLS.CRLMaxSize,
 				FailOpen: cfg.TLS.RevocationFailOpen,
+				NoCRLs:   !cfg.TLS.CRLFetchOn(),
 				Log:      log,
-			})
+			}
+			if cfg.TLS.OCSP {
+				// OCSP first, the CRLs when it has no answer.
+				ro.OCSP = s.askOCSP
+				w := &unknownWarner{last: map[string]time.Time{}}
+				ro.Unknown = func(err *revocation.UnknownError) { w.warn(s, err) }
+			}
+			s.revocation = revocation.New(ro)
 			opts.Revocation = s.revocation
 			s.metrics.Revocation(func() metrics.RevocationStats {
 				st := s.revocation.Stats()
@@ -295,6 +306,13 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 		wctx, stopWatch := context.WithCancel(ctx)
 		go s.tls.Watch(wctx, s.cfg.TLS.ReloadInterval, func(err error) { s.logReload("file change", err) })
 		stops = append(stops, stopWatch)
+		sctx, stopStapling := context.WithCancel(ctx)
+		stapled := make(chan struct{})
+		go func() {
+			defer close(stapled)
+			s.staple(sctx)
+		}()
+		stops = append(stops, func() { stopStapling(); <-stapled })
 	}
 	return stop, nil
 }
@@ -426,7 +444,7 @@ func (s *Server) logStart(addr net.Addr) {
 			if s.cfg.TLS.RevocationFailOpen {
 				fail = "open"
 			}
-			attrs = append(attrs, "crl_fetch", true, "revocation_fail", fail)
+			attrs = append(attrs, "crl_fetch", s.cfg.TLS.CRLFetchOn(), "ocsp", s.cfg.TLS.OCSP, "revocation_fail", fail)
 		}
 		attrs = append(attrs, allowlistAttrs(s.cfg.TLS.Allow)...)
 	}

@@ -1,6 +1,7 @@
 package tlsconf
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -189,10 +191,18 @@ type Material struct {
 	CAs       []*x509.Certificate
 	Pool      *x509.CertPool
 	CRLs      []*crl.List
-	config    *tls.Config
+	// Staple describes the OCSP response stapled to Cert (see SetStaple);
+	// zero when none is.
+	Staple StapleInfo
+	config *tls.Config
 	// verify is config's VerifyConnection with the handshake's context
 	// (nil when config has none).
 	verify func(context.Context, tls.ConnectionState) error
+}
+
+// StapleInfo is the validity of a stapled OCSP response.
+type StapleInfo struct {
+	ThisUpdate, NextUpdate time.Time
 }
 
 // Source holds the current Material and hands out TLS configs that always
@@ -202,6 +212,10 @@ type Source struct {
 	current atomic.Pointer[Material]
 	base    *tls.Config
 	files   []string
+
+	// changed is closed, and cleared, when Reload replaces the material.
+	changedMu sync.Mutex
+	changed   chan struct{}
 }
 
 // New loads the material and returns a Source. A missing or broken file is
@@ -299,7 +313,49 @@ func (s *Source) Reload() error {
 		return err
 	}
 	s.current.Store(m)
+	s.changedMu.Lock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+	s.changedMu.Unlock()
 	return nil
+}
+
+// Changed is closed when Reload next replaces the material. Take it before
+// Current, so that no reload falls between them unseen.
+func (s *Source) Changed() <-chan struct{} {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// SetStaple staples an OCSP response (DER; nil removes the staple) to the
+// certificate in service, if its leaf is still leaf (DER), and reports
+// whether it did. The material is replaced as a whole, as by Reload, so a
+// handshake sees the old staple or the new one. The caller checks the
+// response: it must be a verified "good" answer, not expired.
+func (s *Source) SetStaple(leaf, staple []byte, info StapleInfo) bool {
+	for {
+		cur := s.current.Load()
+		if cur.Cert == nil || len(cur.Cert.Certificate) == 0 || !bytes.Equal(cur.Cert.Certificate[0], leaf) {
+			return false
+		}
+		m := *cur
+		cert := *cur.Cert
+		cert.OCSPStaple = staple
+		m.Cert, m.Staple = &cert, info
+		if staple == nil {
+			m.Staple = StapleInfo{}
+		}
+		m.config = s.tlsConfig(&m)
+		if s.current.CompareAndSwap(cur, &m) {
+			return true
+		}
+	}
 }
 
 func (s *Source) load(old *Material) (*Material, error) {
@@ -312,6 +368,12 @@ func (s *Source) load(old *Material) (*Material, error) {
 			return nil, fmt.Errorf("load certificate %q and key %q: %w", s.opts.CertFile, s.opts.KeyFile, err)
 		}
 		m.Cert = &cert
+		if old != nil && old.Cert != nil && old.Cert.OCSPStaple != nil && len(old.Cert.Certificate) > 0 &&
+			bytes.Equal(old.Cert.Certificate[0], cert.Certificate[0]) && s.opts.Now().Before(old.Staple.NextUpdate) {
+			// The same certificate keeps its staple across a reload
+			// until it is refreshed.
+			m.Cert.OCSPStaple, m.Staple = old.Cert.OCSPStaple, old.Staple
+		}
 	} else if old != nil {
 		m.Cert, m.Ephemeral = old.Cert, old.Ephemeral
 	} else {

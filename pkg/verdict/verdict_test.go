@@ -16,6 +16,7 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
+	"github.com/seclisten/seclisten/pkg/ocsp"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/revocation"
@@ -134,6 +135,11 @@ func TestExplain(t *testing.T) {
 			good.Certificate, outcome.RevocationUnknown, "revocation status unknown: CRL fetch failed: http://ca.test/crl.pem: HTTP status 404 Not Found", false},
 		{"revoked wrapped", fmt.Errorf("check: %w", revoked), nil, outcome.Revoked, "revoked (serial 0xabc, CRL of CN=Client CA)", false},
 		{"stale", stale, good.Certificate, outcome.CRLStale, stale.Error(), false},
+		{"OCSP revoked", fmt.Errorf("check: %w", &crl.RevokedError{Serial: big.NewInt(0x1f), Source: "OCSP, responder http://ca.test/ocsp, at " + now.UTC().Format(time.RFC3339)}), good.Certificate,
+			outcome.Revoked, "revoked (serial 0x1f, OCSP, responder http://ca.test/ocsp, at " + now.UTC().Format(time.RFC3339) + ")", false},
+		{"OCSP unknown", &revocation.UnknownError{OCSP: &ocsp.Error{Responder: "http://ca.test/ocsp",
+			Err: errors.New("no answer within 5s")}}, good.Certificate, outcome.RevocationUnknown,
+			"revocation status unknown: OCSP failed: responder http://ca.test/ocsp: no answer within 5s", false},
 		{"not allowed", notAllowed, good.Certificate, outcome.NotAllowed, "CN=bob is not in the allowed common names", false},
 		{"not allowed wrapped", fmt.Errorf("reject: %w", notAllowed), nil, outcome.NotAllowed, "CN=bob is not in the allowed common names", false},
 		{"no certificate", verdict.ErrNoCertificate, nil, outcome.NoCertificate, "no client certificate sent", false},

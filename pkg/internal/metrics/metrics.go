@@ -48,6 +48,7 @@ type Metrics struct {
 	bytesOut          prometheus.Counter
 	handshakeSeconds  prometheus.Histogram
 	certExpiry        *prometheus.GaugeVec
+	stapleRefreshes   *prometheus.CounterVec // nil until OCSP
 
 	mu        sync.Mutex
 	certNames map[[2]string]bool
