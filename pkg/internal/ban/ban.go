@@ -271,8 +271,9 @@ func (t *Table) remove(e *entry) {
 }
 
 // Sweep removes the entries past their expiry and returns the bans that
-// have ended since the last Sweep, each once. next is when the next ban
-// ends (zero: none is in force).
+// have ended since the last Sweep, each once. next is when the next entry
+// expires, the end of a ban or of a count (zero: the table is empty): the
+// time to sweep again.
 func (t *Table) Sweep() (ended []Ban, next time.Time) {
 	now := t.now().UnixNano()
 	t.mu.Lock()
@@ -288,16 +289,8 @@ func (t *Table) Sweep() (ended []Ban, next time.Time) {
 		}
 		t.remove(e)
 	}
-	// The heap holds bans and counters alike; the next ban's end is the
-	// least until among the bans, found by a scan only when bans exist.
-	var n int64
-	if t.active > 0 {
-		for _, e := range t.h {
-			if e.banned && (n == 0 || e.until < n) {
-				n = e.until
-			}
-		}
-		next = time.Unix(0, n)
+	if len(t.h) > 0 {
+		next = time.Unix(0, t.h[0].exp)
 	}
 	return ended, next
 }
