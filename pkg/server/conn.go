@@ -107,8 +107,10 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	release, why, ok := h.admit.Admit(client.Addr())
 	if !ok {
 		// Refused before any TLS work and before reading a byte.
-		h.refuseEarly(lc, client.String(), h.admit.Key(client.Addr()), why)
+		// Counted before the refusal is sent: a client told it was refused
+		// has been counted.
 		h.strike(client.Addr(), why)
+		h.refuseEarly(lc, client.String(), h.admit.Key(client.Addr()), why)
 		return
 	}
 	defer release()
@@ -426,8 +428,8 @@ func (h *handler) refused(c *conn, f handshake.Failure) handshake.Failure {
 	if f.Code == outcome.NoCertificate {
 		f.Text += h.askedFor()
 	}
-	h.metrics.HandshakeFailed(f.Code)
 	h.strike(c.addr, f.Code)
+	h.metrics.HandshakeFailed(f.Code)
 	attrs := []any{"verdict", f.Code, "reason", f.Text}
 	var cert *identity.Identity
 	if f.Leaf != nil {
