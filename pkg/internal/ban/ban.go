@@ -241,7 +241,7 @@ func (t *Table) duration(strikes int32) time.Duration {
 }
 
 func (t *Table) ban(e *entry) Ban {
-	return Ban{Key: t.name(e.key), Since: time.Unix(0, e.since), Until: time.Unix(0, e.until), Count: int(e.count),
+	return Ban{Key: t.name(e.key), Since: time.Unix(0, e.since).UTC(), Until: time.Unix(0, e.until).UTC(), Count: int(e.count),
 		LastReason: e.last, For: time.Duration(e.until - e.since), Window: t.o.Window}
 }
 
