@@ -152,14 +152,22 @@ func (b bansAPI) Lift(key string) (bool, error) {
 }
 
 // sweepBans logs each ban's end ("unban 203.0.113.7"), once, when it
-// comes, until done is closed.
+// comes, until done is closed. A ban evicted from a full table ends early
+// ("unban 203.0.113.7 (evicted)").
 func sweepBans(t *ban.Table, log *slog.Logger, done <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		ended, next := t.Sweep()
+		ended, unlisted, next := t.Sweep()
 		for _, b := range ended {
+			if b.Evicted {
+				log.Info("unban "+b.Key+" (evicted)", "key", b.Key, "evicted", true)
+				continue
+			}
 			log.Info("unban "+b.Key, "key", b.Key)
+		}
+		if unlisted > 0 {
+			log.Warn("ban table full: more bans ended early, unlisted", "count", unlisted)
 		}
 		wait := time.Hour
 		if !next.IsZero() {

@@ -98,6 +98,9 @@ type Ban struct {
 	For time.Duration `json:"-"`
 	// Window is the window the failures were counted in.
 	Window time.Duration `json:"-"`
+	// Evicted, in a ban Sweep reports ended, says it ended early: the
+	// table was full and it was the entry that ended soonest.
+	Evicted bool `json:"-"`
 }
 
 // Message is the ban's log line, in a fixed form for log watchers:
@@ -133,7 +136,15 @@ type Table struct {
 	h  expHeap
 	// active counts entries with banned set.
 	active int
+	// pending are the bans that ended outside Sweep (evicted, or found
+	// ended by Record), for the next Sweep to report; at most maxPending,
+	// the rest counted in dropped.
+	pending []Ban
+	dropped int
 }
+
+// maxPending bounds the ended bans waiting for Sweep.
+const maxPending = 1024
 
 // New returns a Table. o.After and o.Window must be positive.
 func New(o Options) *Table {
@@ -196,8 +207,11 @@ func (t *Table) Record(addr netip.Addr, reason outcome.Code) (Ban, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.m[k]
-	if e != nil && e.banned && now < e.until {
-		return Ban{}, false
+	if e != nil && e.banned {
+		if now < e.until {
+			return Ban{}, false
+		}
+		t.end(e, false) // ended, and Sweep has not come by yet
 	}
 	if e == nil {
 		e = t.add(k)
@@ -215,9 +229,7 @@ func (t *Table) Record(addr netip.Addr, reason outcome.Code) (Ban, bool) {
 		return Ban{}, false
 	}
 	d := t.duration(e.strikes)
-	if !e.banned {
-		t.active++
-	}
+	t.active++
 	e.banned, e.since, e.until = true, now, now+int64(d)
 	e.count, e.failures = e.failures, 0
 	e.strikes++
@@ -249,7 +261,11 @@ func (t *Table) ban(e *entry) Ban {
 // when the table is full.
 func (t *Table) add(k netip.Addr) *entry {
 	if len(t.m) >= t.o.MaxEntries {
-		t.remove(t.h[0])
+		v := t.h[0]
+		if v.banned {
+			t.end(v, true)
+		}
+		t.remove(v)
 	}
 	e := &entry{key: k}
 	t.m[k] = e
@@ -262,6 +278,23 @@ func (t *Table) fix(e *entry, exp int64) {
 	heap.Fix(&t.h, e.idx)
 }
 
+// end ends e's ban outside Sweep, which will report it.
+func (t *Table) end(e *entry, evicted bool) {
+	if len(t.pending) < maxPending {
+		b := t.ban(e)
+		b.Evicted = evicted
+		t.pending = append(t.pending, b)
+	} else {
+		t.dropped++
+	}
+	e.banned = false
+	t.active--
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
 func (t *Table) remove(e *entry) {
 	heap.Remove(&t.h, e.idx)
 	delete(t.m, e.key)
@@ -271,13 +304,16 @@ func (t *Table) remove(e *entry) {
 }
 
 // Sweep removes the entries past their expiry and returns the bans that
-// have ended since the last Sweep, each once. next is when the next entry
-// expires, the end of a ban or of a count (zero: the table is empty): the
-// time to sweep again.
-func (t *Table) Sweep() (ended []Ban, next time.Time) {
+// have ended since the last Sweep, each once, and how many more ended
+// unlisted (past maxPending evictions between two sweeps). next is when
+// the next entry expires, the end of a ban or of a count (zero: the table
+// is empty): the time to sweep again.
+func (t *Table) Sweep() (ended []Ban, unlisted int, next time.Time) {
 	now := t.now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	ended, unlisted = t.pending, t.dropped
+	t.pending, t.dropped = nil, 0
 	for len(t.h) > 0 && t.h[0].exp <= now {
 		e := t.h[0]
 		if e.banned {
@@ -292,7 +328,7 @@ func (t *Table) Sweep() (ended []Ban, next time.Time) {
 	if len(t.h) > 0 {
 		next = time.Unix(0, t.h[0].exp)
 	}
-	return ended, next
+	return ended, unlisted, next
 }
 
 // ParseKey parses a key as List and the log name it: an IP address (an

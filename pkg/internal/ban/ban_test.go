@@ -67,11 +67,11 @@ func TestBanAfterCount(t *testing.T) {
 	if tb.Banned(addr("203.0.113.7")) {
 		t.Error("still banned after its end")
 	}
-	ended, _ := tb.Sweep()
+	ended, _, _ := tb.Sweep()
 	if len(ended) != 1 || ended[0].Key != "203.0.113.7" {
 		t.Errorf("Sweep ended %+v", ended)
 	}
-	if ended, _ := tb.Sweep(); len(ended) != 0 {
+	if ended, _, _ := tb.Sweep(); len(ended) != 0 {
 		t.Errorf("second Sweep ended %+v again", ended)
 	}
 	if tb.Active() != 0 {
@@ -164,7 +164,7 @@ func TestBanLift(t *testing.T) {
 	if _, ok, _ := tb.Lift("2001:db8::/64"); ok {
 		t.Error("lifted twice")
 	}
-	if ended, _ := tb.Sweep(); len(ended) != 0 {
+	if ended, _, _ := tb.Sweep(); len(ended) != 0 {
 		t.Errorf("a lifted ban ended again: %+v", ended)
 	}
 	// Lifting forgives: the next ban is the first again.
@@ -201,6 +201,37 @@ func TestBanStormBounded(t *testing.T) {
 	}
 	if !tb.Banned(netip.AddrFrom4([4]byte{127, 0, 78, 31})) {
 		t.Error("the newest ban was evicted")
+	}
+	// Every evicted ban ends once: listed up to maxPending, counted beyond.
+	ended, unlisted, _ := tb.Sweep()
+	if len(ended) != maxPending || unlisted != 20_001-limit-maxPending || !ended[0].Evicted || ended[0].Key != "203.0.113.7" {
+		t.Errorf("Sweep after the storm: %d ended (first %+v), %d unlisted", len(ended), ended[0], unlisted)
+	}
+	if ended, unlisted, _ := tb.Sweep(); len(ended) != 0 || unlisted != 0 {
+		t.Errorf("evicted bans reported twice: %d, %d", len(ended), unlisted)
+	}
+}
+
+// A ban that ended before Sweep came by, then a new ban of the same key:
+// both ends are reported, once each.
+func TestBanEndedBeforeSweep(t *testing.T) {
+	c := newClock()
+	tb := table(c, Options{})
+	fail(tb, "203.0.113.7", 3)
+	c.add(10 * time.Second)
+	if n := fail(tb, "203.0.113.7", 3); n != 1 {
+		t.Fatalf("%d new bans", n)
+	}
+	if tb.Active() != 1 {
+		t.Errorf("Active = %d, want 1", tb.Active())
+	}
+	ended, _, _ := tb.Sweep()
+	if len(ended) != 1 || ended[0].Evicted || ended[0].For != 10*time.Second {
+		t.Errorf("Sweep = %+v, want the first ban", ended)
+	}
+	c.add(20 * time.Second)
+	if ended, _, _ := tb.Sweep(); len(ended) != 1 || ended[0].For != 20*time.Second {
+		t.Errorf("Sweep = %+v, want the second (20s) ban", ended)
 	}
 }
 

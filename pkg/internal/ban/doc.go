@@ -18,7 +18,9 @@
 // When a new key arrives and the table is full, the entry that expires
 // soonest goes first (a min-heap on the expiry), so the longest bans are
 // kept. Entries past their expiry are removed by Sweep, which also reports
-// each ban that ended, once.
+// each ban that ended, once: expired, found ended by Record before Sweep
+// came by, or evicted (up to 1,024 between two sweeps are listed, the
+// rest counted).
 //
 // A key's previous bans are remembered for Options.Max after its last ban
 // ends, so a client that comes back after its ban is banned twice as long.
