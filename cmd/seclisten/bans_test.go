@@ -348,3 +348,30 @@ func TestBanFlagErrors(t *testing.T) {
 		})
 	}
 }
+
+// Old TLS versions and silent clients count too: a scanner probing for
+// TLS 1.1, and a slowloris that never finishes its handshake.
+func TestBanCountsOutcomes(t *testing.T) {
+	p := startServe(t, "--json", "--limit-loopback", "--ban-after", "2/1m", "--handshake-timeout", "300ms")
+	for range 2 {
+		raw, err := dialFrom(t, "127.0.0.5", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}) // the old version is the test
+		_ = tc.SetDeadline(time.Now().Add(hangGuard))
+		if err := tc.Handshake(); err == nil {
+			t.Fatal("TLS 1.1 handshake completed")
+		}
+	}
+	p.waitLog("ban 127.0.0.5 for 10m0s after 2 failures in 1m0s (last: protocol-version)", 1)
+	for range 2 {
+		c, err := dialFrom(t, "127.0.0.6", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(hangGuard))
+		_, _ = io.ReadAll(c) // the server closes at the handshake timeout
+	}
+	p.waitLog("ban 127.0.0.6 for 10m0s after 2 failures in 1m0s (last: handshake-timeout)", 1)
+}
