@@ -95,6 +95,10 @@ const (
 	flagTrustedProxy   = "trusted-proxy"
 	flagRejectLogEvery = "reject-log-interval"
 	flagMetricsAddr    = "metrics-addr"
+
+	flagBanAfter = "ban-after"
+	flagBanFor   = "ban-for"
+	flagBanMax   = "ban-max"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -215,6 +219,12 @@ func serveFlags() []cli.Flag {
 			Usage: "read a PROXY protocol v1/v2 header for the real client address; only --trusted-proxy peers may connect"},
 		&cli.StringSliceFlag{Name: flagTrustedProxy, Category: catLimits,
 			Usage: "`CIDR` of load balancers allowed to send PROXY headers (repeatable)"},
+		&cli.StringFlag{Name: flagBanAfter, Category: catLimits,
+			Usage: "ban a client IP after `N/WINDOW` failures that mean abuse, like 10/1m (plaintext on the TLS port, handshake timeouts, refused certificates, rate refusals; default off)"},
+		&cli.StringFlag{Name: flagBanFor, Category: catLimits, Value: durationString(d.Bans.For),
+			Usage: "first ban of a client IP lasts this `DURATION`; each new ban of the same IP doubles it"},
+		&cli.StringFlag{Name: flagBanMax, Category: catLimits, Value: durationString(d.Bans.Max),
+			Usage: "longest ban, a `DURATION` (at least --ban-for)"},
 		&cli.StringFlag{Name: flagRejectLogEvery, Category: catLimits, Hidden: true, Value: durationString(d.RejectLogInterval),
 			Usage: "how often (a `DURATION`) refused connections are summarised in the log"},
 
@@ -424,6 +434,9 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.Limits.ProxyProtocol = c.Bool(flagProxyProtocol)
 	cfg.Limits.TrustedProxies = p.cidrs(flagTrustedProxy)
 	cfg.RejectLogInterval = p.duration(flagRejectLogEvery)
+	cfg.Bans.After, cfg.Bans.Window = p.banAfter(flagBanAfter)
+	cfg.Bans.For = p.duration(flagBanFor)
+	cfg.Bans.Max = p.duration(flagBanMax)
 	cfg.MetricsAddr = c.String(flagMetricsAddr)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.failPhrase(flagLogLevel, err)
@@ -557,6 +570,14 @@ func (p *parser) float(flag string) float64 {
 		p.fail(flag, errors.New(strconv.Quote(s)+" is not a number"))
 	}
 	return v
+}
+
+func (p *parser) banAfter(flag string) (int, time.Duration) {
+	n, w, err := config.ParseBanAfter(p.c.String(flag))
+	if err != nil {
+		p.fail(flag, err)
+	}
+	return n, w
 }
 
 func (p *parser) tlsVersion(flag string) uint16 {

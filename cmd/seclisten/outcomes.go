@@ -14,6 +14,7 @@ var outcomeFlags = map[outcome.Code]string{
 	outcome.ProxyUntrusted: "--trusted-proxy",
 	outcome.ProxyBadHeader: "--proxy-protocol",
 	outcome.ProxyTimeout:   "--handshake-timeout",
+	outcome.Banned:         "--ban-after,--ban-for,--ban-max",
 
 	outcome.HandshakeTimeout: "--handshake-timeout",
 	outcome.NotTLS:           "--plain",

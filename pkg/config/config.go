@@ -37,6 +37,8 @@ type Config struct {
 	ACME ACME
 	// Limits holds the per-IP limits and the PROXY protocol settings.
 	Limits Limits
+	// Bans holds the temporary bans of clients that keep failing.
+	Bans Bans
 
 	// Reply is sent, followed by a newline, after every message.
 	Reply string
@@ -95,6 +97,7 @@ func Default() Config {
 			MsgBurst:      1000,
 			MaxLifetime:   24 * time.Hour,
 		},
+		Bans: Bans{For: 10 * time.Minute, Max: 24 * time.Hour},
 		TLS: TLS{
 			MinVersion:       tls.VersionTLS12,
 			HandshakeTimeout: 10 * time.Second,
@@ -145,6 +148,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Limits.validate(); err != nil {
+		return err
+	}
+	if err := c.Bans.validate(); err != nil {
 		return err
 	}
 	if err := ValidateAddr(c.ListenAddr()); err != nil {

@@ -49,6 +49,8 @@ const (
 	ProxyUntrusted Code = "proxy-untrusted"
 	ProxyBadHeader Code = "proxy-bad-header"
 	ProxyTimeout   Code = "proxy-timeout"
+	// Banned: the address failed too often and is banned for a while.
+	Banned Code = "banned"
 )
 
 // Handshake failures that are not a certificate verdict.
@@ -125,6 +127,7 @@ var codes = []info{
 	{ProxyUntrusted, Admission, "peer is not a trusted proxy"},
 	{ProxyBadHeader, Admission, "malformed PROXY protocol header"},
 	{ProxyTimeout, Admission, "no PROXY protocol header in time"},
+	{Banned, Admission, "address temporarily banned after repeated failures"},
 
 	{HandshakeTimeout, Handshake, "handshake timed out"},
 	{NotTLS, Handshake, "client sent plaintext, not a TLS ClientHello"},

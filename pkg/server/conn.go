@@ -21,6 +21,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/admit"
+	"github.com/seclisten/seclisten/pkg/internal/ban"
 	"github.com/seclisten/seclisten/pkg/internal/handshake"
 	"github.com/seclisten/seclisten/pkg/internal/metrics"
 	"github.com/seclisten/seclisten/pkg/internal/output"
@@ -43,6 +44,7 @@ type handler struct {
 	tls      *tlsconf.Source
 	admit    *admit.Admitter
 	reporter *admit.Reporter
+	bans     *ban.Table // nil when bans are off
 	limits   config.Limits
 	refusals map[outcome.Code]refusal
 	flags    func(outcome.Code) string
@@ -57,6 +59,7 @@ type conn struct {
 	lc     *listener.Conn // deadlines, lifetime, close
 	stream net.Conn       // the client's byte stream (after any PROXY header)
 	remote string         // the real client address
+	addr   netip.Addr     // its IP address
 	key    string         // the client as the limits see it (IPv6 by prefix)
 	out    *output.Conn   // prints the connection's events
 	log    connLog
@@ -95,9 +98,18 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	if !ok {
 		return
 	}
+	if h.bans != nil && h.bans.Banned(client.Addr()) {
+		// The cheapest refusal of all: before the lists and the limiter.
+		// It does not count towards the ban, which would extend itself.
+		h.refuseEarly(lc, client.String(), h.bans.Key(client.Addr()), outcome.Banned)
+		return
+	}
 	release, why, ok := h.admit.Admit(client.Addr())
 	if !ok {
 		// Refused before any TLS work and before reading a byte.
+		// Counted before the refusal is sent: a client told it was refused
+		// has been counted.
+		h.strike(client.Addr(), why)
 		h.refuseEarly(lc, client.String(), h.admit.Key(client.Addr()), why)
 		return
 	}
@@ -105,7 +117,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	h.metrics.Open()
 
 	remote := client.String()
-	c := &conn{lc: lc, stream: rw, remote: remote, key: h.admit.Key(client.Addr()), out: h.printer.Conn(lc.ID(), remote),
+	c := &conn{lc: lc, stream: rw, remote: remote, addr: client.Addr(), key: h.admit.Key(client.Addr()), out: h.printer.Conn(lc.ID(), remote),
 		log: connLog{l: h.log, id: lc.ID(), remote: remote}}
 	c.out.Connect(remote, lc.LocalAddr().String())
 	c.log.Debug("connection opened")
@@ -178,6 +190,30 @@ func (h *handler) refuseEarly(lc *listener.Conn, remote, who string, why outcome
 		return
 	}
 	lc.Refuse(r.line)
+}
+
+// strike counts an outcome of addr towards a ban (only the outcomes that
+// mean abuse count; ban.Counts) and logs a ban it starts, in a fixed form
+// that log watchers can match:
+//
+//	ban 203.0.113.7 for 10m0s after 10 failures in 1m0s (last: unknown-authority)
+//
+// In audit mode certificate verdicts never count: that mode promises to
+// serve every client while the operator watches what require would do.
+func (h *handler) strike(addr netip.Addr, why outcome.Code) {
+	if h.bans == nil {
+		return
+	}
+	if why.Kind() == outcome.Verdict && h.tls != nil && h.tls.Options().ClientAuth == tlsconf.Audit {
+		return
+	}
+	b, ok := h.bans.Record(addr, why)
+	if !ok {
+		return
+	}
+	h.metrics.Banned(why)
+	h.log.Warn(b.Message(), "key", b.Key, "for", b.For, "count", b.Count, "window", b.Window, "last", b.LastReason,
+		"until", b.Until.UTC().Format(time.RFC3339))
 }
 
 // pacer returns the exchange's Pace for --msg-rate: it slows a client that
@@ -396,6 +432,7 @@ func (h *handler) refused(c *conn, f handshake.Failure) handshake.Failure {
 	if f.Code == outcome.NoCertificate {
 		f.Text += h.askedFor()
 	}
+	h.strike(c.addr, f.Code)
 	h.metrics.HandshakeFailed(f.Code)
 	attrs := []any{"verdict", f.Code, "reason", f.Text}
 	var cert *identity.Identity

@@ -21,6 +21,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/admit"
+	"github.com/seclisten/seclisten/pkg/internal/ban"
 	"github.com/seclisten/seclisten/pkg/internal/metrics"
 	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/listener"
@@ -133,6 +134,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 				MaxEntries: entries,
 			}}),
 		reporter: admit.NewReporter(log, cfg.RejectLogInterval),
+		bans:     newBans(cfg, entries),
 		limits:   l,
 		maxLine:  cfg.MaxLine,
 		report:   cfg.Report,
@@ -143,7 +145,70 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			Once:    cfg.Once,
 		},
 	}
+	if s.h.bans != nil {
+		s.metrics.ServeBans(bansAPI{s.h.bans, log})
+	}
 	return s, nil
+}
+
+// newBans is the ban table of cfg, nil when bans are off. It keys clients
+// as the limits do, exempts what they exempt (loopback unless
+// LimitLoopback) and never bans the allow list, and is bounded like the
+// limiter's table.
+func newBans(cfg config.Config, entries int) *ban.Table {
+	b, l := cfg.Bans, cfg.Limits
+	if !b.Enabled() {
+		return nil
+	}
+	return ban.New(ban.Options{After: b.After, Window: b.Window, For: b.For, Max: b.Max,
+		IPv6Prefix: l.IPv6Prefix, Never: l.AllowCIDR, ExemptLoopback: !l.LimitLoopback, MaxEntries: entries})
+}
+
+// bansAPI is the ban table as the metrics server sees it: a lifted ban is
+// logged ("unban 203.0.113.7 (lifted)").
+type bansAPI struct {
+	*ban.Table
+	log *slog.Logger
+}
+
+func (b bansAPI) Lift(key string) (bool, error) {
+	lifted, ok, err := b.Table.Lift(key)
+	if ok {
+		b.log.Info("unban "+lifted.Key+" (lifted)", "key", lifted.Key, "lifted", true)
+	}
+	return ok, err
+}
+
+// sweepBans logs each ban's end ("unban 203.0.113.7"), once, when it
+// comes, until done is closed. A ban evicted from a full table ends early
+// ("unban 203.0.113.7 (evicted)").
+func sweepBans(t *ban.Table, log *slog.Logger, done <-chan struct{}) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		ended, unlisted, next := t.Sweep()
+		for _, b := range ended {
+			if b.Evicted {
+				log.Info("unban "+b.Key+" (evicted)", "key", b.Key, "evicted", true)
+				continue
+			}
+			log.Info("unban "+b.Key, "key", b.Key)
+		}
+		if unlisted > 0 {
+			log.Warn("ban table full: more bans ended early, unlisted", "count", unlisted)
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = min(wait, max(time.Until(next), time.Millisecond))
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-t.Changed():
+		case <-done:
+			return
+		}
+	}
 }
 
 // limiterEntries bounds the per-IP table: admit.DefaultMaxEntries (100,000
@@ -234,7 +299,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
 	s.h.flags = s.Flags
-	s.h.refusals = refusals(s.cfg.Limits, limiterEntries(s.cfg.MaxConns), s.Flags)
+	s.h.refusals = refusals(s.cfg, limiterEntries(s.cfg.MaxConns), s.Flags)
 	s.logStart(ln.Addr())
 	s.recordCertExpiry()
 	stop, err := s.startServices(ctx)
@@ -270,12 +335,21 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 	}()
 	stops = append(stops, func() { close(reporterDone); <-reporterStopped })
 
+	if s.h.bans != nil {
+		sweepDone, sweepStopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			sweepBans(s.h.bans, s.log, sweepDone)
+			close(sweepStopped)
+		}()
+		stops = append(stops, func() { close(sweepDone); <-sweepStopped })
+	}
+
 	if s.cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
 		if err != nil {
 			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
-		s.log.Info("serving metrics", "addr", mln.Addr().String(), "paths", "/metrics /healthz /readyz")
+		s.log.Info("serving metrics", "addr", mln.Addr().String(), "paths", "/metrics /healthz /readyz /bans")
 		mctx, stopMetrics := context.WithCancel(context.Background())
 		metricsDone := make(chan struct{})
 		go func() {
@@ -473,6 +547,9 @@ func (s *Server) limitAttrs() []any {
 	}
 	if len(l.DenyCIDR) > 0 {
 		attrs = append(attrs, "deny_cidr", prefixes(l.DenyCIDR))
+	}
+	if b := s.cfg.Bans; b.Enabled() {
+		attrs = append(attrs, "ban_after", fmt.Sprintf("%d/%s", b.After, b.Window), "ban_for", b.For, "ban_max", b.Max)
 	}
 	if l.ProxyProtocol {
 		attrs = append(attrs, "proxy_protocol", true, "trusted_proxies", prefixes(l.TrustedProxies))

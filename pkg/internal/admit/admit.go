@@ -63,3 +63,9 @@ func (a *Admitter) Admit(addr netip.Addr) (release func(), refused outcome.Code,
 	}
 	return a.limiter.allow(addr)
 }
+
+// KeyPrefix is the key that addr is counted under, as a prefix: a /32 for
+// IPv4 and IPv4-mapped IPv6, the address masked to ipv6Prefix bits for
+// IPv6 (outside 1 to 128: DefaultIPv6Prefix). Other tables that must key
+// clients as the limits do (the ban table) use it.
+func KeyPrefix(addr netip.Addr, ipv6Prefix int) netip.Prefix { return keyPrefix(addr, ipv6Prefix) }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/seclisten/seclisten/pkg/internal/ban"
 	"github.com/seclisten/seclisten/pkg/outcome"
 )
 
@@ -49,6 +51,8 @@ type Metrics struct {
 	handshakeSeconds  prometheus.Histogram
 	certExpiry        *prometheus.GaugeVec
 	stapleRefreshes   *prometheus.CounterVec // nil until OCSP
+	bansTotal         *prometheus.CounterVec
+	bans              Bans
 
 	mu        sync.Mutex
 	certNames map[[2]string]bool
@@ -85,7 +89,9 @@ func New() *Metrics {
 	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "seclisten_certificate_expiry_timestamp_seconds",
 		Help: "When each certificate in service expires (Unix time), by source (file, ephemeral, acme) and name."},
 		[]string{"source", "name"})
-	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.handshakeFailures, m.closed, m.notices, m.active, m.messages,
+	m.bansTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seclisten_bans_total",
+		Help: "Temporary bans started, by the outcome that triggered them."}, []string{"reason"})
+	for _, c := range []prometheus.Collector{m.bansTotal, m.accepted, m.rejected, m.handshakeFailures, m.closed, m.notices, m.active, m.messages,
 		m.replies, m.bytesIn, m.bytesOut, m.handshakeSeconds, m.certExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -104,7 +110,70 @@ func New() *Metrics {
 	for _, c := range outcome.All(outcome.Notice) {
 		m.notices.WithLabelValues(c.Label())
 	}
+	for _, c := range ban.Codes() {
+		m.bansTotal.WithLabelValues(c.Label())
+	}
 	return m
+}
+
+// Bans is the ban table as the metrics server shows and changes it.
+type Bans interface {
+	// List returns the bans in force.
+	List() []ban.Ban
+	// Lift ends the ban of key; ok is false if none was in force, err
+	// non-nil if key is not a key.
+	Lift(key string) (ok bool, err error)
+	// Active is the number of bans in force.
+	Active() int
+}
+
+// ServeBans exports the bans: the gauge seclisten_bans_active, GET /bans
+// and DELETE /bans/KEY. Call it before Handler, once. Without it, /bans
+// lists none and the gauge is absent.
+func (m *Metrics) ServeBans(b Bans) {
+	m.bans = b
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "seclisten_bans_active",
+		Help: "Temporary bans in force now.",
+	}, func() float64 { return float64(b.Active()) }))
+}
+
+// Banned counts a ban started by the outcome c (one that ban.Counts).
+func (m *Metrics) Banned(c outcome.Code) {
+	if !ban.Counts(c) {
+		panic(fmt.Sprintf("metrics: outcome %q does not start bans", c))
+	}
+	m.bansTotal.WithLabelValues(c.Label()).Inc()
+}
+
+// listBans is GET /bans: a JSON array of the bans in force (key, since,
+// until, count, last_reason; times in RFC 3339).
+func (m *Metrics) listBans(w http.ResponseWriter, _ *http.Request) {
+	list := []ban.Ban{}
+	if m.bans != nil {
+		list = m.bans.List()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+// liftBan is DELETE /bans/KEY: 204 when a ban was lifted, 404 when KEY was
+// not banned, 400 when it is not a key.
+func (m *Metrics) liftBan(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if m.bans == nil {
+		http.Error(w, "not banned: "+key, http.StatusNotFound)
+		return
+	}
+	ok, err := m.bans.Lift(key)
+	switch {
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case !ok:
+		http.Error(w, "not banned: "+key, http.StatusNotFound)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // Accepted counts a connection accepted by the listener.
@@ -225,13 +294,15 @@ func label(c outcome.Code, k outcome.Kind) string {
 // Handler serves /metrics, /healthz (200 while the process serves) and
 // /readyz (200 when ready() says so, 503 otherwise: before certificates
 // are in service, and while shutting down, so a load balancer stops sending
-// new clients to a replica that is draining).
+// new clients to a replica that is draining), and /bans (see ServeBans).
 func (m *Metrics) Handler(ready func() (bool, string)) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /bans", m.listBans)
+	mux.HandleFunc("DELETE /bans/{key...}", m.liftBan)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, why := ready()
 		if !ok {
