@@ -103,10 +103,12 @@ func TestServerCertOutsideValidity(t *testing.T) {
 // Readiness follows the certificate's validity window on time, with no
 // traffic and no reload: a certificate that expires while served turns
 // /readyz to 503 at its NotAfter, one that becomes valid turns it to 200.
+// (Their bounds are 5 to 6 s away, x509 times being whole seconds: far
+// more than a start takes, and only waited for through the log.)
 func TestServerCertValidityFlipsOnTime(t *testing.T) {
 	t.Run("expires", func(t *testing.T) {
 		dir := t.TempDir()
-		cert, key := writeServerCert(t, dir, pki.Validity{NotAfter: time.Now().Add(3 * time.Second)})
+		cert, key := writeServerCert(t, dir, pki.Validity{NotAfter: time.Now().Add(6 * time.Second)})
 		maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		p := startServe(t, "--cert", cert, "--key", key, "--metrics-addr", maddr)
 		if code, _ := readyz(t, maddr); code != 200 && p.logRecord(msgCertExpired) == nil {
@@ -120,7 +122,7 @@ func TestServerCertValidityFlipsOnTime(t *testing.T) {
 	})
 	t.Run("becomes valid", func(t *testing.T) {
 		dir := t.TempDir()
-		cert, key := writeServerCert(t, dir, pki.Validity{NotBefore: time.Now().Add(3 * time.Second), Days: 30})
+		cert, key := writeServerCert(t, dir, pki.Validity{NotBefore: time.Now().Add(6 * time.Second), Days: 30})
 		maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		p := startServe(t, "--cert", cert, "--key", key, "--metrics-addr", maddr)
 		p.waitLog(msgCertNotYet, 1)
