@@ -246,38 +246,64 @@ func TestACMEShortLivedRenewsBeforeExpiry(t *testing.T) {
 	p.stop()
 }
 
-// A renewal that fails (the CA is gone) is logged at every attempt with its
-// next retry; when the certificate expires, an error is logged and /readyz
-// says 503 with the reason.
+// A renewal that fails is logged at every attempt with its next retry,
+// whatever fails: the CA (gone), or the storage (its certificates
+// directory replaced by a file: unwritable even for root, like a full
+// disk; the locks are left alone, as certmagic's lock keeper would write
+// its complaint to stderr outside our log). When
+// the certificate expires, an error is logged and /readyz says 503 with
+// the reason.
 func TestACMERenewalFailuresLogged(t *testing.T) {
-	port := freePort(t)
-	peb := startPebble(t, pebbleOptions{tlsPort: port, httpPort: freePort(t)})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	const name = "failing.seclisten.test"
-	p := startServe(t, peb.acmeArgs(t, t.TempDir(), "--addr", addr, "--acme-domain", name,
-		"--acme-http-addr", "off", "--acme-profile", "tiny", "--metrics-addr", maddr)...)
-	p.waitLogWithin("ACME certificate in service", 1, 30*time.Second)
-	if code, body := readyz(t, maddr); code != 200 {
-		t.Errorf("/readyz = %d %q with the certificate in service", code, body)
-	}
-	_ = peb.cmd.Process.Kill()
-	<-peb.done
+	for _, tt := range []struct {
+		name  string
+		cause func(t *testing.T, peb *pebble, storage string)
+		want  string // in the error
+	}{
+		{"CA unreachable", func(t *testing.T, peb *pebble, _ string) {
+			_ = peb.cmd.Process.Kill()
+			<-peb.done
+		}, "connection refused"},
+		{"storage unwritable", func(t *testing.T, _ *pebble, storage string) {
+			certs := filepath.Join(storage, "certificates")
+			if err := os.RemoveAll(certs); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(certs, []byte("not a directory\n"), 0o444); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			port := freePort(t)
+			peb := startPebble(t, pebbleOptions{tlsPort: port, httpPort: freePort(t)})
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			storage := t.TempDir()
+			const name = "failing.seclisten.test"
+			p := startServe(t, peb.acmeArgs(t, storage, "--addr", addr, "--acme-domain", name,
+				"--acme-http-addr", "off", "--acme-profile", "tiny", "--metrics-addr", maddr)...)
+			p.waitLogWithin("ACME certificate in service", 1, 30*time.Second)
+			if code, body := readyz(t, maddr); code != 200 {
+				t.Errorf("/readyz = %d %q with the certificate in service", code, body)
+			}
+			tt.cause(t, peb, storage)
 
-	for i := 1; i <= 2; i++ {
-		rec := p.waitLogWithin(msgRenewFailed, i, 60*time.Second)
-		next, err := time.Parse(time.RFC3339, fmt.Sprint(rec["next_retry"]))
-		if err != nil || !next.After(logTime(t, rec).Add(-time.Second)) || rec["attempt"] != float64(i) ||
-			rec["domain"] != name || rec["err"] == nil || rec["level"] != "WARN" {
-			t.Errorf("failure record %d: %v", i, rec)
-		}
+			for i := 1; i <= 2; i++ {
+				rec := p.waitLogWithin(msgRenewFailed, i, 60*time.Second)
+				next, err := time.Parse(time.RFC3339, fmt.Sprint(rec["next_retry"]))
+				if err != nil || !next.After(logTime(t, rec).Add(-time.Second)) || rec["attempt"] != float64(i) ||
+					rec["domain"] != name || !strings.Contains(fmt.Sprint(rec["err"]), tt.want) || rec["level"] != "WARN" {
+					t.Errorf("failure record %d: %v", i, rec)
+				}
+			}
+			rec := p.waitLogWithin(msgCertExpired, 1, 60*time.Second)
+			if rec["source"] != "acme" || !strings.Contains(fmt.Sprint(rec["cert_sans"]), name) {
+				t.Errorf("expired record %v", rec)
+			}
+			if code, body := readyz(t, maddr); code != 503 || !strings.Contains(body, " expired at ") {
+				t.Errorf("/readyz = %d %q with an expired certificate in service", code, body)
+			}
+			p.stop()
+		})
 	}
-	rec := p.waitLogWithin(msgCertExpired, 1, 60*time.Second)
-	if rec["source"] != "acme" || rec["cert_name"] != "CN="+name && !strings.Contains(fmt.Sprint(rec["cert_sans"]), name) {
-		t.Errorf("expired record %v", rec)
-	}
-	if code, body := readyz(t, maddr); code != 503 || !strings.Contains(body, " expired at ") {
-		t.Errorf("/readyz = %d %q with an expired certificate in service", code, body)
-	}
-	p.stop()
 }
