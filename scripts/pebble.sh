@@ -72,7 +72,7 @@ and check the served chain against Pebble's issuing root (made anew at each star
   openssl s_client -connect 127.0.0.1:$tls_port -servername seclisten.test \\
     -CAfile /tmp/pebble-root.pem -verify_return_error -quiet
 
-(--acme-profile tiny gives 30-second certificates: watch them renew in the log.)
+(--acme-profile tiny gives 30-second certificates: watch them renew in the log, every 20 s or so.)
 Ctrl-C stops Pebble.
 EOF2
 wait

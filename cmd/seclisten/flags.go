@@ -41,6 +41,7 @@ const (
 	flagTLSMin           = "tls-min"
 	flagALPN             = "alpn"
 	flagKeyLog           = "keylog"
+	flagCertWarn         = "cert-warn"
 	flagHandshakeTimeout = "handshake-timeout"
 	flagClientCA         = "client-ca"
 	flagClientAuth       = "client-auth"
@@ -162,6 +163,8 @@ func serveFlags() []cli.Flag {
 			Usage: "lowest TLS `VERSION`: 1.2 (Mozilla intermediate) or 1.3 (modern)"},
 		&cli.StringSliceFlag{Name: flagALPN, Category: catTLS,
 			Usage: "application `PROTOCOL` to offer by ALPN, in order of preference (repeatable)"},
+		&cli.StringFlag{Name: flagCertWarn, Category: catTLS, Value: durationString(d.TLS.CertWarn),
+			Usage: "warn when the server certificate in service expires within this `DURATION`, then once a day (0: off)"},
 		&cli.StringFlag{Name: flagKeyLog, Category: catTLS,
 			Usage: "write every session's TLS secrets to `FILE` (NSS key log format, for Wireshark); a new file or one of mode 0600. Never in production: whoever reads it decrypts the traffic"},
 
@@ -276,7 +279,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagACMEAsk, Category: catACME,
 			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
 		&cli.StringFlag{Name: flagACMERenewCheck, Category: catACME, Hidden: true, Value: durationString(d.ACME.RenewCheckInterval),
-			Usage: "how often (a `DURATION`) certificates are checked for renewal (tests only)"},
+			Usage: "the longest wait (a `DURATION`) between renewal checks; a tenth of the shortest certificate lifetime if shorter (tests only)"},
 	})
 }
 
@@ -371,6 +374,7 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.TLS.MinVersion = p.tlsVersion(flagTLSMin)
 	cfg.TLS.ALPN = c.StringSlice(flagALPN)
 	cfg.TLS.KeyLogFile = c.String(flagKeyLog)
+	cfg.TLS.CertWarn = p.duration(flagCertWarn)
 	cfg.TLS.HandshakeTimeout = p.duration(flagHandshakeTimeout)
 	cfg.TLS.ClientCAFiles = c.StringSlice(flagClientCA)
 	cfg.TLS.ClientAuth = p.clientAuth(flagClientAuth)

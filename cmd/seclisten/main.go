@@ -225,6 +225,7 @@ func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error 
 	}
 	srv.Listening = func(addr net.Addr) { printTryIt(stderr, cfg, addr) }
 	srv.Flags = flagsOf
+	srv.Version = version
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

@@ -64,7 +64,8 @@ type Options struct {
 	// unrestricted.
 	Gate *Gate
 	// RenewCheckInterval is how often certificates are checked for renewal
-	// (certmagic's default, 10 minutes, if zero).
+	// at most (certmagic's default, 10 minutes, if zero): a tenth of the
+	// shortest lifetime in service, if shorter (see CheckInterval).
 	RenewCheckInterval time.Duration
 	// Logger gets lifecycle events.
 	Logger *slog.Logger
@@ -81,6 +82,7 @@ type Manager struct {
 	issuer *certmagic.ACMEIssuer
 	log    *slog.Logger
 	http   *http.Server
+	wake   chan struct{} // tells renewLoop of a certificate put in service
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
 }
@@ -100,7 +102,7 @@ func New(opts Options) (*Manager, error) {
 	if err := checkStorage(opts.StorageDir); err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, log: opts.Logger}
+	m := &Manager{opts: opts, log: opts.Logger, wake: make(chan struct{}, 1)}
 	zl := newZapLogger(opts.Logger)
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return m.cfg, nil },
@@ -209,6 +211,13 @@ func (m *Manager) Start(ctx context.Context) error {
 			m.manage(ctx, d)
 		}()
 	}
+	if len(m.opts.Domains) > 0 {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.renewLoop(ctx)
+		}()
+	}
 	return nil
 }
 
@@ -232,7 +241,8 @@ func (m *Manager) manage(ctx context.Context, domain string) {
 			if certs := m.cache.AllMatchingCertificates(domain); len(certs) > 0 && certs[0].Leaf != nil {
 				leaf := certs[0].Leaf
 				attrs = append(attrs, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339),
-					"expires_in", time.Until(leaf.NotAfter).Round(time.Second).String(), "serial", "0x"+leaf.SerialNumber.Text(16))
+					"expires_in", time.Until(leaf.NotAfter).Round(time.Second).String(), "serial", "0x"+leaf.SerialNumber.Text(16),
+					"renew_check", m.CheckInterval().String())
 			}
 			m.log.Info("ACME certificate in service", attrs...)
 			if certs := m.cache.AllMatchingCertificates(domain); len(certs) > 0 && certs[0].Leaf != nil {
@@ -262,6 +272,10 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 func (m *Manager) tell(domain string, notAfter time.Time) {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
 	if m.opts.OnCertificate != nil {
 		m.opts.OnCertificate(domain, notAfter)
 	}
@@ -311,7 +325,12 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 		m.log.Info(msg, attrs...)
 	case "cert_failed":
 		renewal, _ := data["renewal"].(bool)
-		m.log.Warn("ACME certificate request failed", "domain", data["identifier"], "renewal", renewal, "err", data["error"])
+		level := slog.LevelWarn
+		if renewal {
+			// The renewal loop logs its failures with the next attempt.
+			level = slog.LevelDebug
+		}
+		m.log.Log(ctx, level, "ACME certificate request failed", "domain", data["identifier"], "renewal", renewal, "err", data["error"])
 	case "cached_managed_cert":
 		if sans, ok := data["sans"].([]string); ok {
 			m.log.Debug("ACME certificate in service", "sans", sans)

@@ -33,8 +33,9 @@ type ACME struct {
 	OnDemand                    bool
 	OnDemandAllow               []string
 	Ask                         string
-	// RenewCheckInterval is how often renewal is checked (0: certmagic's
-	// default). Only tests change it.
+	// RenewCheckInterval is the longest wait between renewal checks (0:
+	// certmagic's default, 10 minutes); a tenth of the shortest lifetime in
+	// service is used if shorter. Only tests change it.
 	RenewCheckInterval time.Duration
 }
 

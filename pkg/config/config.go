@@ -102,6 +102,7 @@ func Default() Config {
 			MinVersion:       tls.VersionTLS12,
 			HandshakeTimeout: 10 * time.Second,
 			ClientCertWarn:   14 * 24 * time.Hour,
+			CertWarn:         7 * 24 * time.Hour,
 			ReloadInterval:   time.Second,
 			CRLMaxSize:       16 << 20,
 		},

@@ -24,6 +24,9 @@ type TLS struct {
 	// ClientCertWarn warns of a served client whose certificate expires
 	// within this long (0: never).
 	ClientCertWarn time.Duration
+	// CertWarn warns of a server certificate in service that expires
+	// within this long (0: never).
+	CertWarn time.Duration
 	// KeyLogFile, if set, receives every session's secrets in the NSS key
 	// log format, for Wireshark. It must be a new file or one only its
 	// owner can read.
@@ -148,6 +151,9 @@ func (t *TLS) validate(plain bool) error {
 	}
 	if t.ClientCertWarn < 0 {
 		return setting.Errorf("`client-cert-warn` must be 0 (off) or a positive duration, got %s", t.ClientCertWarn)
+	}
+	if t.CertWarn < 0 {
+		return setting.Errorf("`cert-warn` must be 0 (off) or a positive duration, got %s", t.CertWarn)
 	}
 	if t.ReloadInterval <= 0 {
 		return errors.New("the reload interval must be positive")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,7 @@ type Server struct {
 	tls     *tlsconf.Source // nil in plain mode
 	acme    *acme.Manager   // nil unless certificates come from ACME
 	ocsp    *ocsp.Client    // nil in plain mode
+	health  *certHealth     // nil in plain mode
 	h       *handler
 	metrics *metrics.Metrics
 	// draining is set when the shutdown starts: /readyz then says no.
@@ -56,6 +58,9 @@ type Server struct {
 	// Flags, if set, names what governs an outcome (the program's flags,
 	// say) for the log line that reports it; "" for nothing.
 	Flags func(outcome.Code) string
+	// Version is the program's version, for the build-info metric.
+	Version string
+	started time.Time
 }
 
 // New builds the pipeline: it loads the TLS material (an error here is a
@@ -65,7 +70,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	if cfg.JSON {
 		format = output.JSON
 	}
-	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New()}
+	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New(), started: time.Now()}
 	if !cfg.Plain {
 		opts := tlsOptions(cfg.TLS)
 		s.setupOCSP()
@@ -104,6 +109,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			}
 			aopts.OnCertificate = func(domain string, notAfter time.Time) {
 				s.metrics.CertExpiry("acme", domain, notAfter)
+				s.health.changed()
 			}
 			if s.acme, err = acme.New(aopts); err != nil {
 				return nil, err
@@ -116,6 +122,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			return nil, err
 		}
 		s.tls = src
+		s.health = newCertHealth(log, cfg.TLS.CertWarn, s.servedCerts)
 	}
 	l := cfg.Limits
 	entries := limiterEntries(cfg.MaxConns)
@@ -302,6 +309,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.h.refusals = refusals(s.cfg, limiterEntries(s.cfg.MaxConns), s.Flags)
 	s.logStart(ln.Addr())
 	s.recordCertExpiry()
+	s.metrics.BuildInfo(s.Version, runtime.Version(), s.started)
 	stop, err := s.startServices(ctx)
 	if err != nil {
 		return err
@@ -375,6 +383,11 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 		rctx, stopRefresh := context.WithCancel(ctx)
 		go s.revocation.Run(rctx, time.Second)
 		stops = append(stops, stopRefresh)
+	}
+	if s.health != nil {
+		hctx, stopHealth := context.WithCancel(context.Background())
+		healthDone := s.health.start(hctx)
+		stops = append(stops, func() { stopHealth(); <-healthDone })
 	}
 	if s.tls != nil {
 		wctx, stopWatch := context.WithCancel(ctx)
@@ -465,6 +478,7 @@ func (s *Server) logReload(trigger string, err error) {
 	}
 	s.log.Info("reloaded TLS material", append([]any{"trigger", trigger}, s.materialAttrs()...)...)
 	s.recordCertExpiry()
+	s.health.reloaded()
 }
 
 // ready is /readyz: certificates in service, and not shutting down.
@@ -474,8 +488,31 @@ func (s *Server) ready() (bool, string) {
 		return false, "shutting down"
 	case s.acme != nil && !s.acme.Ready():
 		return false, "waiting for ACME certificates"
+	case s.health != nil && s.health.unhealthy() != "":
+		return false, s.health.unhealthy()
 	}
 	return true, ""
+}
+
+// servedCerts are the server certificates in service: the file or
+// ephemeral one, or those obtained by ACME.
+func (s *Server) servedCerts() []servedCert {
+	var out []servedCert
+	if m := s.tls.Current(); m.Cert != nil {
+		if leaf, err := tlsconf.Leaf(m.Cert); err == nil {
+			source := "file"
+			if m.Ephemeral {
+				source = "ephemeral"
+			}
+			out = append(out, servedCert{leaf: leaf, source: source})
+		}
+	}
+	if s.acme != nil {
+		for _, leaf := range s.acme.InService() {
+			out = append(out, servedCert{leaf: leaf, source: "acme"})
+		}
+	}
+	return out
 }
 
 // recordCertExpiry puts the file or ephemeral certificate's expiry in the

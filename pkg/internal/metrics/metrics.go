@@ -269,6 +269,20 @@ func (m *Metrics) Revocation(stats func() RevocationStats) {
 	)
 }
 
+// BuildInfo exports seclisten_build_info (1, labelled with the version and
+// the Go version) and seclisten_start_time_seconds (when the server
+// started, Unix time), for dashboards: which version runs where, and
+// restarts. Call it once.
+func (m *Metrics) BuildInfo(version, goVersion string, start time.Time) {
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "seclisten_build_info",
+		Help: "Always 1, labelled with the version of seclisten and of Go it was built with."}, []string{"version", "goversion"})
+	info.WithLabelValues(version, goVersion).Set(1)
+	startTime := prometheus.NewGauge(prometheus.GaugeOpts{Name: "seclisten_start_time_seconds",
+		Help: "When the server started (Unix time)."})
+	startTime.Set(float64(start.UnixNano()) / 1e9)
+	m.reg.MustRegister(info, startTime)
+}
+
 // CertExpiry records when a certificate in service expires.
 func (m *Metrics) CertExpiry(source, name string, notAfter time.Time) {
 	k := [2]string{source, name}
