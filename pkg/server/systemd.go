@@ -82,7 +82,7 @@ func (s *Server) superviseSystemd(addr net.Addr, srv *listener.Server) (stop fun
 			t := time.NewTicker(max(s.Watchdog/2, time.Millisecond))
 			defer t.Stop()
 			ping = t.C
-			s.pingWatchdog(srv)
+			s.pingWatchdog(srv.Stalled)
 		}
 		for {
 			select {
@@ -93,7 +93,7 @@ func (s *Server) superviseSystemd(addr net.Addr, srv *listener.Server) (stop fun
 			case <-status.C:
 				s.notifyIfReady()
 			case <-ping:
-				s.pingWatchdog(srv)
+				s.pingWatchdog(srv.Stalled)
 			}
 		}
 	}()
@@ -118,8 +118,9 @@ func (s *Server) notifyIfReady() {
 // pingWatchdog sends WATCHDOG=1 unless the accept loop is stuck: then
 // systemd's watchdog runs out and it restarts the service, which is what a
 // listener that no longer accepts needs.
-func (s *Server) pingWatchdog(srv *listener.Server) {
-	stuck, away := srv.Stalled(max(s.Watchdog/2, minStall))
+// stalled is listener.Server.Stalled.
+func (s *Server) pingWatchdog(stalled func(time.Duration) (bool, time.Duration)) {
+	stuck, away := stalled(max(s.Watchdog/2, minStall))
 	s.sd.mu.Lock()
 	defer s.sd.mu.Unlock()
 	if stuck {
