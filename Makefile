@@ -76,7 +76,7 @@ clean:
 	rm -rf bin
 	$(GO) clean -testcache
 
-## install: the binary, the systemd unit and (only if absent) the
+## install: the binary, the systemd units (service and socket) and (only if absent) the
 ## environment file. DESTDIR stages into a directory (packaging, tests);
 ## PREFIX (default /usr/local) is where the binary goes, and the unit is
 ## rewritten to run it from there. Never runs systemctl.
@@ -93,6 +93,7 @@ install: build
 	$(INSTALL) -m 0755 $(BIN) '$(DESTDIR)$(PREFIX)/bin/seclisten'
 	sed 's|/usr/local/bin/seclisten|$(PREFIX)/bin/seclisten|g' scripts/seclisten.service > bin/seclisten.service
 	$(INSTALL) -m 0644 bin/seclisten.service '$(DESTDIR)$(UNITDIR)/seclisten.service'
+	$(INSTALL) -m 0644 scripts/seclisten.socket '$(DESTDIR)$(UNITDIR)/seclisten.socket'
 	@if [ -e '$(DESTDIR)$(CONFDIR)/seclisten.env' ]; then \
 	  echo "kept $(DESTDIR)$(CONFDIR)/seclisten.env (compare with scripts/seclisten.env for new settings)"; \
 	else \
@@ -104,12 +105,12 @@ install: build
 	@echo "Next:"
 	@echo "  1. edit $(CONFDIR)/seclisten.env (domains, e-mail; staging first)"
 	@echo "  2. systemctl daemon-reload"
-	@echo "  3. systemctl enable --now seclisten"
+	@echo "  3. systemctl enable --now seclisten.socket seclisten"
 	@echo "  4. journalctl -u seclisten -f"
 
-## uninstall: remove the binary and the unit; keep $(CONFDIR) and the state
+## uninstall: remove the binary and the units; keep $(CONFDIR) and the state
 ## (/var/lib/private/seclisten: the ACME account, keys and certificates).
-## Run `systemctl disable --now seclisten` first.
+## Run `systemctl disable --now seclisten.socket seclisten` first.
 uninstall:
-	rm -f '$(DESTDIR)$(PREFIX)/bin/seclisten' '$(DESTDIR)$(UNITDIR)/seclisten.service'
+	rm -f '$(DESTDIR)$(PREFIX)/bin/seclisten' '$(DESTDIR)$(UNITDIR)/seclisten.service' '$(DESTDIR)$(UNITDIR)/seclisten.socket'
 	@echo "kept $(CONFDIR) and /var/lib/private/seclisten; now: systemctl daemon-reload"

@@ -32,6 +32,7 @@ haproxy haproxy the PROXY protocol and replica tests put HAProxy in front
 curl curl the metrics tests scrape with curl
 prlimit util-linux the EMFILE test lowers the server's descriptor limit
 systemd-analyze systemd the unit tests check scripts/seclisten.service
+systemd-socket-activate systemd the socket activation test starts seclisten under it
 make make the install test runs make install
 EOF
 		;;

@@ -95,6 +95,9 @@ type proc struct {
 	recMu  sync.Mutex
 	recs   []map[string]any // the JSON log records on stderr, parsed so far
 	parsed int              // how much of stderr recs covers
+	// foreign, if set, says which stderr lines are another program's (a
+	// launcher's, before it executes seclisten): records skips them.
+	foreign func(line string) bool
 }
 
 // startServer runs `seclisten serve --plain` on a free loopback port with the
@@ -116,10 +119,19 @@ func startServe(t *testing.T, args ...string) *proc {
 func startServeEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
-	p := &proc{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = osexec.Command(binary, full...)
+	cmd := osexec.Command(binary, full...)
+	cmd.Env = append(cleanEnv(), env...)
+	p := startCmd(t, cmd)
+	p.addr = p.waitLog("listening", 1)["addr"].(string)
+	return p
+}
+
+// startCmd starts cmd (seclisten, or a program that executes it) with its
+// output collected, and kills it at the end of the test if still running.
+func startCmd(t *testing.T, cmd *osexec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = append(cleanEnv(), env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start seclisten: %v", err)
 	}
@@ -138,7 +150,6 @@ func startServeEnv(t *testing.T, env []string, args ...string) *proc {
 			t.Logf("seclisten stderr:\n%s", tail(p.stderr.String(), 4000))
 		}
 	})
-	p.addr = p.waitLog("listening", 1)["addr"].(string)
 	return p
 }
 
@@ -149,7 +160,17 @@ func (p *proc) records() []map[string]any {
 	defer p.recMu.Unlock()
 	s := p.stderr.String()
 	if end := strings.LastIndexByte(s, '\n') + 1; end > p.parsed {
-		p.recs = append(p.recs, parseJSONLines(p.t, s[p.parsed:end])...)
+		chunk := s[p.parsed:end]
+		if p.foreign != nil {
+			var keep []string
+			for _, line := range splitLines(chunk) {
+				if !p.foreign(line) {
+					keep = append(keep, line)
+				}
+			}
+			chunk = strings.Join(keep, "\n")
+		}
+		p.recs = append(p.recs, parseJSONLines(p.t, chunk)...)
 		p.parsed = end
 	}
 	return p.recs[:len(p.recs):len(p.recs)]

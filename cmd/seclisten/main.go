@@ -153,13 +153,28 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 					// that they are seen even if the flags are refused: a
 					// misspelt variable can be why. configFromFlags fills
 					// the log settings even then (a bad one stays default).
+					sd := takeSystemdEnv()
+					defer sd.close()
+					sdErr := sd.resolveNames(c)
 					cfg, err := configFromFlags(c, args)
 					log := newLogger(cfg, stderr)
 					warnUnknownEnv(log, c.Command.Flags)
+					if sd.err != nil {
+						return sd.err
+					}
+					// A socket name that matches none explains why it
+					// is no address either.
+					if sdErr != nil {
+						return usageError{sdErr}
+					}
 					if err != nil {
 						return usageError{err}
 					}
-					return serve(cfg, log, stdout, stderr)
+					if err := sd.pick(&cfg); err != nil {
+						return usageError{err}
+					}
+					sd.log(log)
+					return serve(cfg, log, stdout, stderr, sd)
 				},
 			},
 			certsCommand(stdout, usageErr),
@@ -205,7 +220,7 @@ var envParseError = regexp.MustCompile(`^could not parse "(.*)" as bool value fr
 // graceful shutdown; a second one exits at once. SIGHUP reloads the TLS
 // material. If stdout is closed under it (`seclisten serve | head`), it
 // shuts down gracefully too, and the exit status is 1.
-func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error {
+func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, sd systemdEnv) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -226,6 +241,10 @@ func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error 
 	srv.Listening = func(addr net.Addr) { printTryIt(stderr, cfg, addr) }
 	srv.Flags = flagsOf
 	srv.Version = version
+	srv.Notifier, srv.Watchdog = sd.notifier, sd.watchdog
+	if sd.acmeHTTP != nil {
+		srv.ACMEHTTPListener = sd.acmeHTTP.Listener
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -252,7 +271,11 @@ func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error 
 		log.Warn("second signal: exiting now", "signal", sig.String())
 		os.Exit(exitError)
 	}()
-	if err := srv.Run(ctx); err != nil {
+	run := srv.Run
+	if sd.main != nil {
+		run = func(ctx context.Context) error { return srv.Serve(ctx, sd.main.Listener) }
+	}
+	if err := run(ctx); err != nil {
 		return err
 	}
 	if err := out.err(); err != nil {

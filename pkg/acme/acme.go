@@ -180,13 +180,18 @@ func DefaultStorageDir() string {
 // domains' certificates in the background: certificates already in storage
 // are loaded without a new order; missing ones are obtained, retrying with
 // backoff while the CA is unreachable. It returns once the HTTP-01 address
-// is bound.
-func (m *Manager) Start(ctx context.Context) error {
+// is bound. httpLn, if not nil, is served for HTTP-01 instead of binding
+// the HTTP address (a socket the service manager passed, say); Stop
+// closes it.
+func (m *Manager) Start(ctx context.Context, httpLn net.Listener) error {
 	ctx, m.cancel = context.WithCancel(ctx)
-	if m.opts.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", m.opts.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("ACME HTTP-01 listener: %w", err)
+	if m.opts.HTTPAddr != "" || httpLn != nil {
+		ln := httpLn
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", m.opts.HTTPAddr); err != nil {
+				return fmt.Errorf("ACME HTTP-01 listener: %w", err)
+			}
 		}
 		m.http = &http.Server{
 			Handler:           m.issuer.HTTPChallengeHandler(http.HandlerFunc(notFound)),

@@ -76,6 +76,10 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	wg        sync.WaitGroup // one per connection goroutine
 
+	// busySince is when an accept loop left Accept (UnixNano), or 0
+	// while it waits in Accept or for a connection slot: see Stalled.
+	busySince atomic.Int64
+
 	// logs lets one line through per key ("cap", "accept") every 10 s,
 	// so a condition that repeats thousands of times a second cannot
 	// flood the log.
@@ -108,13 +112,20 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	// A loop that returned is not stuck.
+	defer s.busySince.Store(0)
 
 	var backoff time.Duration
 	for {
+		// Waiting for a slot or a client is the loop's healthy rest;
+		// everything else it does between two Accepts takes microseconds
+		// (or the bounded backoff below).
+		s.busySince.Store(0)
 		if !s.takeSlot() {
 			return ErrServerClosed
 		}
 		nc, err := ln.Accept()
+		s.busySince.Store(time.Now().UnixNano())
 		if err != nil {
 			<-s.slots
 			if s.isClosing() {
@@ -138,6 +149,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.start(nc)
 		if s.opts.MaxAccepts > 0 && s.nextID.Load() >= uint64(s.opts.MaxAccepts) {
 			_ = ln.Close()
+			s.busySince.Store(0)
 			s.wg.Wait()
 			return ErrAcceptLimit
 		}
@@ -204,6 +216,28 @@ func (s *Server) serve(c *Conn) {
 		s.wg.Done()
 	}()
 	s.handler(s.baseCtx, c)
+}
+
+// Stalled reports whether the accept loop has been away from Accept (and
+// from waiting for a connection slot) for longer than d, and for how long.
+// A loop blocked in Accept is healthy however long no client comes, and so
+// is one waiting for a slot at the connection cap (connections end by
+// their own timeouts); a loop stuck anywhere else (a lock, a handler start
+// that never returns) is not. It reads one atomic: asking never wakes the
+// loop. With several Serve calls at once, it watches the one that left
+// Accept last.
+func (s *Server) Stalled(d time.Duration) (bool, time.Duration) {
+	since := s.busySince.Load()
+	if since == 0 {
+		return false, 0
+	}
+	away := time.Since(time.Unix(0, since))
+	return away > d, away
+}
+
+// Accepted is the number of connections accepted so far.
+func (s *Server) Accepted() uint64 {
+	return s.nextID.Load()
 }
 
 func (s *Server) isClosing() bool {

@@ -29,6 +29,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/ocsp"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/revocation"
+	"github.com/seclisten/seclisten/pkg/systemd"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
@@ -55,6 +56,22 @@ type Server struct {
 	// Listening, if set, is called once the server is listening on addr
 	// and its side services (metrics, ACME) have started.
 	Listening func(addr net.Addr)
+	// Notifier, if set, is told the server's state as sd_notify(3) says:
+	// READY=1 once listening with every certificate in service,
+	// RELOADING=1 and READY=1 around Reload, STOPPING=1 when the drain
+	// starts, and STATUS= lines (see systemd.go).
+	Notifier *systemd.Notifier
+	// Watchdog, if above zero, is the service manager's watchdog interval
+	// (WATCHDOG_USEC): WATCHDOG=1 is sent every half of it while the
+	// accept loop is not stuck.
+	Watchdog time.Duration
+	// ACMEHTTPListener, if set, serves ACME HTTP-01 instead of binding the
+	// configured HTTP address (an inherited socket).
+	ACMEHTTPListener net.Listener
+
+	// sd is the state of the notifications (systemd.go).
+	sd sdState
+
 	// Flags, if set, names what governs an outcome (the program's flags,
 	// say) for the log line that reports it; "" for nothing.
 	Flags func(outcome.Code) string
@@ -70,7 +87,8 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	if cfg.JSON {
 		format = output.JSON
 	}
-	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New(), started: time.Now()}
+	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New(), started: time.Now(),
+		sd: newSDState()}
 	if !cfg.Plain {
 		opts := tlsOptions(cfg.TLS)
 		s.setupOCSP()
@@ -110,6 +128,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			aopts.OnCertificate = func(domain string, notAfter time.Time) {
 				s.metrics.CertExpiry("acme", domain, notAfter)
 				s.health.changed()
+				s.sd.certChanged()
 			}
 			if s.acme, err = acme.New(aopts); err != nil {
 				return nil, err
@@ -369,7 +388,7 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 		stops = append(stops, func() { stopMetrics(); <-metricsDone })
 	}
 	if s.acme != nil {
-		if err := s.acme.Start(ctx); err != nil {
+		if err := s.acme.Start(ctx, s.ACMEHTTPListener); err != nil {
 			return nil, err
 		}
 		stops = append(stops, s.acme.Stop)
@@ -438,9 +457,12 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	if s.Listening != nil {
 		s.Listening(ln.Addr())
 	}
+	stopNotify := s.superviseSystemd(ln.Addr(), srv)
+	defer stopNotify()
 	select {
 	case err := <-errc:
 		if errors.Is(err, listener.ErrAcceptLimit) {
+			s.notifyStopping(srv)
 			s.log.Info("served every connection asked for: exiting", "connections", s.cfg.ExitAfter)
 			return nil
 		}
@@ -449,6 +471,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	s.draining.Store(true)
+	s.notifyStopping(srv)
 	s.log.Info("shutting down: finishing what clients already sent",
 		"active_conns", srv.Active(), "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -464,6 +487,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 // Reload reloads the certificate, key, client CAs and CRLs (on SIGHUP). A
 // broken file keeps the material in service; the log says why either way.
 func (s *Server) Reload() {
+	defer s.notifyReloading()()
 	if s.tls == nil {
 		s.log.Info("reload: nothing to reload in plain mode")
 		return
