@@ -153,15 +153,16 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 					// that they are seen even if the flags are refused: a
 					// misspelt variable can be why. configFromFlags fills
 					// the log settings even then (a bad one stays default).
-					cfg, err := configFromFlags(c, args)
+					cfg, fromFile, err := parseFlags(c, args)
 					log := newLogger(cfg, stderr)
 					warnUnknownEnv(log, c.Command.Flags)
 					if err != nil {
 						return usageError{err}
 					}
-					return serve(cfg, log, stdout, stderr)
+					return serve(parsed(c, cfg, fromFile), args, log, stdout, stderr)
 				},
 			},
+			checkCommand(args, stdout, usageErr),
 			certsCommand(stdout, usageErr),
 			benchCommand(stdout, usageErr),
 			testbedCommand(stdout, stderr, usageErr),
@@ -202,10 +203,13 @@ func rewriteFlagError(err error) error {
 var envParseError = regexp.MustCompile(`^could not parse "(.*)" as bool value from environment variable "([A-Z0-9_]+)"`)
 
 // serve runs the server until SIGINT or SIGTERM. The first signal starts a
-// graceful shutdown; a second one exits at once. SIGHUP reloads the TLS
-// material. If stdout is closed under it (`seclisten serve | head`), it
+// graceful shutdown; a second one exits at once. If stdout is closed under it (`seclisten serve | head`), it
 // shuts down gracefully too, and the exit status is 1.
-func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error {
+//
+// SIGHUP reads the configuration again (the file, the environment and the
+// command line args, as at start) and puts its policy in service (reload).
+func serve(start settings, args []string, log *slog.Logger, stdout, stderr io.Writer) error {
+	cfg := start.cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -225,6 +229,10 @@ func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error 
 	}
 	srv.Listening = func(addr net.Addr) { printTryIt(stderr, cfg, addr) }
 	srv.Flags = flagsOf
+	if start.file != "" {
+		srv.StartAttrs = []any{"config", start.file}
+	}
+	cur := start
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -237,7 +245,7 @@ func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) error 
 		for {
 			select {
 			case <-hup:
-				srv.Reload()
+				reload(srv, log, args, start, &cur)
 			case <-ctx.Done():
 				return
 			}

@@ -49,6 +49,8 @@ type handler struct {
 	maxLine  int
 	report   bool
 	hsTime   time.Duration
+	idle     time.Duration // the listener reads these two at accept
+	write    time.Duration
 	opts     exchange.Options
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,17 @@ type Server struct {
 	acme    *acme.Manager   // nil unless certificates come from ACME
 	h       *handler
 	metrics *metrics.Metrics
+	// policy is the handler that new connections get: the one built at
+	// start, then each one Apply builds. A connection keeps the one it
+	// was accepted with.
+	policy atomic.Pointer[handler]
+	// live is the Config in force (Apply replaces it); reloadMu orders
+	// Applies.
+	live     atomic.Pointer[config.Config]
+	reloadMu sync.Mutex
+	// StartAttrs, if set, are added to the start-up log line (the
+	// configuration file it came from, say).
+	StartAttrs []any
 	// draining is set when the shutdown starts: /readyz then says no.
 	draining atomic.Bool
 
@@ -109,6 +121,8 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		maxLine:  cfg.MaxLine,
 		report:   cfg.Report,
 		hsTime:   cfg.TLS.HandshakeTimeout,
+		idle:     cfg.IdleTimeout,
+		write:    cfg.WriteTimeout,
 		opts: exchange.Options{
 			Reply:   []byte(cfg.Reply),
 			MaxLine: cfg.MaxLine,
@@ -207,6 +221,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
 	s.h.flags = s.Flags
 	s.h.refusals = refusals(s.cfg.Limits, limiterEntries(s.cfg.MaxConns), s.Flags)
+	s.policy.Store(s.h)
+	cfg := s.cfg
+	s.live.Store(&cfg)
+	s.metrics.Reloaded(time.Now())
 	s.logStart(ln.Addr())
 	s.recordCertExpiry()
 	stop, err := s.startServices(ctx)
@@ -305,7 +323,11 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		MaxLifetime:  s.cfg.Limits.MaxLifetime,
 		MaxAccepts:   s.cfg.ExitAfter,
 		Logger:       s.log,
-	}, s.h.serve)
+		Timeouts: func() (idle, write, lifetime time.Duration) {
+			h := s.policy.Load()
+			return h.idle, h.write, h.limits.MaxLifetime
+		},
+	}, func(ctx context.Context, lc *listener.Conn) { s.policy.Load().serve(ctx, lc) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if s.Listening != nil {
@@ -390,7 +412,7 @@ func (s *Server) recordCertExpiry() {
 }
 
 func (s *Server) logStart(addr net.Addr) {
-	attrs := []any{"addr", addr.String()}
+	attrs := append([]any{"addr", addr.String()}, s.StartAttrs...)
 	if s.tls == nil {
 		attrs = append(attrs, "mode", "plain")
 	} else {

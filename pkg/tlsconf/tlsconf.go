@@ -174,20 +174,22 @@ type Material struct {
 	Pool      *x509.CertPool
 	CRLs      []*crl.List
 	config    *tls.Config
+	// opts are the options the material was loaded under, and files
+	// the files it was loaded from (for Watch).
+	opts  Options
+	files []string
 }
 
 // Source holds the current Material and hands out TLS configs that always
 // use it. It is safe for concurrent use.
 type Source struct {
-	opts    Options
 	current atomic.Pointer[Material]
 	base    *tls.Config
-	files   []string
 }
 
-// New loads the material and returns a Source. A missing or broken file is
-// an error here; after start, Reload keeps the old material instead.
-func New(opts Options) (*Source, error) {
+// checked fills opts's defaults and panics on options that break their
+// rules (see Options).
+func checked(opts Options) Options {
 	if opts.MinVersion == 0 {
 		opts.MinVersion = tls.VersionTLS12
 	}
@@ -205,13 +207,15 @@ func New(opts Options) (*Source, error) {
 	case opts.Explain && opts.ClientAuth != VerifyIfGiven && opts.ClientAuth != Require:
 		panic("tlsconf: Options.Explain needs ClientAuth VerifyIfGiven or Require")
 	}
-	s := &Source{opts: opts}
-	for _, f := range append(append([]string{opts.CertFile, opts.KeyFile}, opts.ClientCAFiles...), opts.CRLFiles...) {
-		if f != "" {
-			s.files = append(s.files, f)
-		}
-	}
-	m, err := s.load(nil)
+	return opts
+}
+
+// New loads the material and returns a Source. A missing or broken file is
+// an error here; after start, Reload keeps the old material instead.
+func New(opts Options) (*Source, error) {
+	opts = checked(opts)
+	s := &Source{}
+	m, err := s.load(opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -262,12 +266,13 @@ func (s *Source) Config() *tls.Config { return s.base }
 func (s *Source) Current() *Material { return s.current.Load() }
 
 // Options are the options the Source was made with.
-func (s *Source) Options() Options { return s.opts }
+func (s *Source) Options() Options { return s.current.Load().opts }
 
 // Reload loads every file again. On any error the material in service stays
 // as it was, and the error says why.
 func (s *Source) Reload() error {
-	m, err := s.load(s.current.Load())
+	old := s.current.Load()
+	m, err := s.load(old.opts, old)
 	if err != nil {
 		return err
 	}
@@ -275,28 +280,49 @@ func (s *Source) Reload() error {
 	return nil
 }
 
-func (s *Source) load(old *Material) (*Material, error) {
-	m := &Material{}
-	if s.opts.GetCertificate != nil {
+// Update loads the material under new options and puts it in service with
+// them, at once for every new handshake; on any error the material and
+// options in service stay as they were. The certificate source
+// (GetCertificate, ACMEChallenges) and KeyLogWriter must be those New was
+// given: they are wired into the base config at start. opts must keep
+// Options' rules, as New's must.
+func (s *Source) Update(opts Options) error {
+	opts = checked(opts)
+	m, err := s.load(opts, s.current.Load())
+	if err != nil {
+		return err
+	}
+	s.current.Store(m)
+	return nil
+}
+
+func (s *Source) load(opts Options, old *Material) (*Material, error) {
+	m := &Material{opts: opts}
+	for _, f := range append(append([]string{opts.CertFile, opts.KeyFile}, opts.ClientCAFiles...), opts.CRLFiles...) {
+		if f != "" {
+			m.files = append(m.files, f)
+		}
+	}
+	if opts.GetCertificate != nil {
 		// Certificates come from elsewhere (ACME).
-	} else if s.opts.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.opts.CertFile, s.opts.KeyFile)
+	} else if opts.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("load certificate %q and key %q: %w", s.opts.CertFile, s.opts.KeyFile, err)
+			return nil, fmt.Errorf("load certificate %q and key %q: %w", opts.CertFile, opts.KeyFile, err)
 		}
 		m.Cert = &cert
 	} else if old != nil {
 		m.Cert, m.Ephemeral = old.Cert, old.Ephemeral
 	} else {
-		cert, err := selfSigned(s.opts.Now())
+		cert, err := selfSigned(opts.Now())
 		if err != nil {
 			return nil, fmt.Errorf("make ephemeral certificate: %w", err)
 		}
 		m.Cert, m.Ephemeral = cert, true
 	}
-	if len(s.opts.ClientCAFiles) > 0 {
+	if len(opts.ClientCAFiles) > 0 {
 		m.Pool = x509.NewCertPool()
-		for _, f := range s.opts.ClientCAFiles {
+		for _, f := range opts.ClientCAFiles {
 			certs, err := loadCerts(f)
 			if err != nil {
 				return nil, fmt.Errorf("load client CA %q: %w", f, err)
@@ -307,7 +333,7 @@ func (s *Source) load(old *Material) (*Material, error) {
 			}
 		}
 	}
-	for _, f := range s.opts.CRLFiles {
+	for _, f := range opts.CRLFiles {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("load CRL %q: %w", f, err)
@@ -339,22 +365,22 @@ func loadCerts(file string) ([]*x509.Certificate, error) {
 
 func (s *Source) tlsConfig(m *Material) *tls.Config {
 	cfg := &tls.Config{
-		MinVersion:       s.opts.MinVersion,
+		MinVersion:       m.opts.MinVersion,
 		CipherSuites:     CipherSuites,
 		CurvePreferences: CurvePreferences,
-		NextProtos:       s.opts.ALPN,
-		KeyLogWriter:     s.opts.KeyLogWriter,
+		NextProtos:       m.opts.ALPN,
+		KeyLogWriter:     m.opts.KeyLogWriter,
 		ClientCAs:        m.Pool,
 	}
-	if s.opts.HideCANames {
+	if m.opts.HideCANames {
 		cfg.ClientCAs = nil
 	}
 	if m.Cert != nil {
 		cfg.Certificates = []tls.Certificate{*m.Cert}
 	} else {
-		cfg.GetCertificate = s.opts.GetCertificate
+		cfg.GetCertificate = m.opts.GetCertificate
 	}
-	switch s.opts.ClientAuth {
+	switch m.opts.ClientAuth {
 	case NoClientCert:
 		cfg.ClientAuth = tls.NoClientCert
 	case Request, Audit:
@@ -362,7 +388,7 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 		// verdict without refusing anyone.
 		cfg.ClientAuth = tls.RequestClientCert
 	case VerifyIfGiven, Require:
-		if s.opts.Explain {
+		if m.opts.Explain {
 			// Security decision: in TLS 1.3 the client's handshake is over
 			// before the server has judged its certificate, so an alert
 			// from crypto/tls arrives after the client has moved on, and
@@ -374,16 +400,16 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 			cfg.ClientAuth = tls.RequestClientCert
 			return cfg
 		}
-		if s.opts.HideCANames {
+		if m.opts.HideCANames {
 			// Security decision: without ClientCAs crypto/tls would verify
 			// against the system roots, so it only asks, and
 			// VerifyConnection verifies everything against the client CAs.
 			cfg.ClientAuth = tls.RequestClientCert
-			if s.opts.ClientAuth == Require {
+			if m.opts.ClientAuth == Require {
 				cfg.ClientAuth = tls.RequireAnyClientCert
 			}
 			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 && s.opts.ClientAuth == VerifyIfGiven && s.opts.Allow.Empty() {
+				if len(cs.PeerCertificates) == 0 && m.opts.ClientAuth == VerifyIfGiven && m.opts.Allow.Empty() {
 					return nil
 				}
 				if err := s.Verify(cs.PeerCertificates); err != nil {
@@ -398,11 +424,11 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 			return cfg
 		}
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		if s.opts.ClientAuth == Require {
+		if m.opts.ClientAuth == Require {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	}
-	if s.opts.ClientAuth == VerifyIfGiven || s.opts.ClientAuth == Require {
+	if m.opts.ClientAuth == VerifyIfGiven || m.opts.ClientAuth == Require {
 		// crypto/tls has checked the chain (and sent the matching alert:
 		// unknown_ca, certificate_expired, certificate_required). What it
 		// does not check, we do here: CRLs and the allowlists. This runs on
@@ -410,7 +436,7 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 		// applies to resumed sessions after a reload.
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			if len(cs.VerifiedChains) == 0 {
-				if len(cs.PeerCertificates) == 0 && !s.opts.Allow.Empty() {
+				if len(cs.PeerCertificates) == 0 && !m.opts.Allow.Empty() {
 					return &Rejection{Err: verdict.ErrNoCertificate}
 				}
 				return nil
@@ -435,10 +461,10 @@ func (r *Rejection) Unwrap() error { return r.Err }
 
 // checkChain applies the CRLs and the allowlists to a verified chain.
 func (s *Source) checkChain(m *Material, chain []*x509.Certificate) error {
-	if err := crl.Check(m.CRLs, chain, s.opts.Now(), s.opts.CRLAllowStale); err != nil {
+	if err := crl.Check(m.CRLs, chain, m.opts.Now(), m.opts.CRLAllowStale); err != nil {
 		return err
 	}
-	return s.opts.Allow.Check(identity.FromCertificate(chain[0]))
+	return m.opts.Allow.Check(identity.FromCertificate(chain[0]))
 }
 
 // Verify checks certificates a client sent (leaf first) the way Require
@@ -456,7 +482,7 @@ func (s *Source) Verify(certs []*x509.Certificate) error {
 	opts := x509.VerifyOptions{
 		Roots:         m.Pool,
 		Intermediates: x509.NewCertPool(),
-		CurrentTime:   s.opts.Now(),
+		CurrentTime:   m.opts.Now(),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	for _, c := range certs[1:] {
@@ -479,7 +505,7 @@ func (s *Source) Verify(certs []*x509.Certificate) error {
 // resumed sessions too. A client without a certificate is accepted in
 // VerifyIfGiven mode unless an allowlist is set, as without Explain.
 func (s *Source) Judge(certs []*x509.Certificate) error {
-	if len(certs) == 0 && s.opts.ClientAuth == VerifyIfGiven && s.opts.Allow.Empty() {
+	if o := s.Options(); len(certs) == 0 && o.ClientAuth == VerifyIfGiven && o.Allow.Empty() {
 		return nil
 	}
 	if err := s.Verify(certs); err != nil {
@@ -508,7 +534,7 @@ func (s *Source) ClientCANames() []string {
 // symlink swaps of Kubernetes secrets), until ctx ends. Each attempt's
 // outcome goes to report.
 func (s *Source) Watch(ctx context.Context, interval time.Duration, report func(error)) {
-	if len(s.files) == 0 {
+	if len(s.current.Load().files) == 0 {
 		return
 	}
 	last := s.fingerprint()
@@ -545,7 +571,7 @@ func looked() {
 // fingerprint summarises the files' identities and mtimes.
 func (s *Source) fingerprint() string {
 	var b strings.Builder
-	for _, f := range s.files {
+	for _, f := range s.current.Load().files {
 		fi, err := os.Stat(f)
 		if err != nil {
 			fmt.Fprintf(&b, "%s:missing;", f)
