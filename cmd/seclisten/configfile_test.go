@@ -416,3 +416,33 @@ func defaultOf(f cli.Flag) string {
 	}
 	return "?"
 }
+
+// Any file is an error or a set of keys, never a panic; each error is one
+// line naming the file.
+func FuzzParseConfigFile(f *testing.F) {
+	for _, seed := range []string{
+		"reply = \"x\"\nmax-conns-per-ip = 32\nallow-cn = [\"a\", \"b\"]\n",
+		"deny-cidr = \"10.0.0.0/8,::1/128\"\nonce = true\nrate = 2.5\n",
+		"[tls]\ncert = 1\n", "a.b.c = 1\n", "reply = [[1], {x = 2}]\n", "x = 1979-05-27T07:32:00Z\n",
+		"reply = \"\"\"\nmulti\nline\"\"\"\n", "\"max-conns\" = \"3\"\n", "= 1\n",
+	} {
+		f.Add(seed)
+	}
+	flags := withEnvVars(serveFlags())
+	f.Fuzz(func(t *testing.T, text string) {
+		file, err := parseConfigFile("f.toml", []byte(text), flags)
+		for _, e := range problems(err) {
+			if msg := e.Error(); !strings.HasPrefix(msg, "f.toml") || strings.Contains(msg, "\n") {
+				t.Errorf("error %q is not one line naming the file", msg)
+			}
+		}
+		if file == nil {
+			return
+		}
+		for key := range file.values {
+			if _, ok := fileKeys(flags)[key]; !ok {
+				t.Errorf("unknown key %q kept", key)
+			}
+		}
+	})
+}

@@ -88,6 +88,8 @@ const (
 	flagTrustedProxy   = "trusted-proxy"
 	flagRejectLogEvery = "reject-log-interval"
 	flagMetricsAddr    = "metrics-addr"
+
+	flagReloadClosesDenied = "reload-closes-denied"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -201,6 +203,8 @@ func serveFlags() []cli.Flag {
 			Usage: "read a PROXY protocol v1/v2 header for the real client address; only --trusted-proxy peers may connect"},
 		&cli.StringSliceFlag{Name: flagTrustedProxy, Category: catLimits,
 			Usage: "`CIDR` of load balancers allowed to send PROXY headers (repeatable)"},
+		&cli.BoolFlag{Name: flagReloadClosesDenied, Category: catLimits,
+			Usage: "at a reload (SIGHUP), close the connections in flight whose client the new policy refuses (a denied CIDR, a certificate now revoked or not allowed)"},
 		&cli.StringFlag{Name: flagRejectLogEvery, Category: catLimits, Hidden: true, Value: durationString(d.RejectLogInterval),
 			Usage: "how often (a `DURATION`) refused connections are summarised in the log"},
 
@@ -422,6 +426,7 @@ func parseFlags(c *cli.Context, args []string) (config.Config, map[string]bool, 
 	cfg.Limits.TrustedProxies = p.cidrs(flagTrustedProxy)
 	cfg.RejectLogInterval = p.duration(flagRejectLogEvery)
 	cfg.MetricsAddr = c.String(flagMetricsAddr)
+	cfg.ReloadClosesDenied = c.Bool(flagReloadClosesDenied)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.failPhrase(flagLogLevel, err)
 	} else {

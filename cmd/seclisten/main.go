@@ -140,7 +140,8 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "serve",
 				Usage: "listen, print every line clients send, and answer each one",
-				Description: "Every flag can also be set by the environment variable shown after it; the command line wins.\n" +
+				Description: "Every flag can also be set by the environment variable shown after it, or by the key of its name in the --config file;\n" +
+					"the command line wins over the environment, which wins over the file.\n" +
 					"A DURATION is written like 30s, 2m or 1h30m; a SIZE in bytes, like 65536, 64KiB or 1MiB.",
 				Flags:              withEnvVars(serveFlags()),
 				CustomHelpTemplate: serveHelpTemplate,

@@ -191,3 +191,57 @@ func TestReloadRestartOnly(t *testing.T) {
 	c.send("hi\n")
 	c.expectLine("x")
 }
+
+// With --reload-closes-denied, a reload closes the connections in flight
+// whose client the new policy refuses: an address now denied, a
+// certificate no longer allowed. The others are served on.
+func TestReloadClosesDenied(t *testing.T) {
+	t.Run("denied address", func(t *testing.T) {
+		conf := writeFile(t, "seclisten.toml", "plain = true\nreload-closes-denied = true\n")
+		p := startServe(t, "--config", conf)
+		denied, kept := newClientFrom(t, "127.0.0.2", p.addr), newClientFrom(t, "127.0.0.3", p.addr)
+		for _, c := range []*client{denied, kept} {
+			c.send("hello\n")
+			c.expectLine(defaultReply)
+		}
+		if err := os.WriteFile(conf, []byte("plain = true\nreload-closes-denied = true\ndeny-cidr = \"127.0.0.2/32\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(p.pid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		rec := p.waitLog("closed: the reloaded policy refuses this client", 1)
+		if rec["code"] != "reload-denied" || rec["refused_by"] != "deny-list" || !strings.HasPrefix(rec["remote_addr"].(string), "127.0.0.2:") {
+			t.Errorf("log record %v", rec)
+		}
+		denied.expectEOF()
+		kept.send("still here\n")
+		kept.expectLine(defaultReply)
+	})
+	t.Run("certificate no longer allowed", func(t *testing.T) {
+		dir := pkiDir(t)
+		policy := func(cn string) string {
+			return fmt.Sprintf("cert = %q\nkey = %q\nclient-ca = [%q]\nallow-cn = [%q]\nreload-closes-denied = true\n",
+				filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), filepath.Join(dir, "ca.pem"), cn)
+		}
+		conf := writeFile(t, "seclisten.toml", policy("client"))
+		p := startServe(t, "--config", conf)
+		c, reply, err := mtlsExchange(t, dir, "client", "127.0.0.1", p.addr, "hello")
+		if err != nil || reply != defaultReply {
+			t.Fatalf("before the reload: %q, %v", reply, err)
+		}
+		if err := os.WriteFile(conf, []byte(policy("carol")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(p.pid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		rec := p.waitLog("closed: the reloaded policy refuses this client", 1)
+		if rec["code"] != "reload-denied" || !strings.Contains(fmt.Sprint(rec["err"]), "CN=client") {
+			t.Errorf("log record %v", rec)
+		}
+		if line, err := c.readLine(); err == nil {
+			t.Errorf("still served after the reload: %q", line)
+		}
+	})
+}

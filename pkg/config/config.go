@@ -31,6 +31,12 @@ type Config struct {
 	// Plain serves plain TCP instead of TLS.
 	Plain bool
 
+	// ReloadClosesDenied, at a reload, closes the connections in flight
+	// whose client the new policy refuses (a denied CIDR, or a client
+	// certificate now revoked or not allowed). Otherwise a connection keeps
+	// the policy it was accepted under.
+	ReloadClosesDenied bool
+
 	// TLS holds the TLS and client-authentication settings (ignored with Plain).
 	TLS TLS
 	// ACME holds the automatic-certificate settings.

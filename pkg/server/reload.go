@@ -2,6 +2,7 @@ package server
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -9,6 +10,9 @@ import (
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/internal/admit"
+	"github.com/seclisten/seclisten/pkg/outcome"
+	"github.com/seclisten/seclisten/pkg/sanitize"
+	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
 
 // Apply puts the policy of cfg, which must have passed Validate, in
@@ -54,9 +58,67 @@ func (s *Server) Apply(cfg config.Config) (restart []string, err error) {
 	h.idle, h.write = cfg.IdleTimeout, cfg.WriteTimeout
 	h.opts = exchange.Options{Reply: []byte(cfg.Reply), MaxLine: cfg.MaxLine, Once: cfg.Once}
 	s.policy.Store(&h)
-	s.live.Store(&cfg)
 	s.metrics.Reloaded(time.Now())
+	if cfg.ReloadClosesDenied {
+		s.closeDenied(&h)
+	}
 	return restart, nil
+}
+
+// closeDenied closes the connections in flight whose client the policy of
+// h refuses: an address its lists deny, or a verified client certificate
+// that the TLS material in service now refuses (revoked, not in the
+// allowlists, or no longer chaining to a client CA).
+func (s *Server) closeDenied(h *handler) {
+	mode := tlsconf.NoClientCert
+	if s.tls != nil {
+		mode = s.tls.Options().ClientAuth
+	}
+	for _, c := range h.inFlight.list() {
+		why, denied := h.admit.Denies(c.addr)
+		attrs := []any{"code", outcome.ReloadDenied}
+		if denied {
+			attrs = append(attrs, "refused_by", why)
+		} else if certs := c.certs.Load(); certs != nil && (mode == tlsconf.Require || mode == tlsconf.VerifyIfGiven) {
+			if err := s.tls.Judge(*certs); err != nil {
+				denied = true
+				attrs = append(attrs, "err", sanitize.String([]byte(err.Error())))
+			}
+		}
+		if denied {
+			c.denied.Store(true)
+			c.log.Warn("closed: the reloaded policy refuses this client", h.withFlags(outcome.ReloadDenied, attrs...)...)
+			c.lc.CloseNow()
+		}
+	}
+}
+
+// inFlight is the set of admitted connections.
+type inFlight struct {
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+}
+
+func (f *inFlight) add(c *conn) {
+	f.mu.Lock()
+	f.conns[c] = struct{}{}
+	f.mu.Unlock()
+}
+
+func (f *inFlight) remove(c *conn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+}
+
+func (f *inFlight) list() []*conn {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	list := make([]*conn, 0, len(f.conns))
+	for c := range f.conns {
+		list = append(list, c)
+	}
+	return list
 }
 
 // ReloadFailed counts a reload that was refused (its configuration did not

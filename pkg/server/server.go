@@ -42,9 +42,7 @@ type Server struct {
 	// start, then each one Apply builds. A connection keeps the one it
 	// was accepted with.
 	policy atomic.Pointer[handler]
-	// live is the Config in force (Apply replaces it); reloadMu orders
-	// Applies.
-	live     atomic.Pointer[config.Config]
+	// reloadMu orders the changes of policy.
 	reloadMu sync.Mutex
 	// StartAttrs, if set, are added to the start-up log line (the
 	// configuration file it came from, say).
@@ -106,6 +104,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s.metrics.ClientCertExpiry(func() (time.Time, bool) { return warner.earliest(time.Now()) })
 	s.h = &handler{
 		certWarn: warner,
+		inFlight: &inFlight{conns: map[*conn]struct{}{}},
 		keyLog:   s.keyLog != nil,
 		log:      log,
 		printer:  s.printer,
@@ -129,6 +128,8 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			Once:    cfg.Once,
 		},
 	}
+	s.policy.Store(s.h)
+	s.metrics.Reloaded(time.Now())
 	return s, nil
 }
 
@@ -219,12 +220,14 @@ func (s *Server) Run(ctx context.Context) error {
 // logged), and an error if accepting failed for good.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
-	s.h.flags = s.Flags
-	s.h.refusals = refusals(s.cfg.Limits, limiterEntries(s.cfg.MaxConns), s.Flags)
-	s.policy.Store(s.h)
-	cfg := s.cfg
-	s.live.Store(&cfg)
-	s.metrics.Reloaded(time.Now())
+	// The policy in service (New's, or one a reload put in service since)
+	// learns how to name what governs an outcome.
+	s.reloadMu.Lock()
+	h := *s.policy.Load()
+	h.flags = s.Flags
+	h.refusals = refusals(h.limits, limiterEntries(s.cfg.MaxConns), s.Flags)
+	s.policy.Store(&h)
+	s.reloadMu.Unlock()
 	s.logStart(ln.Addr())
 	s.recordCertExpiry()
 	stop, err := s.startServices(ctx)
