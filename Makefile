@@ -101,9 +101,17 @@ install: build
 	  echo "$(INSTALL) -m 0640 scripts/seclisten.env '$(DESTDIR)$(CONFDIR)/seclisten.env'" && \
 	  $(INSTALL) -m 0640 scripts/seclisten.env '$(DESTDIR)$(CONFDIR)/seclisten.env'; \
 	fi
+	@if [ -e '$(DESTDIR)$(CONFDIR)/seclisten.toml' ]; then \
+	  echo "kept $(DESTDIR)$(CONFDIR)/seclisten.toml (compare with scripts/seclisten.toml for new keys)"; \
+	else \
+	  $(INSTALL) -d -m 0755 '$(DESTDIR)$(CONFDIR)' && \
+	  echo "$(INSTALL) -m 0644 scripts/seclisten.toml '$(DESTDIR)$(CONFDIR)/seclisten.toml'" && \
+	  $(INSTALL) -m 0644 scripts/seclisten.toml '$(DESTDIR)$(CONFDIR)/seclisten.toml'; \
+	fi
 	@echo
 	@echo "Next:"
-	@echo "  1. edit $(CONFDIR)/seclisten.env (domains, e-mail; staging first)"
+	@echo "  1. edit $(CONFDIR)/seclisten.toml or $(CONFDIR)/seclisten.env (domains, e-mail; staging first),"
+	@echo "     then: $(PREFIX)/bin/seclisten check --config $(CONFDIR)/seclisten.toml"
 	@echo "  2. systemctl daemon-reload"
 	@echo "  3. systemctl enable --now seclisten.socket seclisten"
 	@echo "  4. journalctl -u seclisten -f"

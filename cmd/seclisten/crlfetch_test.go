@@ -208,6 +208,9 @@ func TestCRLFetchRevocationMidRun(t *testing.T) {
 	p := startServe(t, f.serveArgs()...)
 	exchangeWith(t, p.addr, "before", defaultReply, certArgs(f.dir, "alice")...)
 	p.waitLog("fetched CRL", 1)
+	// A client served from the cache: a CRL used since its fetch is
+	// refreshed before it expires (one nobody used is let go instead).
+	exchangeWith(t, p.addr, "cached", defaultReply, certArgs(f.dir, "alice")...)
 
 	f.revoke("alice")
 	f.genCRL("-crldays", "1")

@@ -97,9 +97,10 @@ const (
 	flagRejectLogEvery = "reject-log-interval"
 	flagMetricsAddr    = "metrics-addr"
 
-	flagBanAfter = "ban-after"
-	flagBanFor   = "ban-for"
-	flagBanMax   = "ban-max"
+	flagBanAfter           = "ban-after"
+	flagBanFor             = "ban-for"
+	flagBanMax             = "ban-max"
+	flagReloadClosesDenied = "reload-closes-denied"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -154,6 +155,8 @@ func serveFlags() []cli.Flag {
 			Usage: "longest line accepted, a `SIZE` like 65536 or 64KiB; longer gets an error reply and is closed"},
 		&cli.StringFlag{Name: flagMaxConns, Category: catListener, Value: strconv.Itoa(d.MaxConns),
 			Usage: "`N` connections served at once; more wait in the kernel backlog"},
+		&cli.StringFlag{Name: flagConfig, Category: catListener,
+			Usage: "TOML `FILE` whose keys are these flags' names (max-conns-per-ip = 32); the environment and the command line win over it"},
 
 		&cli.StringFlag{Name: flagCert, Category: catTLS,
 			Usage: "server certificate `FILE` (PEM, chain allowed); without it, an ephemeral self-signed one"},
@@ -228,6 +231,8 @@ func serveFlags() []cli.Flag {
 			Usage: "first ban of a client IP lasts this `DURATION`; each new ban of the same IP doubles it"},
 		&cli.StringFlag{Name: flagBanMax, Category: catLimits, Value: durationString(d.Bans.Max),
 			Usage: "longest ban, a `DURATION` (at least --ban-for)"},
+		&cli.BoolFlag{Name: flagReloadClosesDenied, Category: catLimits,
+			Usage: "at a reload (SIGHUP), close the connections in flight whose client the new policy refuses (a denied CIDR, a certificate now revoked or not allowed)"},
 		&cli.StringFlag{Name: flagRejectLogEvery, Category: catLimits, Hidden: true, Value: durationString(d.RejectLogInterval),
 			Usage: "how often (a `DURATION`) refused connections are summarised in the log"},
 
@@ -354,9 +359,33 @@ func withEnvVars(flags []cli.Flag) []cli.Flag {
 // are one sentence, naming the flag or environment variable at fault. Even
 // with an error, the Config holds what did parse (a bad value stays at its
 // default), so that its log settings can be used to report it.
+//
+// With --config, each flag that neither the command line nor the
+// environment sets takes its key's value in the file, and an error about it
+// names the file, the line and the key. The error joins every problem
+// found, in order (Unwrap() []error); its first line is the first problem.
 func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
+	cfg, _, err := parseFlags(c, args)
+	return cfg, err
+}
+
+// parseFlags is configFromFlags, and also says which keys of the
+// configuration file were applied (the ones no flag or variable set).
+func parseFlags(c *cli.Context, args []string) (config.Config, map[string]bool, error) {
 	cfg := config.Default()
-	p := parser{c: c, args: args}
+	p := parser{c: c, args: args, failed: map[string]bool{}}
+	if path := c.String(flagConfig); path != "" {
+		file, err := readConfigFile(path, c.Command.Flags)
+		if file == nil {
+			return cfg, nil, err
+		}
+		p.errs = append(p.errs, problems(err)...)
+		if p.fromFile, err = applyConfigFile(c, file); err != nil {
+			return cfg, nil, err
+		}
+		p.file = file
+		p.filesExist(flagCert, flagKey, flagClientCA, flagCRL, flagACMECARoot)
+	}
 	cfg.Addr = c.String(flagAddr)
 	cfg.Plain = c.Bool(flagPlain)
 	cfg.Reply = c.String(flagReply)
@@ -442,24 +471,66 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.Bans.For = p.duration(flagBanFor)
 	cfg.Bans.Max = p.duration(flagBanMax)
 	cfg.MetricsAddr = c.String(flagMetricsAddr)
+	cfg.ReloadClosesDenied = c.Bool(flagReloadClosesDenied)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.failPhrase(flagLogLevel, err)
 	} else {
 		cfg.LogLevel = lvl
 	}
-	if p.err != nil {
-		return cfg, p.err
-	}
 	if cfg.TLS.KeyLogFile != "" && os.Getenv("INVOCATION_ID") != "" {
 		// systemd sets INVOCATION_ID for every unit it runs: a service
 		// never writes its session keys, whatever its unit or environment
 		// file says.
-		return cfg, fmt.Errorf("%s is refused under systemd: a service must not write its TLS session keys", p.source(flagKeyLog))
+		p.errs = append(p.errs, fmt.Errorf("%s is refused under systemd: a service must not write its TLS session keys", p.source(flagKeyLog)))
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, asFlags(err, func(key string) string { return "--" + key })
+	for _, err := range cfg.Problems() {
+		// A value that did not parse stays at its default, or zero:
+		// what Validate says of it would only repeat the first error.
+		if se, ok := err.(*setting.Error); ok && slices.ContainsFunc(se.Keys(), func(k string) bool { return p.failed[k] }) {
+			continue
+		}
+		p.errs = append(p.errs, p.settingError(err))
 	}
-	return cfg, nil
+	return cfg, p.fromFile, errors.Join(p.errs...)
+}
+
+// settingError words an error of pkg/ for the user: asFlags, except that a
+// key set by the configuration file is named as the file names it, and the
+// sentence starts with the file and the line of the first such key.
+func (p *parser) settingError(err error) error {
+	se, ok := err.(*setting.Error)
+	if !ok || p.file == nil {
+		return asFlags(err, func(key string) string { return "--" + key })
+	}
+	prefix := ""
+	msg := se.Render(func(key string) string {
+		if !p.fromFile[key] {
+			return "--" + key
+		}
+		if prefix == "" {
+			prefix = fmt.Sprintf("%s:%d: ", p.file.path, p.file.values[key].line)
+		}
+		return key
+	})
+	return errors.New(prefix + msg)
+}
+
+// filesExist checks that the files named by the given flags, when the
+// configuration file names them, can be read: the file's line is then in
+// the error, not only the path in a later one of the TLS loader.
+func (p *parser) filesExist(flags ...string) {
+	for _, flag := range flags {
+		if !p.fromFile[flag] {
+			continue
+		}
+		for _, path := range p.file.values[flag].strs {
+			if f, err := os.Open(path); err != nil {
+				p.fail(flag, err)
+			} else {
+				_ = f.Close()
+			}
+		}
+	}
 }
 
 // asFlags words an error of pkg/ for the command line: if err is a
@@ -474,31 +545,42 @@ func asFlags(err error, flag func(key string) string) error {
 	return errors.New(se.Render(flag))
 }
 
-// parser parses flag values, keeping the first error.
+// parser parses flag values, keeping every error.
 type parser struct {
 	c    *cli.Context
 	args []string
-	err  error
+	errs []error
+	// failed holds the flags whose value did not parse.
+	failed map[string]bool
+	// file is the configuration file, if any, and fromFile the keys whose
+	// value came from it.
+	file     *configFile
+	fromFile map[string]bool
 }
 
 func (p *parser) fail(flag string, err error) {
-	if p.err == nil {
-		p.err = fmt.Errorf("invalid %s: %w", p.source(flag), err)
+	p.failed[flag] = true
+	if p.fromFile[flag] {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w", p.file.at(flag), err))
+		return
 	}
+	p.errs = append(p.errs, fmt.Errorf("invalid %s: %w", p.source(flag), err))
 }
 
 // failPhrase keeps the error of a parser that words it as a phrase to
 // follow the setting's name ("must be 1.2 or 1.3, got ..."): the
 // enumerations.
 func (p *parser) failPhrase(flag string, err error) {
-	if p.err == nil {
-		p.err = fmt.Errorf("%s %w", p.source(flag), err)
-	}
+	p.failed[flag] = true
+	p.errs = append(p.errs, fmt.Errorf("%s %w", p.source(flag), err))
 }
 
-// source names where a flag's value came from: the command line, or its
-// environment variable.
+// source names where a flag's value came from: the command line, its
+// environment variable, or the configuration file (file:line: key).
 func (p *parser) source(flag string) string {
+	if p.fromFile[flag] {
+		return p.file.at(flag)
+	}
 	for _, a := range p.args {
 		if a == "--" {
 			break

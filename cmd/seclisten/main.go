@@ -140,7 +140,8 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "serve",
 				Usage: "listen, print every line clients send, and answer each one",
-				Description: "Every flag can also be set by the environment variable shown after it; the command line wins.\n" +
+				Description: "Every flag can also be set by the environment variable shown after it, or by the key of its name in the --config file;\n" +
+					"the command line wins over the environment, which wins over the file.\n" +
 					"A DURATION is written like 30s, 2m or 1h30m; a SIZE in bytes, like 65536, 64KiB or 1MiB.",
 				Flags:              withEnvVars(serveFlags()),
 				CustomHelpTemplate: serveHelpTemplate,
@@ -156,7 +157,7 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 					sd := takeSystemdEnv()
 					defer sd.close()
 					sdErr := sd.resolveNames(c)
-					cfg, err := configFromFlags(c, args)
+					cfg, fromFile, err := parseFlags(c, args)
 					log := newLogger(cfg, stderr)
 					warnUnknownEnv(log, c.Command.Flags)
 					if sd.err != nil {
@@ -174,9 +175,10 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 						return usageError{err}
 					}
 					sd.log(log)
-					return serve(cfg, log, stdout, stderr, sd)
+					return serve(parsed(c, cfg, fromFile), args, log, stdout, stderr, sd)
 				},
 			},
+			checkCommand(args, stdout, usageErr),
 			certsCommand(stdout, usageErr),
 			benchCommand(stdout, usageErr),
 			testbedCommand(stdout, stderr, usageErr),
@@ -217,10 +219,13 @@ func rewriteFlagError(err error) error {
 var envParseError = regexp.MustCompile(`^could not parse "(.*)" as bool value from environment variable "([A-Z0-9_]+)"`)
 
 // serve runs the server until SIGINT or SIGTERM. The first signal starts a
-// graceful shutdown; a second one exits at once. SIGHUP reloads the TLS
-// material. If stdout is closed under it (`seclisten serve | head`), it
+// graceful shutdown; a second one exits at once. If stdout is closed under it (`seclisten serve | head`), it
 // shuts down gracefully too, and the exit status is 1.
-func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, sd systemdEnv) error {
+//
+// SIGHUP reads the configuration again (the file, the environment and the
+// command line args, as at start) and puts its policy in service (reload).
+func serve(start settings, args []string, log *slog.Logger, stdout, stderr io.Writer, sd systemdEnv) error {
+	cfg := start.cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -245,6 +250,10 @@ func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, sd sys
 	if sd.acmeHTTP != nil {
 		srv.ACMEHTTPListener = sd.acmeHTTP.Listener
 	}
+	if start.file != "" {
+		srv.StartAttrs = []any{"config", start.file}
+	}
+	cur := start
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -257,7 +266,7 @@ func serve(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, sd sys
 		for {
 			select {
 			case <-hup:
-				srv.Reload()
+				reload(srv, log, args, start, &cur, sd.resolveNames)
 			case <-ctx.Done():
 				return
 			}

@@ -38,6 +38,7 @@ var outcomeFlags = map[outcome.Code]string{
 	outcome.WriteTimeout: "--write-timeout",
 	outcome.Once:         "--once",
 	outcome.Shutdown:     "--shutdown-timeout",
+	outcome.ReloadDenied: "--reload-closes-denied,--deny-cidr,--allow-cidr,--crl,--allow-cn,--allow-ou,--allow-dns,--allow-uri",
 }
 
 // flagsOf is outcomeFlags as the server takes it.

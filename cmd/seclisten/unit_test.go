@@ -136,20 +136,22 @@ func TestInstall(t *testing.T) {
 		}
 		return b
 	}
-	unit, env, socket := read(unitFile), read(envFile), read(socketFile)
+	unit, env, socket, conf := read(unitFile), read(envFile), read(socketFile), read("scripts/seclisten.toml")
 
 	dest := t.TempDir()
 	bin := filepath.Join(dest, "usr/local/bin/seclisten")
 	unitPath := filepath.Join(dest, "etc/systemd/system/seclisten.service")
 	socketPath := filepath.Join(dest, "etc/systemd/system/seclisten.socket")
 	envPath := filepath.Join(dest, "etc/seclisten/seclisten.env")
+	confPath := filepath.Join(dest, "etc/seclisten/seclisten.toml")
 
 	out := runMake(t, root, "install", "DESTDIR="+dest, "PREFIX=/usr/local")
 	checkFile(t, bin, 0o755, read("bin/seclisten"))
 	checkFile(t, unitPath, 0o644, unit)
 	checkFile(t, socketPath, 0o644, socket)
 	checkFile(t, envPath, 0o640, env)
-	for _, next := range []string{"/etc/seclisten/seclisten.env", "systemctl daemon-reload", "systemctl enable --now seclisten.socket seclisten"} {
+	checkFile(t, confPath, 0o644, conf)
+	for _, next := range []string{"/etc/seclisten/seclisten.env", "check --config /etc/seclisten/seclisten.toml", "systemctl daemon-reload", "systemctl enable --now seclisten.socket seclisten"} {
 		if !strings.Contains(out, next) {
 			t.Errorf("make install does not tell what to do next (%q):\n%s", next, out)
 		}
@@ -167,8 +169,13 @@ func TestInstall(t *testing.T) {
 	if err := os.WriteFile(unitPath, []byte("[Service]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	editedConf := []byte("# mine\nreply = \"ok\"\n")
+	if err := os.WriteFile(confPath, editedConf, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out = runMake(t, root, "install", "DESTDIR="+dest, "PREFIX=/usr/local")
 	checkFile(t, envPath, 0o640, edited)
+	checkFile(t, confPath, 0o644, editedConf)
 	checkFile(t, unitPath, 0o644, unit)
 	if !strings.Contains(out, "kept") {
 		t.Errorf("second install does not say it kept the environment file:\n%s", out)
@@ -191,7 +198,7 @@ func TestInstall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(got), "\nExecStart=/usr/bin/seclisten serve\n") || strings.Contains(string(got), installedBin) {
+		if !strings.Contains(string(got), "\nExecStart=/usr/bin/seclisten serve --config /etc/seclisten/seclisten.toml\n") || strings.Contains(string(got), installedBin) {
 			t.Errorf("unit installed with PREFIX=/usr still runs %s", installedBin)
 		}
 	})

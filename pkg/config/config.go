@@ -31,6 +31,12 @@ type Config struct {
 	// Plain serves plain TCP instead of TLS.
 	Plain bool
 
+	// ReloadClosesDenied, at a reload, closes the connections in flight
+	// whose client the new policy refuses (a denied CIDR, or a client
+	// certificate now revoked or not allowed). Otherwise a connection keeps
+	// the policy it was accepted under.
+	ReloadClosesDenied bool
+
 	// TLS holds the TLS and client-authentication settings (ignored with Plain).
 	TLS TLS
 	// ACME holds the automatic-certificate settings.
@@ -142,31 +148,39 @@ func (c *Config) ListenPort() int {
 // its key in a configuration file. The front end renders the keys as its
 // user knows them.
 func (c *Config) Validate() error {
-	if err := c.TLS.validate(c.Plain); err != nil {
-		return err
+	if errs := c.Problems(); len(errs) > 0 {
+		return errs[0]
 	}
-	if err := c.ACME.validate(c); err != nil {
-		return err
+	return nil
+}
+
+// Problems is every problem Validate would report, in its order: the
+// first problem of each group of settings (TLS, ACME, limits), then each of
+// the other rules that fails. Nil means the Config is valid.
+func (c *Config) Problems() []error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := c.Limits.validate(); err != nil {
-		return err
-	}
-	if err := c.Bans.validate(); err != nil {
-		return err
-	}
+	add(c.TLS.validate(c.Plain))
+	add(c.ACME.validate(c))
+	add(c.Limits.validate())
+	add(c.Bans.validate())
 	if err := ValidateAddr(c.ListenAddr()); err != nil {
-		return setting.Errorf("`addr`: %w", err)
+		add(setting.Errorf("`addr`: %w", err))
 	}
 	if c.MetricsAddr != "" {
 		if err := ValidateAddr(c.MetricsAddr); err != nil {
-			return setting.Errorf("`metrics-addr`: %w", err)
+			add(setting.Errorf("`metrics-addr`: %w", err))
 		}
 	}
 	if strings.ContainsAny(c.Reply, "\r\n") {
-		return setting.Errorf("`reply` must be a single line (no CR or LF)")
+		add(setting.Errorf("`reply` must be a single line (no CR or LF)"))
 	}
 	if c.MaxLine < 1 || c.MaxLine > MaxLineLimit {
-		return setting.Errorf("`max-line` must be between 1 byte and %d bytes (16MiB), got %d", MaxLineLimit, c.MaxLine)
+		add(setting.Errorf("`max-line` must be between 1 byte and %d bytes (16MiB), got %d", MaxLineLimit, c.MaxLine))
 	}
 	for _, d := range []struct {
 		key string
@@ -179,19 +193,19 @@ func (c *Config) Validate() error {
 		{"`reject-log-interval`", c.RejectLogInterval},
 	} {
 		if d.v <= 0 {
-			return setting.Errorf(d.key+" must be a positive duration, got %s", d.v)
+			add(setting.Errorf(d.key+" must be a positive duration, got %s", d.v))
 		}
 	}
 	if c.ExitAfter < 0 {
-		return setting.Errorf("`exit-after` must be a positive number of connections, got %d", c.ExitAfter)
+		add(setting.Errorf("`exit-after` must be a positive number of connections, got %d", c.ExitAfter))
 	}
 	if c.MaxConns < 1 {
-		return setting.Errorf("`max-conns` must be at least 1, got %d", c.MaxConns)
+		add(setting.Errorf("`max-conns` must be at least 1, got %d", c.MaxConns))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return setting.Errorf("`log-format` must be text or json, got %q", c.LogFormat)
+		add(setting.Errorf("`log-format` must be text or json, got %q", c.LogFormat))
 	}
-	return nil
+	return errs
 }
 
 // ValidateAddr checks a listen address: host:port with a numeric port, and a

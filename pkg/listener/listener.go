@@ -50,6 +50,11 @@ type Options struct {
 	// MaxLifetime bounds a connection's whole life, from accept; zero means
 	// unbounded.
 	MaxLifetime time.Duration
+	// Timeouts, if set, gives each new connection its idle and write
+	// timeouts and its lifetime instead of the three fields above, read
+	// once at accept: a connection keeps the timeouts it was accepted
+	// under when they change later (a reload, say).
+	Timeouts func() (idle, write, lifetime time.Duration)
 	// MaxAccepts, when above 0, makes Serve stop accepting after that many
 	// connections (counting those the handler refuses), close the
 	// listener, wait for their handlers to return, and return
@@ -177,15 +182,19 @@ func (s *Server) takeSlot() bool {
 }
 
 func (s *Server) start(nc net.Conn) {
+	idle, write, lifetime := s.opts.IdleTimeout, s.opts.WriteTimeout, s.opts.MaxLifetime
+	if s.opts.Timeouts != nil {
+		idle, write, lifetime = s.opts.Timeouts()
+	}
 	c := &Conn{
 		Conn:  nc,
 		id:    s.nextID.Add(1),
 		start: time.Now(),
-		idle:  s.opts.IdleTimeout,
-		write: s.opts.WriteTimeout,
+		idle:  idle,
+		write: write,
 	}
-	if s.opts.MaxLifetime > 0 {
-		c.end = c.start.Add(s.opts.MaxLifetime)
+	if lifetime > 0 {
+		c.end = c.start.Add(lifetime)
 	}
 	s.mu.Lock()
 	if s.closing {

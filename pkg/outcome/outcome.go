@@ -109,6 +109,9 @@ const (
 	ReadFailed     Code = "read-failed"
 	HandshakeEnded Code = "handshake-failed"
 	ACMEChallenge  Code = "acme-challenge"
+	// ReloadDenied: a reload's policy refuses the client of a connection
+	// in flight (with --reload-closes-denied).
+	ReloadDenied Code = "reload-denied"
 )
 
 type info struct {
@@ -169,6 +172,7 @@ var codes = []info{
 	{ReadFailed, Close, "reading failed"},
 	{HandshakeEnded, Close, "handshake failed"},
 	{ACMEChallenge, Close, "ACME TLS-ALPN-01 validation answered"},
+	{ReloadDenied, Close, "closed at a reload: the new policy refuses the client"},
 }
 
 var byCode = func() map[Code]info {

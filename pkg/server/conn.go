@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,7 +53,11 @@ type handler struct {
 	maxLine  int
 	report   bool
 	hsTime   time.Duration
+	idle     time.Duration // the listener reads these two at accept
+	write    time.Duration
 	opts     exchange.Options
+	// inFlight are the admitted connections, shared by every policy.
+	inFlight *inFlight
 }
 
 // conn is the state of one connection as it goes through the pipeline.
@@ -59,10 +65,15 @@ type conn struct {
 	lc     *listener.Conn // deadlines, lifetime, close
 	stream net.Conn       // the client's byte stream (after any PROXY header)
 	remote string         // the real client address
-	addr   netip.Addr     // its IP address
 	key    string         // the client as the limits see it (IPv6 by prefix)
 	out    *output.Conn   // prints the connection's events
 	log    connLog
+	addr   netip.Addr // the real client IP address (limits, bans, a reload's lists)
+	// certs is the client's certificate chain once the handshake verified
+	// it, for a reload's revocation and allowlist checks.
+	certs atomic.Pointer[[]*x509.Certificate]
+	// denied is set when a reload closed the connection.
+	denied atomic.Bool
 }
 
 // connLog logs for one connection, with its conn_id and remote_addr. It
@@ -117,8 +128,10 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	h.metrics.Open()
 
 	remote := client.String()
-	c := &conn{lc: lc, stream: rw, remote: remote, addr: client.Addr(), key: h.admit.Key(client.Addr()), out: h.printer.Conn(lc.ID(), remote),
-		log: connLog{l: h.log, id: lc.ID(), remote: remote}}
+	c := &conn{lc: lc, stream: rw, remote: remote, key: h.admit.Key(client.Addr()), out: h.printer.Conn(lc.ID(), remote),
+		log: connLog{l: h.log, id: lc.ID(), remote: remote}, addr: client.Addr()}
+	h.inFlight.add(c)
+	defer h.inFlight.remove(c)
 	c.out.Connect(remote, lc.LocalAddr().String())
 	c.log.Debug("connection opened")
 
@@ -137,6 +150,9 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	}
 	if reason == outcome.IdleTimeout && lc.LifetimeOver() {
 		reason = outcome.MaxLifetime
+	}
+	if c.denied.Load() {
+		reason = outcome.ReloadDenied
 	}
 	if reason == outcome.LineTooLong && h.reporter.Note(c.key, reason) {
 		// Info, not debug: the client was cut off, and whoever runs the
@@ -336,6 +352,10 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		if err != nil {
 			return h.explain(c, hs.Conn, err), outcome.HandshakeEnded
 		}
+	}
+	if mode := h.tls.Options().ClientAuth; len(st.PeerCertificates) > 0 && (mode == tlsconf.Require || mode == tlsconf.VerifyIfGiven) {
+		certs := st.PeerCertificates
+		c.certs.Store(&certs)
 	}
 	f := h.facts(c, st)
 	f.Hello = hs.Hello

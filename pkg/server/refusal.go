@@ -26,12 +26,12 @@ type refusal struct {
 	attrs []any
 }
 
-// refusals describes every admission refusal under the limits l, once at
-// start, so a refusal on the hot path only looks its description up. flags
-// names what governs an outcome, if it is set.
-func refusals(cfg config.Config, limiterEntries int, flags func(outcome.Code) string) map[outcome.Code]refusal {
-	m := refusalTexts(cfg.Limits, limiterEntries)
-	b := cfg.Bans
+// refusals describes every admission refusal under the limits l and the
+// bans b, once at start (and at each reload), so a refusal on the hot path
+// only looks its description up. flags names what governs an outcome, if
+// it is set.
+func refusals(l config.Limits, b config.Bans, limiterEntries int, flags func(outcome.Code) string) map[outcome.Code]refusal {
+	m := refusalTexts(l, limiterEntries)
 	m[outcome.Banned] = refusal{
 		limit: fmt.Sprintf("%d failures in %s, banned for %s doubling to %s", b.After, b.Window, b.For, b.Max),
 		line:  []byte("error: refused: your address is banned for a while after repeated failures; try again later\n"),

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,15 @@ type Server struct {
 	health  *certHealth     // nil in plain mode
 	h       *handler
 	metrics *metrics.Metrics
+	// policy is the handler that new connections get: the one built at
+	// start, then each one Apply builds. A connection keeps the one it
+	// was accepted with.
+	policy atomic.Pointer[handler]
+	// reloadMu orders the changes of policy.
+	reloadMu sync.Mutex
+	// StartAttrs, if set, are added to the start-up log line (the
+	// configuration file it came from, say).
+	StartAttrs []any
 	// draining is set when the shutdown starts: /readyz then says no.
 	draining atomic.Bool
 
@@ -149,6 +159,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s.metrics.ClientCertExpiry(func() (time.Time, bool) { return warner.earliest(time.Now()) })
 	s.h = &handler{
 		certWarn: warner,
+		inFlight: &inFlight{conns: map[*conn]struct{}{}},
 		keyLog:   s.keyLog != nil,
 		log:      log,
 		printer:  s.printer,
@@ -165,6 +176,8 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		maxLine:  cfg.MaxLine,
 		report:   cfg.Report,
 		hsTime:   cfg.TLS.HandshakeTimeout,
+		idle:     cfg.IdleTimeout,
+		write:    cfg.WriteTimeout,
 		opts: exchange.Options{
 			Reply:   []byte(cfg.Reply),
 			MaxLine: cfg.MaxLine,
@@ -174,6 +187,8 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	if s.h.bans != nil {
 		s.metrics.ServeBans(bansAPI{s.h.bans, log})
 	}
+	s.policy.Store(s.h)
+	s.metrics.Reloaded(time.Now())
 	return s, nil
 }
 
@@ -324,8 +339,14 @@ func (s *Server) Run(ctx context.Context) error {
 // logged), and an error if accepting failed for good.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
-	s.h.flags = s.Flags
-	s.h.refusals = refusals(s.cfg, limiterEntries(s.cfg.MaxConns), s.Flags)
+	// The policy in service (New's, or one a reload put in service since)
+	// learns how to name what governs an outcome.
+	s.reloadMu.Lock()
+	h := *s.policy.Load()
+	h.flags = s.Flags
+	h.refusals = refusals(h.limits, s.cfg.Bans, limiterEntries(s.cfg.MaxConns), s.Flags)
+	s.policy.Store(&h)
+	s.reloadMu.Unlock()
 	s.logStart(ln.Addr())
 	s.recordCertExpiry()
 	s.metrics.BuildInfo(s.Version, runtime.Version(), s.started)
@@ -451,7 +472,11 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		MaxLifetime:  s.cfg.Limits.MaxLifetime,
 		MaxAccepts:   s.cfg.ExitAfter,
 		Logger:       s.log,
-	}, s.h.serve)
+		Timeouts: func() (idle, write, lifetime time.Duration) {
+			h := s.policy.Load()
+			return h.idle, h.write, h.limits.MaxLifetime
+		},
+	}, func(ctx context.Context, lc *listener.Conn) { s.policy.Load().serve(ctx, lc) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if s.Listening != nil {
@@ -565,7 +590,7 @@ func (s *Server) recordCertExpiry() {
 }
 
 func (s *Server) logStart(addr net.Addr) {
-	attrs := []any{"addr", addr.String()}
+	attrs := append([]any{"addr", addr.String()}, s.StartAttrs...)
 	if s.tls == nil {
 		attrs = append(attrs, "mode", "plain")
 	} else {

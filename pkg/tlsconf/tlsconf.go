@@ -198,6 +198,10 @@ type Material struct {
 	// verify is config's VerifyConnection with the handshake's context
 	// (nil when config has none).
 	verify func(context.Context, tls.ConnectionState) error
+	// opts are the options the material was loaded under, and files
+	// the files it was loaded from (for Watch).
+	opts  Options
+	files []string
 }
 
 // StapleInfo is the validity of a stapled OCSP response.
@@ -208,19 +212,17 @@ type StapleInfo struct {
 // Source holds the current Material and hands out TLS configs that always
 // use it. It is safe for concurrent use.
 type Source struct {
-	opts    Options
 	current atomic.Pointer[Material]
 	base    *tls.Config
-	files   []string
 
 	// changed is closed, and cleared, when Reload replaces the material.
 	changedMu sync.Mutex
 	changed   chan struct{}
 }
 
-// New loads the material and returns a Source. A missing or broken file is
-// an error here; after start, Reload keeps the old material instead.
-func New(opts Options) (*Source, error) {
+// checked fills opts's defaults and panics on options that break their
+// rules (see Options).
+func checked(opts Options) Options {
 	if opts.MinVersion == 0 {
 		opts.MinVersion = tls.VersionTLS12
 	}
@@ -238,13 +240,15 @@ func New(opts Options) (*Source, error) {
 	case opts.Explain && opts.ClientAuth != VerifyIfGiven && opts.ClientAuth != Require:
 		panic("tlsconf: Options.Explain needs ClientAuth VerifyIfGiven or Require")
 	}
-	s := &Source{opts: opts}
-	for _, f := range append(append([]string{opts.CertFile, opts.KeyFile}, opts.ClientCAFiles...), opts.CRLFiles...) {
-		if f != "" {
-			s.files = append(s.files, f)
-		}
-	}
-	m, err := s.load(nil)
+	return opts
+}
+
+// New loads the material and returns a Source. A missing or broken file is
+// an error here; after start, Reload keeps the old material instead.
+func New(opts Options) (*Source, error) {
+	opts = checked(opts)
+	s := &Source{}
+	m, err := s.load(opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -303,26 +307,33 @@ func (s *Source) Config() *tls.Config { return s.base }
 func (s *Source) Current() *Material { return s.current.Load() }
 
 // Options are the options the Source was made with.
-func (s *Source) Options() Options { return s.opts }
+func (s *Source) Options() Options { return s.current.Load().opts }
 
 // Reload loads every file again. On any error the material in service stays
 // as it was, and the error says why.
 func (s *Source) Reload() error {
-	m, err := s.load(s.current.Load())
+	old := s.current.Load()
+	m, err := s.load(old.opts, old)
 	if err != nil {
 		return err
 	}
 	s.current.Store(m)
+	s.notifyChanged()
+	return nil
+}
+
+// notifyChanged closes the channel Changed handed out: the material was
+// replaced.
+func (s *Source) notifyChanged() {
 	s.changedMu.Lock()
 	if s.changed != nil {
 		close(s.changed)
 		s.changed = nil
 	}
 	s.changedMu.Unlock()
-	return nil
 }
 
-// Changed is closed when Reload next replaces the material. Take it before
+// Changed is closed when Reload or Update next replaces the material. Take it before
 // Current, so that no reload falls between them unseen.
 func (s *Source) Changed() <-chan struct{} {
 	s.changedMu.Lock()
@@ -358,18 +369,40 @@ func (s *Source) SetStaple(leaf, staple []byte, info StapleInfo) bool {
 	}
 }
 
-func (s *Source) load(old *Material) (*Material, error) {
-	m := &Material{}
-	if s.opts.GetCertificate != nil {
+// Update loads the material under new options and puts it in service with
+// them, at once for every new handshake; on any error the material and
+// options in service stay as they were. The certificate source
+// (GetCertificate, ACMEChallenges) and KeyLogWriter must be those New was
+// given: they are wired into the base config at start. opts must keep
+// Options' rules, as New's must.
+func (s *Source) Update(opts Options) error {
+	opts = checked(opts)
+	m, err := s.load(opts, s.current.Load())
+	if err != nil {
+		return err
+	}
+	s.current.Store(m)
+	s.notifyChanged()
+	return nil
+}
+
+func (s *Source) load(opts Options, old *Material) (*Material, error) {
+	m := &Material{opts: opts}
+	for _, f := range append(append([]string{opts.CertFile, opts.KeyFile}, opts.ClientCAFiles...), opts.CRLFiles...) {
+		if f != "" {
+			m.files = append(m.files, f)
+		}
+	}
+	if opts.GetCertificate != nil {
 		// Certificates come from elsewhere (ACME).
-	} else if s.opts.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.opts.CertFile, s.opts.KeyFile)
+	} else if opts.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("load certificate %q and key %q: %w", s.opts.CertFile, s.opts.KeyFile, err)
+			return nil, fmt.Errorf("load certificate %q and key %q: %w", opts.CertFile, opts.KeyFile, err)
 		}
 		m.Cert = &cert
 		if old != nil && old.Cert != nil && old.Cert.OCSPStaple != nil && len(old.Cert.Certificate) > 0 &&
-			bytes.Equal(old.Cert.Certificate[0], cert.Certificate[0]) && s.opts.Now().Before(old.Staple.NextUpdate) {
+			bytes.Equal(old.Cert.Certificate[0], cert.Certificate[0]) && opts.Now().Before(old.Staple.NextUpdate) {
 			// The same certificate keeps its staple across a reload
 			// until it is refreshed.
 			m.Cert.OCSPStaple, m.Staple = old.Cert.OCSPStaple, old.Staple
@@ -377,15 +410,15 @@ func (s *Source) load(old *Material) (*Material, error) {
 	} else if old != nil {
 		m.Cert, m.Ephemeral = old.Cert, old.Ephemeral
 	} else {
-		cert, err := selfSigned(s.opts.Now())
+		cert, err := selfSigned(opts.Now())
 		if err != nil {
 			return nil, fmt.Errorf("make ephemeral certificate: %w", err)
 		}
 		m.Cert, m.Ephemeral = cert, true
 	}
-	if len(s.opts.ClientCAFiles) > 0 {
+	if len(opts.ClientCAFiles) > 0 {
 		m.Pool = x509.NewCertPool()
-		for _, f := range s.opts.ClientCAFiles {
+		for _, f := range opts.ClientCAFiles {
 			certs, err := loadCerts(f)
 			if err != nil {
 				return nil, fmt.Errorf("load client CA %q: %w", f, err)
@@ -397,7 +430,7 @@ func (s *Source) load(old *Material) (*Material, error) {
 		}
 	}
 	var crlBytes int
-	for _, f := range s.opts.CRLFiles {
+	for _, f := range opts.CRLFiles {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("load CRL %q: %w", f, err)
@@ -438,22 +471,22 @@ func loadCerts(file string) ([]*x509.Certificate, error) {
 
 func (s *Source) tlsConfig(m *Material) *tls.Config {
 	cfg := &tls.Config{
-		MinVersion:       s.opts.MinVersion,
+		MinVersion:       m.opts.MinVersion,
 		CipherSuites:     CipherSuites,
 		CurvePreferences: CurvePreferences,
-		NextProtos:       s.opts.ALPN,
-		KeyLogWriter:     s.opts.KeyLogWriter,
+		NextProtos:       m.opts.ALPN,
+		KeyLogWriter:     m.opts.KeyLogWriter,
 		ClientCAs:        m.Pool,
 	}
-	if s.opts.HideCANames {
+	if m.opts.HideCANames {
 		cfg.ClientCAs = nil
 	}
 	if m.Cert != nil {
 		cfg.Certificates = []tls.Certificate{*m.Cert}
 	} else {
-		cfg.GetCertificate = s.opts.GetCertificate
+		cfg.GetCertificate = m.opts.GetCertificate
 	}
-	switch s.opts.ClientAuth {
+	switch m.opts.ClientAuth {
 	case NoClientCert:
 		cfg.ClientAuth = tls.NoClientCert
 	case Request, Audit:
@@ -461,7 +494,7 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 		// verdict without refusing anyone.
 		cfg.ClientAuth = tls.RequestClientCert
 	case VerifyIfGiven, Require:
-		if s.opts.Explain {
+		if m.opts.Explain {
 			// Security decision: in TLS 1.3 the client's handshake is over
 			// before the server has judged its certificate, so an alert
 			// from crypto/tls arrives after the client has moved on, and
@@ -473,16 +506,16 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 			cfg.ClientAuth = tls.RequestClientCert
 			return cfg
 		}
-		if s.opts.HideCANames {
+		if m.opts.HideCANames {
 			// Security decision: without ClientCAs crypto/tls would verify
 			// against the system roots, so it only asks, and
 			// VerifyConnection verifies everything against the client CAs.
 			cfg.ClientAuth = tls.RequestClientCert
-			if s.opts.ClientAuth == Require {
+			if m.opts.ClientAuth == Require {
 				cfg.ClientAuth = tls.RequireAnyClientCert
 			}
 			m.verify = func(ctx context.Context, cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 && s.opts.ClientAuth == VerifyIfGiven && s.opts.Allow.Empty() {
+				if len(cs.PeerCertificates) == 0 && m.opts.ClientAuth == VerifyIfGiven && m.opts.Allow.Empty() {
 					return nil
 				}
 				if err := s.verifyWith(ctx, m, cs.PeerCertificates); err != nil {
@@ -498,11 +531,11 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 			return cfg
 		}
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		if s.opts.ClientAuth == Require {
+		if m.opts.ClientAuth == Require {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	}
-	if s.opts.ClientAuth == VerifyIfGiven || s.opts.ClientAuth == Require {
+	if m.opts.ClientAuth == VerifyIfGiven || m.opts.ClientAuth == Require {
 		// crypto/tls has checked the chain (and sent the matching alert:
 		// unknown_ca, certificate_expired, certificate_required). What it
 		// does not check, we do here: CRLs and the allowlists. This runs on
@@ -510,7 +543,7 @@ func (s *Source) tlsConfig(m *Material) *tls.Config {
 		// applies to resumed sessions after a reload.
 		m.verify = func(ctx context.Context, cs tls.ConnectionState) error {
 			if len(cs.VerifiedChains) == 0 {
-				if len(cs.PeerCertificates) == 0 && !s.opts.Allow.Empty() {
+				if len(cs.PeerCertificates) == 0 && !m.opts.Allow.Empty() {
 					return &Rejection{Err: verdict.ErrNoCertificate}
 				}
 				return nil
@@ -534,18 +567,18 @@ type Rejection struct {
 func (r *Rejection) Error() string { return r.Err.Error() }
 func (r *Rejection) Unwrap() error { return r.Err }
 
-// checkChain applies the CRLs, the revocation checker and the allowlists
+// checkChain applies the CRLs, the allowlists and the revocation checker
 // to a verified chain. The allowlists go first: they cost nothing, and a
 // client they refuse causes no fetch.
 func (s *Source) checkChain(ctx context.Context, m *Material, chain []*x509.Certificate) error {
-	if err := crl.Check(m.CRLs, chain, s.opts.Now(), s.opts.CRLAllowStale); err != nil {
+	if err := crl.Check(m.CRLs, chain, m.opts.Now(), m.opts.CRLAllowStale); err != nil {
 		return err
 	}
-	if err := s.opts.Allow.Check(identity.FromCertificate(chain[0])); err != nil {
+	if err := m.opts.Allow.Check(identity.FromCertificate(chain[0])); err != nil {
 		return err
 	}
-	if s.opts.Revocation != nil {
-		return s.opts.Revocation.Check(ctx, chain)
+	if m.opts.Revocation != nil {
+		return m.opts.Revocation.Check(ctx, chain)
 	}
 	return nil
 }
@@ -573,7 +606,7 @@ func (s *Source) verifyWith(ctx context.Context, m *Material, certs []*x509.Cert
 	opts := x509.VerifyOptions{
 		Roots:         m.Pool,
 		Intermediates: x509.NewCertPool(),
-		CurrentTime:   s.opts.Now(),
+		CurrentTime:   m.opts.Now(),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	for _, c := range certs[1:] {
@@ -601,7 +634,7 @@ func (s *Source) Judge(certs []*x509.Certificate) error {
 
 // JudgeContext is Judge with a context that bounds the revocation check.
 func (s *Source) JudgeContext(ctx context.Context, certs []*x509.Certificate) error {
-	if len(certs) == 0 && s.opts.ClientAuth == VerifyIfGiven && s.opts.Allow.Empty() {
+	if o := s.Options(); len(certs) == 0 && o.ClientAuth == VerifyIfGiven && o.Allow.Empty() {
 		return nil
 	}
 	if err := s.VerifyContext(ctx, certs); err != nil {
@@ -630,7 +663,7 @@ func (s *Source) ClientCANames() []string {
 // symlink swaps of Kubernetes secrets), until ctx ends. Each attempt's
 // outcome goes to report.
 func (s *Source) Watch(ctx context.Context, interval time.Duration, report func(error)) {
-	if len(s.files) == 0 {
+	if len(s.current.Load().files) == 0 {
 		return
 	}
 	last := s.fingerprint()
@@ -667,7 +700,7 @@ func looked() {
 // fingerprint summarises the files' identities and mtimes.
 func (s *Source) fingerprint() string {
 	var b strings.Builder
-	for _, f := range s.files {
+	for _, f := range s.current.Load().files {
 		fi, err := os.Stat(f)
 		if err != nil {
 			fmt.Fprintf(&b, "%s:missing;", f)

@@ -1438,3 +1438,36 @@ func TestRevocationHook(t *testing.T) {
 		t.Errorf("hook saw contexts %v, want judge twice", rev.got)
 	}
 }
+
+// Update puts new options in service with their material, at once; options
+// whose files do not load change nothing.
+func TestUpdate(t *testing.T) {
+	f := newFixture(t)
+	alice := f.client(t, pki.ClientOptions{CommonName: "alice"})
+	opts := f.opts(tlsconf.Require)
+	opts.Allow.CN = []string{"bob"}
+	src := newSource(t, opts)
+	if err := src.Verify([]*x509.Certificate{alice.Certificate}); err == nil {
+		t.Fatal("alice verified under allow-cn bob")
+	}
+	opts.Allow.CN = []string{"bob", "alice"}
+	if err := src.Update(opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Verify([]*x509.Certificate{alice.Certificate}); err != nil {
+		t.Errorf("alice refused after the update: %v", err)
+	}
+	if got := src.Options().Allow.CN; len(got) != 2 {
+		t.Errorf("Options().Allow.CN = %q after the update", got)
+	}
+
+	broken := opts
+	broken.Allow.CN = nil
+	broken.ClientCAFiles = []string{filepath.Join(f.dir, "missing.pem")}
+	if err := src.Update(broken); err == nil {
+		t.Fatal("Update with a missing CA file: no error")
+	}
+	if got := src.Options().Allow.CN; len(got) != 2 {
+		t.Errorf("a failed update changed the options: allow-cn %q", got)
+	}
+}

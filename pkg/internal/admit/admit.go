@@ -26,14 +26,44 @@ type Options struct {
 type Admitter struct {
 	allow, deny []netip.Prefix
 	limiter     *limiter
+	limits      Limits // what limiter applies
 	// exemptLoopback skips the limiter for loopback addresses.
 	exemptLoopback bool
 }
 
 // New returns an Admitter.
 func New(opts Options) *Admitter {
-	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: newLimiter(opts.Limits),
+	return &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: newLimiter(opts.Limits), limits: opts.Limits,
 		exemptLoopback: !opts.LimitLoopback}
+}
+
+// With returns an Admitter for opts that keeps a's per-IP table (the
+// rate buckets and the connection counts) when opts.Limits are a's, so a
+// new policy neither forgets nor double-counts the clients already
+// connected; new limits start a new table. The connections a admitted
+// release their slots in a's table either way.
+func (a *Admitter) With(opts Options) *Admitter {
+	n := &Admitter{allow: opts.Allow, deny: opts.Deny, limiter: a.limiter, limits: a.limits,
+		exemptLoopback: !opts.LimitLoopback}
+	o, l := opts.Limits, a.limits
+	if o.Rate != l.Rate || o.Burst != l.Burst || o.MaxConcurrent != l.MaxConcurrent ||
+		o.IPv6Prefix != l.IPv6Prefix || o.MaxEntries != l.MaxEntries {
+		n.limiter, n.limits = newLimiter(o), o
+	}
+	return n
+}
+
+// Denies reports whether the lists refuse addr (the per-IP limits aside):
+// for connections admitted under other lists.
+func (a *Admitter) Denies(addr netip.Addr) (outcome.Code, bool) {
+	addr = addr.Unmap()
+	if cidr.Contains(a.deny, addr) {
+		return outcome.DenyList, true
+	}
+	if len(a.allow) > 0 && !cidr.Contains(a.allow, addr) {
+		return outcome.NotInAllowList, true
+	}
+	return "", false
 }
 
 // Key names the address as the limits see it: the address itself for

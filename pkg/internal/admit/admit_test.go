@@ -121,3 +121,39 @@ func TestReporterAggregates(t *testing.T) {
 		t.Errorf("spray flush = %v", recs)
 	}
 }
+
+// With swaps the lists and keeps the per-IP table while the limits stay:
+// a client at its cap before stays at its cap after.
+func TestWith(t *testing.T) {
+	addr := netip.MustParseAddr("192.0.2.1")
+	lim := Limits{MaxConcurrent: 1}
+	a := New(Options{Limits: lim, LimitLoopback: true})
+	release, _, ok := a.Admit(addr)
+	if !ok {
+		t.Fatal("first connection refused")
+	}
+	b := a.With(Options{Deny: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}, Limits: lim, LimitLoopback: true})
+	if _, why, ok := b.Admit(addr); ok || why != outcome.PerIPCap {
+		t.Errorf("second connection after With: %v, %q; want the per-IP cap kept", ok, why)
+	}
+	if why, denied := b.Denies(netip.MustParseAddr("198.51.100.7")); !denied || why != outcome.DenyList {
+		t.Errorf("Denies = %q, %v; want deny-list", why, denied)
+	}
+	if _, denied := a.Denies(netip.MustParseAddr("198.51.100.7")); denied {
+		t.Error("the old Admitter's lists changed")
+	}
+	release()
+	if r, _, ok := b.Admit(addr); !ok {
+		t.Error("refused after the first connection was released")
+	} else {
+		r()
+	}
+	c := b.With(Options{Limits: Limits{MaxConcurrent: 2}, LimitLoopback: true})
+	r1, _, ok1 := c.Admit(addr)
+	r2, _, ok2 := c.Admit(addr)
+	if !ok1 || !ok2 {
+		t.Error("new limits not applied")
+	}
+	r1()
+	r2()
+}

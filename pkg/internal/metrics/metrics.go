@@ -53,6 +53,8 @@ type Metrics struct {
 	stapleRefreshes   *prometheus.CounterVec // nil until OCSP
 	bansTotal         *prometheus.CounterVec
 	bans              Bans
+	reloadFailures    prometheus.Counter
+	lastReload        prometheus.Gauge
 
 	mu        sync.Mutex
 	certNames map[[2]string]bool
@@ -89,10 +91,14 @@ func New() *Metrics {
 	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "seclisten_certificate_expiry_timestamp_seconds",
 		Help: "When each certificate in service expires (Unix time), by source (file, ephemeral, acme) and name."},
 		[]string{"source", "name"})
+	m.reloadFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "seclisten_reload_failures_total",
+		Help: "Reloads of the configuration refused because it did not validate (the policy in service stayed)."})
+	m.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{Name: "seclisten_config_last_reload_success_timestamp_seconds",
+		Help: "When the policy in service was put in service (Unix time): at start, then at each good reload."})
 	m.bansTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seclisten_bans_total",
 		Help: "Temporary bans started, by the outcome that triggered them."}, []string{"reason"})
 	for _, c := range []prometheus.Collector{m.bansTotal, m.accepted, m.rejected, m.handshakeFailures, m.closed, m.notices, m.active, m.messages,
-		m.replies, m.bytesIn, m.bytesOut, m.handshakeSeconds, m.certExpiry,
+		m.replies, m.bytesIn, m.bytesOut, m.handshakeSeconds, m.certExpiry, m.reloadFailures, m.lastReload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -175,6 +181,12 @@ func (m *Metrics) liftBan(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
+
+// Reloaded records that a policy was put in service at t.
+func (m *Metrics) Reloaded(t time.Time) { m.lastReload.Set(float64(t.UnixNano()) / 1e9) }
+
+// ReloadFailed counts a refused reload.
+func (m *Metrics) ReloadFailed() { m.reloadFailures.Inc() }
 
 // Accepted counts a connection accepted by the listener.
 func (m *Metrics) Accepted() { m.accepted.Inc() }
