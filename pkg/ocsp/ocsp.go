@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -343,6 +344,7 @@ func (c *Client) get(ctx context.Context, responder string, cert, issuer *x509.C
 	if err != nil {
 		return nil, fmt.Errorf("make request: %w", err)
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, responder, bytes.NewReader(req))
@@ -353,7 +355,14 @@ func (c *Client) get(ctx context.Context, responder string, cert, issuer *x509.C
 	hreq.Header.Set("Accept", "application/ocsp-response")
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+		// Three clocks bound the wait (the context, the client's timeout
+		// and the transport's header timeout): whichever fires, it is
+		// the same failure, said the same way.
+		var ne net.Error
+		switch {
+		case parent.Err() != nil:
+			return nil, errors.New("no answer before the handshake's deadline")
+		case ctx.Err() != nil, errors.As(err, &ne) && ne.Timeout():
 			return nil, fmt.Errorf("no answer within %s", c.opts.Timeout)
 		}
 		return nil, err
