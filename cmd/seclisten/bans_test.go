@@ -197,6 +197,8 @@ func TestBanScanner(t *testing.T) {
 // Each new ban of the same key lasts twice as long, up to --ban-max; the
 // end of each is logged once.
 func TestBanEscalates(t *testing.T) {
+	// Mostly waiting on certificates, CRLs and bans to expire: beside the others.
+	t.Parallel()
 	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := startServe(t, "--json", "--limit-loopback", "--ban-after", "2/1m", "--ban-for", "1s", "--ban-max", "3s",
 		"--metrics-addr", maddr)

@@ -106,6 +106,8 @@ func TestServerCertOutsideValidity(t *testing.T) {
 // (Their bounds are 5 to 6 s away, x509 times being whole seconds: far
 // more than a start takes, and only waited for through the log.)
 func TestServerCertValidityFlipsOnTime(t *testing.T) {
+	// Mostly waiting on certificates, CRLs and bans to expire: beside the others.
+	t.Parallel()
 	t.Run("expires", func(t *testing.T) {
 		dir := t.TempDir()
 		cert, key := writeServerCert(t, dir, pki.Validity{NotAfter: time.Now().Add(6 * time.Second)})
@@ -210,6 +212,8 @@ func logTime(t *testing.T, rec map[string]any) time.Time {
 // are checked at a tenth of the lifetime: each certificate is renewed
 // before it expires, logged, and served, and none is ever served expired.
 func TestACMEShortLivedRenewsBeforeExpiry(t *testing.T) {
+	// Mostly waiting on certificates, CRLs and bans to expire: beside the others.
+	t.Parallel()
 	port := freePort(t)
 	peb := startPebble(t, pebbleOptions{tlsPort: port, httpPort: freePort(t)})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -254,6 +258,8 @@ func TestACMEShortLivedRenewsBeforeExpiry(t *testing.T) {
 // the certificate expires, an error is logged and /readyz says 503 with
 // the reason.
 func TestACMERenewalFailuresLogged(t *testing.T) {
+	// Mostly waiting on certificates, CRLs and bans to expire: beside the others.
+	t.Parallel()
 	for _, tt := range []struct {
 		name  string
 		cause func(t *testing.T, peb *pebble, storage string)
@@ -274,6 +280,7 @@ func TestACMERenewalFailuresLogged(t *testing.T) {
 		}, "not a directory"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			port := freePort(t)
 			peb := startPebble(t, pebbleOptions{tlsPort: port, httpPort: freePort(t)})
 			addr := fmt.Sprintf("127.0.0.1:%d", port)

@@ -202,6 +202,8 @@ func TestCRLFetchServesGoodRefusesRevoked(t *testing.T) {
 // its nextUpdate, the server refetches it in the background, and the next
 // handshake of the newly revoked client is refused.
 func TestCRLFetchRevocationMidRun(t *testing.T) {
+	// Mostly waiting on certificates, CRLs and bans to expire: beside the others.
+	t.Parallel()
 	f := newFetchPKI(t)
 	f.client("alice")
 	f.genCRL("-crlsec", "8")
@@ -271,6 +273,8 @@ func TestCRLFetchSingleFlight(t *testing.T) {
 // Each bad CRL gets a clear verdict (fail closed), no crash, no leaked
 // descriptor, no unbounded wait.
 func TestCRLFetchBadInputs(t *testing.T) {
+	// Mostly waiting on certificates, CRLs and bans to expire: beside the others.
+	t.Parallel()
 	f := newFetchPKI(t)
 	crlPEM, err := os.ReadFile(filepath.Join(f.dir, "crl.pem"))
 	if err != nil {

@@ -510,6 +510,8 @@ func TestOCSPBadResponders(t *testing.T) {
 // certificate file without the issuer, or a responder down at start, is
 // logged and the server serves without a staple.
 func TestOCSPStapling(t *testing.T) {
+	// Mostly waiting on certificates, CRLs and bans to expire: beside the others.
+	t.Parallel()
 	// stapled serves a certificate (with its chain) whose responder's
 	// answers last validity, once the first staple is in service.
 	stapled := func(t *testing.T, validity time.Duration, extra ...string) (ca *opensslCA, p *proc, url string, stop func()) {
