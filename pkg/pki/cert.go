@@ -161,32 +161,9 @@ func NewCA(opts CAOptions) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create CA %q: %w", cn, err)
 	}
-	key, err := generateKey(opts.KeyType)
+	tmpl, key, err := caTemplate(cn, opts.KeyType, notBefore, notAfter)
 	if err != nil {
 		return nil, fmt.Errorf("create CA %q: %w", cn, err)
-	}
-	skid, err := subjectKeyID(key.Public())
-	if err != nil {
-		return nil, fmt.Errorf("create CA %q: %w", cn, err)
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, fmt.Errorf("create CA %q: %w", cn, err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject: pkix.Name{
-			CommonName:   cn,
-			Organization: []string{Organization},
-		},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-		SubjectKeyId:          skid,
 	}
 	if opts.Intermediates {
 		tmpl.MaxPathLen, tmpl.MaxPathLenZero = 1, false
@@ -245,19 +222,41 @@ func (ca *CA) IssueIntermediate(opts IntermediateOptions) (*CA, error) {
 		return nil, fmt.Errorf("issue intermediate CA %q: validity starts (%s) after CA %s expires (%s)",
 			cn, notBefore.UTC().Format(time.RFC3339), parent.Subject, parent.NotAfter.UTC().Format(time.RFC3339))
 	}
-	key, err := generateKey(opts.KeyType)
+	tmpl, key, err := caTemplate(cn, opts.KeyType, notBefore, notAfter)
 	if err != nil {
 		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
+	}
+	tmpl.AuthorityKeyId = parent.SubjectKeyId
+	for _, u := range opts.CRLDistributionPoints {
+		if err := checkHTTPURL(u); err != nil {
+			return nil, fmt.Errorf("issue intermediate CA %q: CRL distribution point: %w", cn, err)
+		}
+		tmpl.CRLDistributionPoints = append(tmpl.CRLDistributionPoints, u)
+	}
+	cert, err := sign(tmpl, parent, key.Public(), ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
+	}
+	return &CA{Cert{Certificate: cert, Key: key}}, nil
+}
+
+// caTemplate is the template of a CA named cn valid from notBefore to
+// notAfter, with a new key of type kt: it may sign certificates and CRLs,
+// and leaves only (MaxPathLen 0) until the caller says otherwise.
+func caTemplate(cn string, kt KeyType, notBefore, notAfter time.Time) (*x509.Certificate, crypto.Signer, error) {
+	key, err := generateKey(kt)
+	if err != nil {
+		return nil, nil, err
 	}
 	skid, err := subjectKeyID(key.Public())
 	if err != nil {
-		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
+		return nil, nil, err
 	}
 	serial, err := randomSerial()
 	if err != nil {
-		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
+		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
+	return &x509.Certificate{
 		SerialNumber: serial,
 		Subject: pkix.Name{
 			CommonName:   cn,
@@ -271,19 +270,7 @@ func (ca *CA) IssueIntermediate(opts IntermediateOptions) (*CA, error) {
 		MaxPathLen:            0,
 		MaxPathLenZero:        true,
 		SubjectKeyId:          skid,
-		AuthorityKeyId:        parent.SubjectKeyId,
-	}
-	for _, u := range opts.CRLDistributionPoints {
-		if err := checkHTTPURL(u); err != nil {
-			return nil, fmt.Errorf("issue intermediate CA %q: CRL distribution point: %w", cn, err)
-		}
-		tmpl.CRLDistributionPoints = append(tmpl.CRLDistributionPoints, u)
-	}
-	cert, err := sign(tmpl, parent, key.Public(), ca.Key)
-	if err != nil {
-		return nil, fmt.Errorf("issue intermediate CA %q: %w", cn, err)
-	}
-	return &CA{Cert{Certificate: cert, Key: key}}, nil
+	}, key, nil
 }
 
 // LoadCA reads a CA certificate and its private key from PEM files. The key
