@@ -420,21 +420,9 @@ func parseFlags(c *cli.Context, args []string) (config.Config, map[string]bool, 
 	cfg.TLS.CRLMaxSize = p.byteSize(flagCRLMaxSize)
 	cfg.TLS.ClientCertWarn = p.duration(flagClientCertWarn)
 	cfg.TLS.Explain = c.Bool(flagExplain)
-	switch names := strings.TrimSpace(c.String(flagClientCANames)); names {
-	case "show":
-	case "hide":
-		cfg.TLS.HideClientCANames = true
-	default:
-		p.fail(flagClientCANames, fmt.Errorf("%q is not show or hide", names))
-	}
+	cfg.TLS.HideClientCANames = p.either(flagClientCANames, "show", "hide")
 	cfg.TLS.OCSP = c.Bool(flagOCSP)
-	switch fail := strings.TrimSpace(c.String(flagRevocationFail)); fail {
-	case "closed":
-	case "open":
-		cfg.TLS.RevocationFailOpen = true
-	default:
-		p.fail(flagRevocationFail, fmt.Errorf("%q is not closed or open", fail))
-	}
+	cfg.TLS.RevocationFailOpen = p.either(flagRevocationFail, "closed", "open")
 	cfg.ACME.Domains = c.StringSlice(flagACMEDomain)
 	cfg.ACME.Email = c.String(flagACMEEmail)
 	cfg.ACME.Agree = c.Bool(flagACMEAgree)
@@ -595,6 +583,20 @@ func (p *parser) source(flag string) string {
 		return envVar(flag)
 	}
 	return "--" + flag
+}
+
+// either is a flag of two values: false for off (the default), true for
+// on; anything else is an error.
+func (p *parser) either(flag, off, on string) bool {
+	switch v := strings.TrimSpace(p.c.String(flag)); v {
+	case off:
+		return false
+	case on:
+		return true
+	default:
+		p.fail(flag, fmt.Errorf("%q is not %s or %s", v, off, on))
+		return false
+	}
 }
 
 func (p *parser) duration(flag string) time.Duration {
