@@ -41,27 +41,13 @@ type tbRun struct {
 // of the test if still running.
 func launchTestbed(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = osexec.Command(binary, append([]string{"testbed"}, args...)...)
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = cleanEnv()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start seclisten testbed: %v", err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
+	cmd := osexec.Command(binary, append([]string{"testbed"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = cleanEnv()
+	p := startCmd(t, cmd)
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
 		if t.Failed() {
-			t.Logf("testbed stdout:\n%s\ntestbed stderr:\n%s", tail(p.stdout.String(), 6000), tail(p.stderr.String(), 4000))
+			t.Logf("testbed stdout:\n%s", tail(p.stdout.String(), 6000))
 		}
 	})
 	return p
