@@ -100,6 +100,13 @@ const (
 	flagBanAfter = "ban-after"
 	flagBanFor   = "ban-for"
 	flagBanMax   = "ban-max"
+
+	// The fleet's shared state in Redis.
+	flagRedis             = "redis"
+	flagRedisPrefix       = "redis-prefix"
+	flagRedisFail         = "redis-fail"
+	flagTicketKeyRotation = "ticket-key-rotation"
+	flagRedisLockTTL      = "redis-lock-ttl"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -119,11 +126,12 @@ const (
 	catTimeouts   = "timeouts"
 	catOutput     = "output and metrics"
 	catACME       = "ACME (automatic certificates)"
+	catFleet      = "fleet (shared state in Redis)"
 )
 
 // serveCategories lists the categories in help order.
 func serveCategories() []string {
-	return []string{catListener, catTLS, catClientAuth, catLimits, catTimeouts, catOutput, catACME}
+	return []string{catListener, catTLS, catClientAuth, catLimits, catTimeouts, catOutput, catACME, catFleet}
 }
 
 // serveFlags are the flags of `seclisten serve`, in help order. Defaults
@@ -280,6 +288,17 @@ func serveFlags() []cli.Flag {
 			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
 		&cli.StringFlag{Name: flagACMERenewCheck, Category: catACME, Hidden: true, Value: durationString(d.ACME.RenewCheckInterval),
 			Usage: "the longest wait (a `DURATION`) between renewal checks; a tenth of the shortest certificate lifetime if shorter (tests only)"},
+
+		&cli.StringFlag{Name: flagRedis, Category: catFleet,
+			Usage: "share ACME certificates and session-ticket keys with the other replicas through Redis at `URL` (redis:// or rediss://, [:PASSWORD@]HOST:PORT[/DB])"},
+		&cli.StringFlag{Name: flagRedisPrefix, Category: catFleet, Value: d.Fleet.Prefix,
+			Usage: "`PREFIX` of every key seclisten writes in Redis"},
+		&cli.StringFlag{Name: flagRedisFail, Category: catFleet, Value: "open",
+			Usage: "`MODE` while Redis is unreachable: open (serve with the local state) or closed (/readyz says not ready)"},
+		&cli.StringFlag{Name: flagTicketKeyRotation, Category: catFleet, Value: durationString(d.Fleet.TicketKeyRotation),
+			Usage: "replace the fleet's session-ticket key every `DURATION` (the last 4 keys still decrypt)"},
+		&cli.StringFlag{Name: flagRedisLockTTL, Category: catFleet, Hidden: true, Value: durationString(d.Fleet.LockTTL),
+			Usage: "how long a lock outlives a replica that stopped renewing it (a `DURATION`; tests only)"},
 	})
 }
 
@@ -442,6 +461,17 @@ func configFromFlags(c *cli.Context, args []string) (config.Config, error) {
 	cfg.Bans.For = p.duration(flagBanFor)
 	cfg.Bans.Max = p.duration(flagBanMax)
 	cfg.MetricsAddr = c.String(flagMetricsAddr)
+	cfg.Fleet.Redis = c.String(flagRedis)
+	cfg.Fleet.Prefix = c.String(flagRedisPrefix)
+	switch fail := strings.TrimSpace(c.String(flagRedisFail)); fail {
+	case "open":
+	case "closed":
+		cfg.Fleet.FailClosed = true
+	default:
+		p.fail(flagRedisFail, fmt.Errorf("%q is not open or closed", fail))
+	}
+	cfg.Fleet.TicketKeyRotation = p.duration(flagTicketKeyRotation)
+	cfg.Fleet.LockTTL = p.duration(flagRedisLockTTL)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.failPhrase(flagLogLevel, err)
 	} else {

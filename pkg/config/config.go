@@ -39,6 +39,8 @@ type Config struct {
 	Limits Limits
 	// Bans holds the temporary bans of clients that keep failing.
 	Bans Bans
+	// Fleet holds the state replicas share in Redis.
+	Fleet Fleet
 
 	// Reply is sent, followed by a newline, after every message.
 	Reply string
@@ -108,6 +110,7 @@ func Default() Config {
 		},
 		LogFormat: "text",
 		LogLevel:  slog.LevelInfo,
+		Fleet:     DefaultFleet(),
 	}
 }
 
@@ -152,6 +155,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Bans.validate(); err != nil {
+		return err
+	}
+	if err := c.Fleet.validate(c); err != nil {
 		return err
 	}
 	if err := ValidateAddr(c.ListenAddr()); err != nil {
