@@ -115,9 +115,10 @@ func envVar(flag string) string {
 }
 
 // Categories of the serve flags, in the order `serve --help` shows them:
-// what a user needs first comes first, ACME and the fleet's Redis last. Every serve flag has one
-// (inHelpOrder panics otherwise); to add a flag, give it one of these and
-// put it where it belongs among the flags of that category.
+// what a user needs first comes first, ACME and the fleet's Redis last.
+// Every serve flag has one (inHelpOrder panics otherwise); to add a flag,
+// give it one of these and put it where it belongs among the flags of that
+// category.
 const (
 	catListener   = "listener and exchange"
 	catTLS        = "TLS"
