@@ -34,6 +34,7 @@ prlimit util-linux the EMFILE test lowers the server's descriptor limit
 systemd-analyze systemd the unit tests check scripts/seclisten.service
 systemd-socket-activate systemd the socket activation test starts seclisten under it
 make make the install test runs make install
+redis-server redis-server the fleet tests start a real Redis (shared ACME storage, ticket keys)
 EOF
 		;;
 	bench)

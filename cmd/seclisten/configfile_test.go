@@ -45,6 +45,8 @@ func nonDefault(t *testing.T) map[string][]string {
 		flagACMEProfile: {"shortlived"}, flagACMEStorage: {filepath.Join(dir, "acme")}, flagACMEHTTPAddr: {"off"},
 		flagACMEAltHTTPPort: {"8080"}, flagACMEAltTLSALPNPort: {"8444"}, flagACMEOnDemandAllow: {"*.example.com"},
 		flagACMEAsk: {"http://127.0.0.1/ask"}, flagACMERenewCheck: {"1m"},
+		flagRedis: {"redis://127.0.0.1:6380/2"}, flagRedisPrefix: {"fleet1:"}, flagRedisFail: {"closed"},
+		flagTicketKeyRotation: {"1h"}, flagRedisLockTTL: {"30s"},
 	}
 }
 

@@ -101,6 +101,13 @@ const (
 	flagBanFor             = "ban-for"
 	flagBanMax             = "ban-max"
 	flagReloadClosesDenied = "reload-closes-denied"
+
+	// The fleet's shared state in Redis.
+	flagRedis             = "redis"
+	flagRedisPrefix       = "redis-prefix"
+	flagRedisFail         = "redis-fail"
+	flagTicketKeyRotation = "ticket-key-rotation"
+	flagRedisLockTTL      = "redis-lock-ttl"
 )
 
 // envVar is the environment variable that sets a flag.
@@ -109,9 +116,10 @@ func envVar(flag string) string {
 }
 
 // Categories of the serve flags, in the order `serve --help` shows them:
-// what a user needs first comes first, ACME last. Every serve flag has one
-// (inHelpOrder panics otherwise); to add a flag, give it one of these and
-// put it where it belongs among the flags of that category.
+// what a user needs first comes first, ACME and the fleet's Redis last.
+// Every serve flag has one (inHelpOrder panics otherwise); to add a flag,
+// give it one of these and put it where it belongs among the flags of that
+// category.
 const (
 	catListener   = "listener and exchange"
 	catTLS        = "TLS"
@@ -120,11 +128,12 @@ const (
 	catTimeouts   = "timeouts"
 	catOutput     = "output and metrics"
 	catACME       = "ACME (automatic certificates)"
+	catFleet      = "fleet (shared state in Redis)"
 )
 
 // serveCategories lists the categories in help order.
 func serveCategories() []string {
-	return []string{catListener, catTLS, catClientAuth, catLimits, catTimeouts, catOutput, catACME}
+	return []string{catListener, catTLS, catClientAuth, catLimits, catTimeouts, catOutput, catACME, catFleet}
 }
 
 // serveFlags are the flags of `seclisten serve`, in help order. Defaults
@@ -285,6 +294,17 @@ func serveFlags() []cli.Flag {
 			Usage: "on-demand gate: `URL` asked GET ?domain=NAME; only 200 allows issuance"},
 		&cli.StringFlag{Name: flagACMERenewCheck, Category: catACME, Hidden: true, Value: durationString(d.ACME.RenewCheckInterval),
 			Usage: "the longest wait (a `DURATION`) between renewal checks; a tenth of the shortest certificate lifetime if shorter (tests only)"},
+
+		&cli.StringFlag{Name: flagRedis, Category: catFleet,
+			Usage: "share ACME certificates and session-ticket keys with the other replicas through Redis at `URL` (redis:// or rediss://, [:PASSWORD@]HOST:PORT[/DB])"},
+		&cli.StringFlag{Name: flagRedisPrefix, Category: catFleet, Value: d.Fleet.Prefix,
+			Usage: "`PREFIX` of every key seclisten writes in Redis"},
+		&cli.StringFlag{Name: flagRedisFail, Category: catFleet, Value: "open",
+			Usage: "`MODE` while Redis is unreachable: open (serve with the local state) or closed (/readyz says not ready)"},
+		&cli.StringFlag{Name: flagTicketKeyRotation, Category: catFleet, Value: durationString(d.Fleet.TicketKeyRotation),
+			Usage: "replace the fleet's session-ticket key every `DURATION` (the last 4 keys still decrypt)"},
+		&cli.StringFlag{Name: flagRedisLockTTL, Category: catFleet, Hidden: true, Value: durationString(d.Fleet.LockTTL),
+			Usage: "how long a lock outlives a replica that stopped renewing it (a `DURATION`; tests only)"},
 	})
 }
 
@@ -460,6 +480,11 @@ func parseFlags(c *cli.Context, args []string) (config.Config, map[string]bool, 
 	cfg.Bans.Max = p.duration(flagBanMax)
 	cfg.MetricsAddr = c.String(flagMetricsAddr)
 	cfg.ReloadClosesDenied = c.Bool(flagReloadClosesDenied)
+	cfg.Fleet.Redis = c.String(flagRedis)
+	cfg.Fleet.Prefix = c.String(flagRedisPrefix)
+	cfg.Fleet.FailClosed = p.either(flagRedisFail, "open", "closed")
+	cfg.Fleet.TicketKeyRotation = p.duration(flagTicketKeyRotation)
+	cfg.Fleet.LockTTL = p.duration(flagRedisLockTTL)
 	if lvl, err := config.ParseLevel(c.String(flagLogLevel)); err != nil {
 		p.failPhrase(flagLogLevel, err)
 	} else {

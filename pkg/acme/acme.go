@@ -44,9 +44,13 @@ type Options struct {
 	// Profile names the CA's certificate profile (draft-aaron-acme-profiles),
 	// e.g. Let's Encrypt's "shortlived". Empty: the CA's default.
 	Profile string
-	// StorageDir holds the account, keys and certificates. Required.
-	// Replicas sharing it coordinate through certmagic's file locks.
+	// StorageDir holds the account, keys and certificates. Required
+	// unless Storage is set. Replicas sharing it coordinate through
+	// certmagic's file locks.
 	StorageDir string
+	// Storage, if set, holds them instead of StorageDir (a store shared by
+	// replicas on several machines, with its own locks).
+	Storage certmagic.Storage
 	// HTTPAddr is where HTTP-01 is answered; empty disables HTTP-01.
 	HTTPAddr string
 	// TLSALPNPort is the port the listener serves on, where TLS-ALPN-01 is
@@ -94,13 +98,17 @@ func New(opts Options) (*Manager, error) {
 	switch {
 	case !opts.Agreed:
 		panic("acme: Options.Agreed is required")
-	case opts.StorageDir == "":
-		panic("acme: Options.StorageDir is required")
+	case opts.StorageDir == "" && opts.Storage == nil:
+		panic("acme: Options.StorageDir is required (or Storage)")
 	case opts.OnDemand && (opts.Gate == nil || len(opts.Gate.Patterns) == 0 && opts.Gate.Ask == ""):
 		panic("acme: Options.OnDemand needs a Gate with Patterns or Ask")
 	}
-	if err := checkStorage(opts.StorageDir); err != nil {
-		return nil, err
+	storage := opts.Storage
+	if storage == nil {
+		if err := checkStorage(opts.StorageDir); err != nil {
+			return nil, err
+		}
+		storage = &certmagic.FileStorage{Path: opts.StorageDir}
 	}
 	m := &Manager{opts: opts, log: opts.Logger, wake: make(chan struct{}, 1)}
 	zl := newZapLogger(opts.Logger)
@@ -110,7 +118,7 @@ func New(opts Options) (*Manager, error) {
 		Logger:             zl,
 	})
 	m.cfg = certmagic.New(m.cache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: opts.StorageDir},
+		Storage: storage,
 		Logger:  zl,
 		OnEvent: m.onEvent,
 	})

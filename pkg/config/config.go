@@ -45,6 +45,8 @@ type Config struct {
 	Limits Limits
 	// Bans holds the temporary bans of clients that keep failing.
 	Bans Bans
+	// Fleet holds the state replicas share in Redis.
+	Fleet Fleet
 
 	// Reply is sent, followed by a newline, after every message.
 	Reply string
@@ -114,6 +116,7 @@ func Default() Config {
 		},
 		LogFormat: "text",
 		LogLevel:  slog.LevelInfo,
+		Fleet:     DefaultFleet(),
 	}
 }
 
@@ -168,6 +171,7 @@ func (c *Config) Problems() []error {
 	add(c.ACME.validate(c))
 	add(c.Limits.validate())
 	add(c.Bans.validate())
+	add(c.Fleet.validate(c))
 	if err := ValidateAddr(c.ListenAddr()); err != nil {
 		add(setting.Errorf("`addr`: %w", err))
 	}

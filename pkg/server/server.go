@@ -62,6 +62,8 @@ type Server struct {
 	// revocation fetches CRLs from distribution points (nil unless
 	// TLS.CRLFetchOn).
 	revocation *revocation.Checker
+	// fleet is the shared state in Redis (nil without it).
+	fleet *fleetState
 
 	// Listening, if set, is called once the server is listening on addr
 	// and its side services (metrics, ACME) have started.
@@ -101,6 +103,11 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		sd: newSDState()}
 	if !cfg.Plain {
 		opts := tlsOptions(cfg.TLS)
+		if cfg.Fleet.Enabled() {
+			if err := s.setupFleet(); err != nil {
+				return nil, err
+			}
+		}
 		s.setupOCSP()
 		if cfg.TLS.CRLFetchOn() || cfg.TLS.OCSP {
 			ro := revocation.Options{
@@ -140,6 +147,9 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 				s.health.changed()
 				s.sd.certChanged()
 			}
+			if s.fleet != nil {
+				aopts.Storage = s.fleet.storage
+			}
 			if s.acme, err = acme.New(aopts); err != nil {
 				return nil, err
 			}
@@ -151,6 +161,9 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			return nil, err
 		}
 		s.tls = src
+		if s.fleet != nil {
+			s.setupTickets()
+		}
 		s.health = newCertHealth(log, cfg.TLS.CertWarn, s.servedCerts)
 	}
 	l := cfg.Limits
@@ -408,6 +421,10 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 		}()
 		stops = append(stops, func() { stopMetrics(); <-metricsDone })
 	}
+	if s.fleet != nil {
+		// Before ACME, whose storage it is.
+		stops = append(stops, s.startFleet(ctx))
+	}
 	if s.acme != nil {
 		if err := s.acme.Start(ctx, s.ACMEHTTPListener); err != nil {
 			return nil, err
@@ -540,7 +557,7 @@ func (s *Server) ready() (bool, string) {
 	case s.health != nil && s.health.unhealthy() != "":
 		return false, s.health.unhealthy()
 	}
-	return true, ""
+	return s.fleetReady()
 }
 
 // servedCerts are the server certificates in service: the file or

@@ -1,0 +1,7 @@
+// Package fleet keeps the state replicas share in Redis: a
+// certmagic.Storage (values, listing, stat and expiring locks) for ACME, and
+// the session-ticket keys, rotated fleet-wide so that a ticket one replica
+// issues resumes on any other. A Client tracks whether Redis answers and
+// reports each change of state once; while Redis is away, callers keep what
+// they last had (certificates in certmagic's cache, the last ticket keys).
+package fleet
