@@ -413,9 +413,39 @@ func parseJSONLines(t *testing.T, s string) []map[string]any {
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("not a JSON line: %q: %v", line, err)
 		}
+		if k := duplicateKey(line); k != "" {
+			// JSON parsers disagree on which value wins.
+			t.Fatalf("log record names %q twice: %s", k, line)
+		}
 		recs = append(recs, rec)
 	}
 	return recs
+}
+
+// duplicateKey is a key a JSON object (one valid line) names twice at its
+// top level, or "".
+func duplicateKey(line string) string {
+	dec := json.NewDecoder(strings.NewReader(line))
+	if _, err := dec.Token(); err != nil {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := tok.(string)
+		if seen[k] {
+			return k
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // dial connects to the server.

@@ -546,7 +546,8 @@ func (h *handler) judge(st tls.ConnectionState, mode tlsconf.ClientAuth) verdict
 
 func (h *handler) logHandshake(c *conn, f *output.Facts) {
 	c.out.Handshake(f)
-	c.log.Info("handshake", f.Attrs()...)
+	// The connection's logger names remote_addr already.
+	c.log.Info("handshake", withoutKey(f.Attrs(), "remote_addr")...)
 	if f.TLS.ClientAuth == tlsconf.Audit.String() {
 		if f.Verdict == outcome.OK {
 			c.log.Info("audit: client certificate verified; a require server would accept it")
@@ -555,6 +556,16 @@ func (h *handler) logHandshake(c *conn, f *output.Facts) {
 				"verdict", f.Verdict, "reason", f.VerdictText)
 		}
 	}
+}
+
+// withoutKey is slog key-value pairs without the pair named key.
+func withoutKey(attrs []any, key string) []any {
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i] == key {
+			return append(attrs[:i:i], attrs[i+2:]...)
+		}
+	}
+	return attrs
 }
 
 // groupName names a key-exchange group, or "-" for none (resumption
