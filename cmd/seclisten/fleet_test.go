@@ -192,6 +192,9 @@ func TestFleetBadRedisState(t *testing.T) {
 		if strings.Contains(p.stderr.String(), "wrong-one") {
 			t.Error("the log repeats the password")
 		}
+		if rec := p.logRecord("listening"); rec["redis"] != "redis://:xxxxx@"+r.Addr()+"/0" || rec["redis_fail"] != "open" {
+			t.Errorf("start-up line: redis=%v redis_fail=%v, want the URL redacted and open", rec["redis"], rec["redis_fail"])
+		}
 		c := tlsDial(t, "127.0.0.1", p.addr)
 		c.send("hi\n")
 		c.expectLine("Message received! Thank you for connecting.")

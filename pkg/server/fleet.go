@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/fleet"
@@ -87,4 +88,13 @@ func (s *Server) fleetReady() (bool, string) {
 		return true, ""
 	}
 	return false, "redis unreachable (fail closed)"
+}
+
+// redactedURL is a Redis URL without its password, for the log.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "?"
+	}
+	return u.Redacted()
 }

@@ -625,6 +625,13 @@ func (s *Server) logStart(addr net.Addr) {
 		}
 		attrs = append(attrs, allowlistAttrs(s.cfg.TLS.Allow)...)
 	}
+	if s.fleet != nil {
+		fail := "open"
+		if s.cfg.Fleet.FailClosed {
+			fail = "closed"
+		}
+		attrs = append(attrs, "redis", redactedURL(s.cfg.Fleet.Redis), "redis_prefix", s.cfg.Fleet.Prefix, "redis_fail", fail)
+	}
 	attrs = append(attrs, s.limitAttrs()...)
 	if s.tls != nil {
 		attrs = append(attrs, s.materialAttrs()...)
