@@ -219,12 +219,12 @@ tickets), $ROUNDS interleaved rounds whose order alternates; medians.
 | handshakes/s with --redis / without >= 0.95 | $RATIO | $(met "$RATIO" 0.95 ">=") |
 | Redis commands per accepted connection under load (median of rounds): well under 1 (< 0.1) | $PER_CONN ($(list <<<"$PER_ROUND")) | $(met "$PER_CONN" 0.1 "<") |
 
-Over the whole run, from the replica's start (connect, ticket keys) to
-the end, including the idle time while the other replica was measured:
-$END_CMDS Redis commands for $TOTAL_ACC accepted connections ($LIFE per
-connection; during the rounds ${CMDS[all]} of them while the replica
-accepted ${ACC[all]}, and $((END_CMDS - START_CMDS)) in all). Most
-called: $TOP.
+Redis served ${CMDS[all]} commands while the --redis replica accepted
+${ACC[all]} connections in its runs. Over the whole run (the replica's
+start: connect, first ticket key; the other replica's runs; the rounds)
+it served $END_CMDS commands, $((END_CMDS - START_CMDS)) of them during
+the rounds, for $TOTAL_ACC accepted connections: $LIFE per connection.
+Most called: $TOP.
 EOF
 } >"$OUT_DIR/fleet.md"
 
