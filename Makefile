@@ -15,7 +15,7 @@ RUN_ARGS ?= serve --addr 127.0.0.1:8443 \
 	--client-ca certs/ca.pem --crl certs/crl.pem --client-auth verify-if-given --explain
 FUZZTIME ?= 10s
 
-.PHONY: all build run testbed certs deps test test-short fuzz lint fmt clean bench
+.PHONY: all build run testbed certs deps test test-short fuzz lint fmt clean bench bench-fleet
 
 all: build
 
@@ -63,11 +63,22 @@ lint:
 
 ## bench: seclisten against tlsref and stunnel4 on loopback, then
 ## BENCHMARKS.md (about 8 minutes; ROUNDS, DURATION, IDLE, OUT_DIR and
-## BENCHMARKS_MD are read from the environment, see scripts/bench.sh).
-## Installs stunnel4 first if it is missing, as deps does.
+## BENCHMARKS_MD are read from the environment, see scripts/bench.sh),
+## then bench-fleet. Installs stunnel4 and redis-server first if they are
+## missing, as deps does.
 bench:
 	GO='$(GO)' ./scripts/test-deps.sh bench
 	GO='$(GO)' ./scripts/bench.sh
+	GO='$(GO)' ./scripts/bench-fleet.sh
+
+## bench-fleet: one replica with --redis against the same without, on
+## loopback with a temporary redis-server: handshakes/s and Redis commands
+## per accepted connection (under a minute; ROUNDS, DURATION, RATE and
+## OUT_DIR from the environment, see scripts/bench-fleet.sh). Prints the
+## lines to paste into BENCHMARKS.md.
+bench-fleet:
+	GO='$(GO)' ./scripts/test-deps.sh bench
+	GO='$(GO)' ./scripts/bench-fleet.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -40,6 +40,9 @@ EOF
 	bench)
 		cat <<'EOF'
 stunnel4 stunnel4 make bench measures stunnel beside seclisten
+redis-server redis-server make bench-fleet measures a replica with --redis
+redis-cli redis-tools make bench-fleet counts the commands Redis served
+curl curl make bench-fleet reads the replicas' accepted connections from /metrics
 EOF
 		;;
 	*)

@@ -74,10 +74,33 @@ func main() {
 	if err := os.WriteFile(filepath.Join(filepath.Dir(*out), svgName), []byte(svg(bars)), 0o644); err != nil {
 		log.Fatalf("benchreport: %v", err)
 	}
-	if err := os.WriteFile(*out, []byte(rep.markdown(svgName, string(crypto))), 0o644); err != nil {
+	old, err := os.ReadFile(*out)
+	if err != nil && !os.IsNotExist(err) {
+		log.Fatalf("benchreport: %v", err)
+	}
+	md := rep.markdown(svgName, string(crypto)) + handWritten(string(old))
+	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
 		log.Fatalf("benchreport: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "benchreport: wrote %s and %s\n", *out, svgName)
+}
+
+// generated are the "## " sections markdown writes.
+var generated = []string{"Machine", "How it was measured", "Medians", "Ratios", "Targets", "What limits each figure", "Notes"}
+
+// handWritten is what a new report keeps of the old one: everything from
+// its first "## " section that markdown does not write (the measurements
+// of single issues, written by hand or pasted from scripts/bench-fleet.sh),
+// so that a run of bench.sh does not erase them.
+func handWritten(old string) string {
+	at := 0
+	for line := range strings.Lines(old) {
+		if title, ok := strings.CutPrefix(line, "## "); ok && !slices.Contains(generated, strings.TrimSpace(title)) {
+			return "\n" + old[at:]
+		}
+		at += len(line)
+	}
+	return ""
 }
 
 // load reads results/*.json and meta.txt.
