@@ -61,12 +61,15 @@ func resumes(t *testing.T, dir, a, b, version string) (bool, string) {
 
 // A session ticket issued by one replica resumes on another when they
 // share --redis (TLS 1.3 and 1.2), and does not without it: the test can
-// tell.
+// tell. The replica that resumes another's ticket counts it in
+// seclisten_handshake_resumptions_total{ticket="other-replica"} and says
+// resumed_ticket=other-replica in its handshake line; a replica resuming
+// its own ticket counts ticket="own".
 func TestFleetResumptionAcrossReplicas(t *testing.T) {
 	dir := pkiDir(t)
 	r := fleettest.StartRedis(t)
-	a, _ := fleetReplica(t, dir, "--redis", r.URL(0))
-	b, _ := fleetReplica(t, dir, "--redis", r.URL(0))
+	a, ma := fleetReplica(t, dir, "--redis", r.URL(0))
+	b, mb := fleetReplica(t, dir, "--redis", r.URL(0))
 	for _, p := range []*proc{a, b} {
 		p.waitLog("session ticket keys applied", 1)
 	}
@@ -75,12 +78,30 @@ func TestFleetResumptionAcrossReplicas(t *testing.T) {
 	}
 	for _, v := range []struct{ flag, name string }{{"-tls1_3", "TLSv1.3"}, {"-tls1_2", "TLSv1.2"}} {
 		t.Run(v.name, func(t *testing.T) {
+			before := resumptions(t, mb)
 			ok, line := resumes(t, dir, a.addr, b.addr, v.flag)
 			if !ok || !strings.Contains(line, v.name) {
 				t.Errorf("session from replica A on replica B: %q, want Reused, %s", line, v.name)
 			}
+			after := resumptions(t, mb)
+			if after.other != before.other+1 || after.own != before.own {
+				t.Errorf("replica B resumptions %+v then %+v, want other-replica +1, own unchanged", before, after)
+			}
+			b.waitLogMatch("handshake", "resumed_ticket=other-replica", func(rec map[string]any) bool {
+				return rec["resumed_ticket"] == "other-replica"
+			})
 		})
 	}
+	t.Run("own ticket", func(t *testing.T) {
+		before := resumptions(t, ma)
+		if ok, line := resumes(t, dir, a.addr, a.addr, "-tls1_3"); !ok {
+			t.Fatalf("replica A did not resume its own session: %q", line)
+		}
+		after := resumptions(t, ma)
+		if after.own != before.own+1 || after.other != before.other {
+			t.Errorf("replica A resumptions %+v then %+v, want own +1, other-replica unchanged", before, after)
+		}
+	})
 	t.Run("without redis", func(t *testing.T) {
 		c, _ := fleetReplica(t, dir)
 		d, _ := fleetReplica(t, dir)
@@ -92,6 +113,19 @@ func TestFleetResumptionAcrossReplicas(t *testing.T) {
 			t.Errorf("a replica did not resume its own session: %q", line)
 		}
 	})
+}
+
+type resumptionCounts struct{ own, other float64 }
+
+// resumptions scrapes seclisten_handshake_resumptions_total from the
+// metrics address m.
+func resumptions(t *testing.T, m string) resumptionCounts {
+	t.Helper()
+	_, body := curl(t, "http://"+m+"/metrics")
+	return resumptionCounts{
+		own:   metric(t, body, `seclisten_handshake_resumptions_total{ticket="own"}`),
+		other: metric(t, body, `seclisten_handshake_resumptions_total{ticket="other-replica"}`),
+	}
 }
 
 // Redis down at start: with --redis-fail open the replica serves (and

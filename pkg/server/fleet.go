@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -15,12 +17,17 @@ type fleetState struct {
 	storage *fleet.Storage
 	tickets *fleet.Tickets
 	back    chan struct{} // Redis answers again: refresh the keys now
+	// replica names this process in the session tickets it issues, so a
+	// resumption with another replica's ticket is counted as such.
+	replica string
 }
 
 // setupFleet connects nothing yet: startFleet does. A URL go-redis cannot
 // use is a start-up error; an unreachable Redis never is.
 func (s *Server) setupFleet() error {
-	f := &fleetState{back: make(chan struct{}, 1)}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	f := &fleetState{back: make(chan struct{}, 1), replica: hex.EncodeToString(id)}
 	var observe func(d time.Duration, err error)
 	c, err := fleet.New(fleet.Options{
 		URL:    s.cfg.Fleet.Redis,
