@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +26,18 @@ func fleetReplica(t *testing.T, dir string, extra ...string) (*proc, string) {
 	p := startServe(t, append([]string{"--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"),
 		"--once", "--metrics-addr", m}, extra...)...)
 	return p, m
+}
+
+// fleetPair starts two replicas on r and waits until both have the
+// fleet's ticket keys; it returns them and their metrics addresses.
+func fleetPair(t *testing.T, dir string, r *fleettest.Redis) (a, b *proc, ma, mb string) {
+	t.Helper()
+	a, ma = fleetReplica(t, dir, "--redis", r.URL(0))
+	b, mb = fleetReplica(t, dir, "--redis", r.URL(0))
+	for _, p := range []*proc{a, b} {
+		p.waitLog("session ticket keys applied", 1)
+	}
+	return a, b, ma, mb
 }
 
 // sessionLine runs one exchange with openssl s_client against addr (with
@@ -68,11 +84,7 @@ func resumes(t *testing.T, dir, a, b, version string) (bool, string) {
 func TestFleetResumptionAcrossReplicas(t *testing.T) {
 	dir := pkiDir(t)
 	r := fleettest.StartRedis(t)
-	a, ma := fleetReplica(t, dir, "--redis", r.URL(0))
-	b, mb := fleetReplica(t, dir, "--redis", r.URL(0))
-	for _, p := range []*proc{a, b} {
-		p.waitLog("session ticket keys applied", 1)
-	}
+	a, b, ma, mb := fleetPair(t, dir, r)
 	if n := len(a.logRecords("session ticket keys rotated")) + len(b.logRecords("session ticket keys rotated")); n != 1 {
 		t.Errorf("%d rotations at start by two replicas, want 1 (under the lock)", n)
 	}
@@ -295,4 +307,245 @@ func TestFleetACMEOneOrder(t *testing.T) {
 			t.Errorf("replica on %d serves serial %s, replica 1 %s", port, s, s1)
 		}
 	}
+}
+
+// fillRedis writes 64 KiB values until Redis refuses them for want of
+// memory (maxmemory, noeviction), within a bounded number of writes.
+func fillRedis(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	big := strings.Repeat("x", 64<<10)
+	for i := range 1000 {
+		err := rdb.Set(context.Background(), fmt.Sprintf("fill:%d", i), big, 0).Err()
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "OOM ") {
+				t.Fatalf("fill redis: %v, want OOM", err)
+			}
+			return
+		}
+	}
+	t.Fatal("redis took 1000 × 64 KiB without refusing: no maxmemory?")
+}
+
+// roundTrips is the replica's seclisten_redis_roundtrip_seconds_count.
+func roundTrips(t *testing.T, m string) float64 {
+	t.Helper()
+	_, body := curl(t, "http://"+m+"/metrics")
+	return metric(t, body, "seclisten_redis_roundtrip_seconds_count")
+}
+
+// A full Redis (maxmemory reached, noeviction: every write refused with
+// OOM, reads answered) is logged once, the replica serves with its local
+// ticket keys, retries at its usual pace (no busy loop: a bounded number
+// of Redis commands per second), and when memory is freed says so once
+// and gets the fleet's keys.
+func TestFleetRedisFull(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+	fillRedis(t, rdb)
+	start := time.Now()
+	p, m := fleetReplica(t, dir, "--redis", r.URL(0))
+	rec := p.waitLog("redis full: writes refused (maxmemory); serving with local state", 1)
+	if err, _ := rec["err"].(string); !strings.Contains(err, "OOM") {
+		t.Errorf("err %q does not quote Redis's OOM", err)
+	}
+	c := tlsDial(t, "127.0.0.1", p.addr)
+	c.send("served while redis is full\n")
+	c.expectLine(defaultReply)
+	if code, body := readyz(t, m); code != 200 {
+		t.Errorf("fail open, redis full: /readyz %d %q, want 200", code, body)
+	}
+
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog("redis takes writes again", 1)
+	p.waitLog("session ticket keys applied", 1)
+	elapsed := time.Since(start).Seconds()
+	loggedOnce(t, p, "redis full: writes refused (maxmemory); serving with local state")
+	loggedOnce(t, p, "redis takes writes again")
+	if n := len(p.logRecords("session ticket keys: refresh failed; keeping the last keys")); n > 1 {
+		t.Errorf("%d refresh-failed lines, want at most 1 (no line per retry)", n)
+	}
+	// A probe every 5 s and a key refresh every 5 s, a few commands
+	// each: far below 20 a second; a retry loop would be thousands.
+	if n := roundTrips(t, m); n > 20+20*elapsed {
+		t.Errorf("%v Redis round trips in %.1fs with Redis full: a busy loop", n, elapsed)
+	}
+	c = tlsDial(t, "127.0.0.1", p.addr)
+	c.send("served after\n")
+	c.expectLine(defaultReply)
+}
+
+// A slow Redis (DEBUG SLEEP stalls it) does not hold handshakes: the
+// ticket keys and certificates are local. The stall is logged once as
+// Redis unreachable (the probe's timeout, quoted), and its end once.
+func TestFleetRedisSlow(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t, "--enable-debug-command", "yes")
+	p, _ := fleetReplica(t, dir, "--redis", r.URL(0))
+	p.waitLog("session ticket keys applied", 1)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr(), ReadTimeout: time.Minute})
+	defer rdb.Close()
+	stalled := make(chan error, 1)
+	go func() { stalled <- rdb.Do(context.Background(), "DEBUG", "SLEEP", "20").Err() }()
+	rec := p.waitLogWithin("redis unreachable: serving with local state", 1, 20*time.Second)
+	if err, _ := rec["err"].(string); !strings.Contains(err, "timeout") {
+		t.Errorf("err %q does not say Redis timed out", err)
+	}
+	// Redis is still asleep: the handshake and the answer must not wait
+	// for it.
+	c := tlsDial(t, "127.0.0.1", p.addr)
+	c.send("served while redis sleeps\n")
+	c.expectLine(defaultReply)
+	select {
+	case err := <-stalled:
+		t.Fatalf("the stall ended (%v) before the exchange: the test proves nothing", err)
+	default:
+	}
+	if err := <-stalled; err != nil {
+		t.Fatalf("DEBUG SLEEP: %v", err)
+	}
+	p.waitLog("redis back", 1)
+	loggedOnce(t, p, "redis unreachable: serving with local state")
+	loggedOnce(t, p, "redis back")
+}
+
+// A lock key with garbage and no expiry (no replica writes one) would
+// block the fleet's key rotation forever: the replica gives it an expiry,
+// says so once, and takes the lock when it expires.
+func TestFleetGarbageLock(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+	if err := rdb.Set(context.Background(), "seclisten:lock/tickets", "\x00not a token", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := fleetReplica(t, dir, "--redis", r.URL(0), "--redis-lock-ttl", "2s")
+	p.waitLog("redis lock key has no expiry (garbage): it expires like a crashed holder's", 1)
+	p.waitLog("session ticket keys rotated", 1)
+	p.waitLog("session ticket keys applied", 1)
+	loggedOnce(t, p, "redis lock key has no expiry (garbage): it expires like a crashed holder's")
+}
+
+// Redis killed (SIGKILL) and restarted, empty, in the middle of a bounded
+// load over two replicas (at most 100 connections a second, at most
+// 2,000): every message a client got an answer for was printed by exactly
+// one replica, once; no replica exited; every connection was answered or
+// refused, none hung. The load runs until both replicas have seen Redis
+// go and come back.
+func TestFleetRedisKilledUnderLoad(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t)
+	a, b, _, _ := fleetPair(t, dir, r)
+	const maxConns, workers = 2000, 6
+	var (
+		mu                    sync.Mutex
+		answered              []string
+		refused, hung, issued int
+		next                  = make(chan int)
+		wg                    sync.WaitGroup
+		warm                  = make(chan struct{})
+		stop                  = make(chan struct{})
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				addr := []string{a.addr, b.addr}[i%2]
+				msg := fmt.Sprintf("load-%d", i)
+				got, err := exchangeOnce(addr, &tls.Config{InsecureSkipVerify: true}, msg)
+				mu.Lock()
+				switch {
+				case err == nil && got == defaultReply:
+					answered = append(answered, msg)
+					if len(answered) == 50 {
+						close(warm)
+					}
+				case isTimeout(err):
+					hung++
+				default:
+					refused++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	go func() {
+		defer close(next)
+		pace := time.NewTicker(10 * time.Millisecond) // the load's rate bound, not a wait
+		defer pace.Stop()
+		for i := range maxConns {
+			select {
+			case <-stop:
+				return
+			case <-pace.C:
+			}
+			select {
+			case <-stop:
+				return
+			case next <- i:
+				mu.Lock()
+				issued++
+				mu.Unlock()
+			}
+		}
+	}()
+	select {
+	case <-warm:
+	case <-time.After(hangGuard):
+		t.Fatal("no 50 answers under load")
+	}
+	r.Stop()
+	for _, p := range []*proc{a, b} {
+		p.waitLog("redis unreachable: serving with local state", 1)
+	}
+	r.Start()
+	for _, p := range []*proc{a, b} {
+		p.waitLog("redis back", 1)
+	}
+	close(stop)
+	wg.Wait()
+	for _, p := range []*proc{a, b} {
+		select {
+		case <-p.done:
+			t.Fatalf("a replica exited: %v", p.err)
+		default:
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hung > 0 {
+		t.Errorf("%d connections hung (no answer, no refusal within 30s)", hung)
+	}
+	printed := a.stdout.String() + b.stdout.String()
+	for _, m := range answered {
+		if n := strings.Count(printed, "] "+m+"\n"); n != 1 {
+			t.Errorf("answered message %q printed %d times, want 1", m, n)
+		}
+	}
+	if len(answered)+refused+hung != issued {
+		t.Errorf("%d answered + %d refused + %d hung != %d connections", len(answered), refused, hung, issued)
+	}
+	if refused > issued/10 {
+		t.Errorf("%d of %d connections refused: the replicas should serve without Redis", refused, issued)
+	}
+	t.Logf("%d connections: %d answered, %d refused, %d hung, across a Redis kill and restart", issued, len(answered), refused, hung)
+}
+
+// loggedOnce checks that p logged msg exactly once: a state change, not
+// a line per retry.
+func loggedOnce(t *testing.T, p *proc, msg string) {
+	t.Helper()
+	if n := len(p.logRecords(msg)); n != 1 {
+		t.Errorf("%q logged %d times, want once", msg, n)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -204,6 +204,7 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 		if ok {
 			break
 		}
+		s.expireForeign(ctx, key)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("redis: lock %s: %w", name, ctx.Err())
@@ -222,6 +223,20 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 	s.mu.Unlock()
 	go s.renew(key, h)
 	return nil
+}
+
+// expireForeign gives a lock key without an expiry one: no holder of
+// ours leaves such a key (every lock is set with one), so it is garbage
+// (written by hand, by another program, or a SET that lost its TTL) and
+// would block the fleet forever. It then ends like a crashed holder's.
+func (s *Storage) expireForeign(ctx context.Context, key string) {
+	ttl, err := s.c.rdb.PTTL(ctx, key).Result()
+	if err != nil || ttl != -1 {
+		return // -1: no expiry; -2: gone meanwhile
+	}
+	if ok, _ := s.c.rdb.Do(ctx, "PEXPIRE", key, s.lockTTL.Milliseconds(), "NX").Bool(); ok {
+		s.c.log.Warn("redis lock key has no expiry (garbage): it expires like a crashed holder's", "key", key, "expires_in", s.lockTTL.String())
+	}
 }
 
 var renewScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`)

@@ -79,6 +79,7 @@ type Tickets struct {
 
 	last     TicketKeys
 	badValue string // the garbage last reported, to report it once
+	lastErr  string // the refresh failure last reported, to report it once
 }
 
 // TicketOptions configure Tickets.
@@ -128,11 +129,15 @@ func (t *Tickets) Refresh(ctx context.Context) time.Duration {
 		keys, err = t.rotate(ctx)
 	}
 	if err != nil {
-		if ctx.Err() == nil && !isDown(err) {
+		// Redis away or full is the Client's to log, once; another
+		// failure is logged once until a refresh succeeds.
+		if ctx.Err() == nil && !isDown(err) && !IsFull(err) && err.Error() != t.lastErr {
+			t.lastErr = err.Error()
 			t.log.Warn("session ticket keys: refresh failed; keeping the last keys", "err", err)
 		}
 		return min(maxRefresh, t.rotation, 5*time.Second)
 	}
+	t.lastErr = ""
 	if !keys.Rotated.Equal(t.last.Rotated) {
 		t.last = keys
 		t.apply(keys.Keys)
