@@ -549,3 +549,60 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// Redis restarted empty under three ACME replicas: the certificate they
+// serve from memory is written back to Redis (by whichever notices
+// first; the others find it there), so a replica started afterwards
+// loads it, and Pebble sees one order for the fleet, not one more per
+// replica.
+func TestFleetACMERedisRestartedEmpty(t *testing.T) {
+	r := fleettest.StartRedis(t)
+	port1, port2, port3, port4 := freePort(t), freePort(t), freePort(t), freePort(t)
+	peb := startPebble(t, pebbleOptions{tlsPort: port1, httpPort: freePort(t)})
+	start := func(port int) *proc {
+		return startServe(t, peb.acmeArgs(t, t.TempDir(), "--addr", fmt.Sprintf("127.0.0.1:%d", port),
+			"--acme-domain", "fleet.seclisten.test", "--acme-http-addr", "off", "--redis", r.URL(0))...)
+	}
+	ps := []*proc{start(port1)}
+	ps[0].waitLogWithin("ACME certificate in service", 1, 40*time.Second)
+	ps = append(ps, start(port2), start(port3))
+	for _, p := range ps {
+		p.waitLogWithin("ACME certificate in service", 1, 40*time.Second)
+	}
+	if n := peb.orders(); n != 1 {
+		t.Fatalf("pebble saw %d orders before the restart, want 1", n)
+	}
+	s1 := servedSerial(t, fmt.Sprintf("127.0.0.1:%d", port1), "fleet.seclisten.test")
+
+	r.Stop()
+	for _, p := range ps {
+		p.waitLog("redis unreachable: serving with local state", 1)
+	}
+	r.Start() // empty
+	for _, p := range ps {
+		p.waitLog("redis back", 1)
+	}
+	restored := 0
+	for _, p := range ps {
+		p.waitLog("ACME certificates checked in redis", 2) // at start, and after the return
+		restored += len(p.logRecords("ACME certificate was missing from the shared storage: restored from memory"))
+	}
+	if restored < 1 {
+		t.Errorf("no replica restored the certificate to the empty redis")
+	}
+	fourth := start(port4)
+	fourth.waitLogWithin("ACME certificate in service", 1, 40*time.Second)
+	if n := peb.orders(); n != 1 {
+		t.Errorf("pebble saw %d orders after redis restarted empty and a replica started, want 1 (restored from memory)", n)
+	}
+	for _, port := range []int{port1, port2, port3, port4} {
+		if s := servedSerial(t, fmt.Sprintf("127.0.0.1:%d", port), "fleet.seclisten.test"); s != s1 {
+			t.Errorf("replica on %d serves serial %s, want %s", port, s, s1)
+		}
+	}
+	for _, p := range ps {
+		if n := len(p.logRecords("redis unreachable: serving with local state")); n != 1 {
+			t.Errorf("%d unreachable lines for one outage, want 1", n)
+		}
+	}
+}

@@ -75,6 +75,7 @@ type Tickets struct {
 	storage  *Storage
 	rotation time.Duration
 	apply    func([][32]byte)
+	lost     func()
 	log      *slog.Logger
 
 	last     TicketKeys
@@ -90,11 +91,15 @@ type TicketOptions struct {
 	Apply func([][32]byte)
 	// Logger gets rotations and bad stored values.
 	Logger *slog.Logger
+	// Lost, if set, is called when the key set this replica applied is
+	// gone from Redis: Redis lost its data (restarted without
+	// persistence, flushed), the rest of the fleet's state with it.
+	Lost func()
 }
 
 // NewTickets prepares the key rotation; Run runs it.
 func NewTickets(c *Client, s *Storage, o TicketOptions) *Tickets {
-	return &Tickets{c: c, storage: s, rotation: o.Rotation, apply: o.Apply, log: o.Logger}
+	return &Tickets{c: c, storage: s, rotation: o.Rotation, apply: o.Apply, lost: o.Lost, log: o.Logger}
 }
 
 func (t *Tickets) key() string { return t.c.Key("tickets") }
@@ -156,6 +161,9 @@ func (t *Tickets) stale(k TicketKeys) bool {
 func (t *Tickets) load(ctx context.Context) (TicketKeys, error) {
 	data, err := t.c.rdb.Get(ctx, t.key()).Bytes()
 	if errors.Is(err, redis.Nil) {
+		if len(t.last.Keys) > 0 && t.lost != nil {
+			t.lost()
+		}
 		return TicketKeys{}, nil
 	}
 	if err != nil {
