@@ -606,3 +606,55 @@ func TestFleetACMERedisRestartedEmpty(t *testing.T) {
 		}
 	}
 }
+
+// Garbage in the stored certificate (written by hand, another program, a
+// truncation) is logged once as such and treated as missing: a replica
+// started afterwards obtains the certificate again, once, and overwrites
+// it; the replica already serving keeps its certificate from memory.
+func TestFleetACMEGarbageCertificate(t *testing.T) {
+	r := fleettest.StartRedis(t)
+	port1, port2 := freePort(t), freePort(t)
+	peb := startPebble(t, pebbleOptions{tlsPort: port2, httpPort: freePort(t)})
+	start := func(port int) *proc {
+		return startServe(t, peb.acmeArgs(t, t.TempDir(), "--addr", fmt.Sprintf("127.0.0.1:%d", port),
+			"--acme-domain", "fleet.seclisten.test", "--acme-http-addr", "off", "--redis", r.URL(0))...)
+	}
+	// Pebble validates TLS-ALPN-01 on port2: the replica there orders;
+	// the one on port1 starts once the certificate is stored.
+	second := start(port2)
+	second.waitLogWithin("ACME certificate in service", 1, 40*time.Second)
+	first := start(port1)
+	first.waitLogWithin("ACME certificate in service", 1, 40*time.Second)
+	if n := peb.orders(); n != 1 {
+		t.Fatalf("pebble saw %d orders, want 1", n)
+	}
+	s1 := servedSerial(t, fmt.Sprintf("127.0.0.1:%d", port1), "fleet.seclisten.test")
+	second.stop()
+
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "seclisten:acme/certificates/*/fleet.seclisten.test.crt").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("stored certificate keys %v (%v), want one", keys, err)
+	}
+	if err := rdb.HSet(ctx, keys[0], "v", "\x00garbage-----BEGIN CERTIFICATE-----").Err(); err != nil {
+		t.Fatal(err)
+	}
+	again := start(port2)
+	rec := again.waitLogWithin("redis key holds garbage: treated as missing", 1, 40*time.Second)
+	if k, _ := rec["key"].(string); k != keys[0] {
+		t.Errorf("garbage reported at %q, want %q", k, keys[0])
+	}
+	again.waitLogWithin("ACME certificate in service", 1, 40*time.Second)
+	if n := peb.orders(); n != 2 {
+		t.Errorf("pebble saw %d orders, want 2 (one again for the garbage, once)", n)
+	}
+	if s := servedSerial(t, fmt.Sprintf("127.0.0.1:%d", port1), "fleet.seclisten.test"); s != s1 {
+		t.Errorf("the replica already serving changed certificate: %s, was %s", s, s1)
+	}
+	if v, err := rdb.HGet(ctx, keys[0], "v").Result(); err != nil || !strings.HasPrefix(v, "-----BEGIN CERTIFICATE-----") {
+		t.Errorf("stored certificate after the new order: %.40q (%v), want PEM", v, err)
+	}
+	loggedOnce(t, again, "redis key holds garbage: treated as missing")
+}
