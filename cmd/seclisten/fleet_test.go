@@ -8,8 +8,10 @@ import (
 	"net"
 	osexec "os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,21 +311,41 @@ func TestFleetACMEOneOrder(t *testing.T) {
 	}
 }
 
-// fillRedis writes 64 KiB values until Redis refuses them for want of
-// memory (maxmemory, noeviction), within a bounded number of writes.
+// fillRedis writes 2 MiB of values, then sets maxmemory (noeviction) to
+// 1 MiB under what Redis uses: every write is refused with OOM from then on,
+// whatever buffers come and go, until the values are deleted.
 func fillRedis(t *testing.T, rdb *redis.Client) {
 	t.Helper()
+	ctx := context.Background()
 	big := strings.Repeat("x", 64<<10)
-	for i := range 1000 {
-		err := rdb.Set(context.Background(), fmt.Sprintf("fill:%d", i), big, 0).Err()
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "OOM ") {
-				t.Fatalf("fill redis: %v, want OOM", err)
-			}
-			return
+	for i := range 32 {
+		if err := rdb.Set(ctx, fmt.Sprintf("fill:%d", i), big, 0).Err(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	t.Fatal("redis took 1000 × 64 KiB without refusing: no maxmemory?")
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int64
+	for _, l := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
+			used, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if used < 2<<20 {
+		t.Fatalf("redis uses %d bytes after 2 MiB of values", used)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// 1 MiB under what it uses: full now; deleting the values frees 2 MiB.
+	if err := rdb.ConfigSet(ctx, "maxmemory", fmt.Sprint(used-1<<20)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, "probe", "x", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "OOM ") {
+		t.Fatalf("a write to the full redis: %v, want OOM", err)
+	}
 }
 
 // roundTrips is the replica's seclisten_redis_roundtrip_seconds_count.
@@ -340,7 +362,7 @@ func roundTrips(t *testing.T, m string) float64 {
 // and gets the fleet's keys.
 func TestFleetRedisFull(t *testing.T) {
 	dir := pkiDir(t)
-	r := fleettest.StartRedis(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+	r := fleettest.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rdb.Close()
 	fillRedis(t, rdb)
@@ -512,8 +534,12 @@ func TestFleetRedisKilledUnderLoad(t *testing.T) {
 	for _, p := range []*proc{a, b} {
 		select {
 		case <-p.done:
-			t.Fatalf("a replica exited: %v", p.err)
+			t.Fatalf("a replica exited under load: %v", p.err)
 		default:
+		}
+		// A graceful stop, so that all it printed has arrived.
+		if code, _ := p.signal(syscall.SIGTERM, hangGuard); code != 0 {
+			t.Errorf("replica exit status %d after SIGTERM, want 0", code)
 		}
 	}
 	mu.Lock()
