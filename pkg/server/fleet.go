@@ -41,8 +41,8 @@ func (s *Server) setupFleet() error {
 		},
 		Changed: func(up bool) {
 			if up {
-				signal(f.back)
-				signal(f.restore)
+				wake(f.back)
+				wake(f.restore)
 			}
 		},
 	})
@@ -64,7 +64,7 @@ func (s *Server) setupTickets() {
 		Rotation: s.cfg.Fleet.TicketKeyRotation,
 		Apply:    func(keys [][32]byte) { base.SetSessionTicketKeys(keys) },
 		Logger:   s.log,
-		Lost:     func() { signal(s.fleet.restore) },
+		Lost:     func() { wake(s.fleet.restore) },
 	})
 }
 
@@ -102,8 +102,8 @@ func (s *Server) fleetReady() (bool, string) {
 	return false, "redis unreachable (fail closed)"
 }
 
-// signal wakes c's reader unless a wake-up is already pending.
-func signal(c chan struct{}) {
+// wake wakes c's reader unless a wake-up is already pending.
+func wake(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
 	default:
