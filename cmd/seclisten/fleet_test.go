@@ -213,6 +213,7 @@ func TestFleetFailClosed(t *testing.T) {
 	dir := pkiDir(t)
 	r := fleettest.StartRedis(t)
 	r.Stop()
+	start := time.Now()
 	p, m := fleetReplica(t, dir, "--redis", r.URL(0), "--redis-fail", "closed")
 	p.waitLog("redis unreachable: serving with local state", 1)
 	if code, body := readyz(t, m); code != 503 || !strings.Contains(body, "redis unreachable") {
@@ -222,6 +223,11 @@ func TestFleetFailClosed(t *testing.T) {
 	p.waitLog("redis back", 1)
 	if code, body := readyz(t, m); code != 200 {
 		t.Errorf("fail closed, redis back: /readyz %d %q, want 200", code, body)
+	}
+	// Probes back off from 250 ms to 10 s while Redis is away: a few a
+	// second at most, never a spin.
+	if n, elapsed := roundTrips(t, m), time.Since(start).Seconds(); n > 20+20*elapsed {
+		t.Errorf("%v Redis round trips in %.1fs with Redis away: a busy loop", n, elapsed)
 	}
 }
 
