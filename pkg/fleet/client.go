@@ -40,6 +40,7 @@ type Client struct {
 	opts   Options
 
 	up      atomic.Bool
+	full    atomic.Bool // the last write was refused for want of memory
 	mu      sync.Mutex
 	known   bool          // a first state has been logged
 	wake    chan struct{} // tells the watch loop of a failure
@@ -241,6 +242,7 @@ func (o observer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		start := time.Now()
 		err := next(ctx, cmd)
 		o.done(time.Since(start), err)
+		o.c.wrote(cmd.Name(), err)
 		return err
 	}
 }
@@ -250,8 +252,37 @@ func (o observer) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 		start := time.Now()
 		err := next(ctx, cmds)
 		o.done(time.Since(start), err)
+		for _, cmd := range cmds {
+			o.c.wrote(cmd.Name(), cmd.Err())
+		}
 		return err
 	}
+}
+
+// writes are the commands the fleet writes with: one that succeeds says
+// Redis has room again.
+var writes = map[string]bool{"set": true, "hset": true, "zadd": true, "evalsha": true, "eval": true}
+
+// wrote notes a Redis full (maxmemory reached with noeviction: writes
+// fail with OOM, reads work) and its end, logging each change once.
+func (c *Client) wrote(name string, err error) {
+	switch {
+	case IsFull(err):
+		if !c.full.Swap(true) {
+			c.log.Warn("redis full: writes refused (maxmemory); serving with local state", "redis", c.redacted(), "err", err)
+		}
+	case err == nil && writes[name]:
+		if c.full.Swap(false) {
+			c.log.Info("redis takes writes again", "redis", c.redacted())
+		}
+	}
+}
+
+// IsFull reports whether err is Redis refusing a write for want of
+// memory.
+func IsFull(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "OOM ")
 }
 
 func (o observer) done(d time.Duration, err error) {

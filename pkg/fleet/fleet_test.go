@@ -3,9 +3,15 @@ package fleet_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io/fs"
 	"log/slog"
+	"math/big"
 	"slices"
 	"sync"
 	"testing"
@@ -79,6 +85,50 @@ func client(t *testing.T, url string) (*fleet.Client, *logBuf) {
 	return c, l
 }
 
+// pemCert is a self-signed certificate and its key, PEM: values the
+// storage accepts under .crt and .key names.
+func pemCert(t *testing.T) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+}
+
+// Garbage under a certificate's name is missing to certmagic (Load and
+// Stat), so that it obtains the certificate again and overwrites it.
+func TestStorageGarbage(t *testing.T) {
+	r := fleettest.StartRedis(t)
+	c, l := client(t, r.URL(0))
+	s := fleet.NewStorage(c, 0)
+	ctx := context.Background()
+	for _, k := range []string{"certificates/ca/a/a.crt", "certificates/ca/a/a.key", "certificates/ca/a/a.json"} {
+		if err := s.Store(ctx, k, []byte("\x00garbage{")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Load(ctx, k); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Load(%s) of garbage: %v, want fs.ErrNotExist", k, err)
+		}
+		if s.Exists(ctx, k) {
+			t.Errorf("Exists(%s) of garbage: true", k)
+		}
+	}
+	if n := l.count("redis key holds garbage: treated as missing"); n != 3 {
+		t.Errorf("%d garbage lines for three values read twice each, want 3", n)
+	}
+}
+
 // The storage keeps what certmagic stores, lists it like a file system
 // and stats files and directories, as certmagic's FileStorage does.
 func TestStorageRoundTrip(t *testing.T) {
@@ -86,10 +136,11 @@ func TestStorageRoundTrip(t *testing.T) {
 	c, _ := client(t, r.URL(0))
 	s := fleet.NewStorage(c, 0)
 	ctx := context.Background()
+	cert, key := pemCert(t)
 	files := map[string]string{
-		"certificates/ca/example.com/example.com.crt": "cert",
-		"certificates/ca/example.com/example.com.key": "key",
-		"certificates/ca/other.test/other.test.crt":   "cert2",
+		"certificates/ca/example.com/example.com.crt": cert,
+		"certificates/ca/example.com/example.com.key": key,
+		"certificates/ca/other.test/other.test.crt":   cert + cert,
 		"acme/ca/users/ops/ops.json":                  "{}",
 		"certificatesx/not-under":                     "x",
 	}
@@ -126,7 +177,7 @@ func TestStorageRoundTrip(t *testing.T) {
 	}
 	before := time.Now()
 	info, err := s.Stat(ctx, "certificates/ca/example.com/example.com.key")
-	if err != nil || !info.IsTerminal || info.Size != 3 || info.Modified.After(time.Now()) || before.Sub(info.Modified) > time.Minute {
+	if err != nil || !info.IsTerminal || info.Size != int64(len(key)) || info.Modified.After(time.Now()) || before.Sub(info.Modified) > time.Minute {
 		t.Errorf("Stat(file) = %+v, %v", info, err)
 	}
 	if info, err := s.Stat(ctx, "certificates/ca"); err != nil || info.IsTerminal {

@@ -3,10 +3,14 @@ package fleet
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,10 +30,11 @@ type Storage struct {
 	c       *Client
 	lockTTL time.Duration
 
-	mu    sync.Mutex
-	locks map[string]*heldLock
-	done  chan struct{}
-	once  sync.Once
+	mu      sync.Mutex
+	locks   map[string]*heldLock
+	garbage map[string]string // key: the garbage last reported there
+	done    chan struct{}
+	once    sync.Once
 }
 
 // DefaultLockTTL is how long a lock outlives a holder that stopped
@@ -52,7 +57,7 @@ func NewStorage(c *Client, lockTTL time.Duration) *Storage {
 	if lockTTL <= 0 {
 		lockTTL = DefaultLockTTL
 	}
-	return &Storage{c: c, lockTTL: lockTTL, locks: map[string]*heldLock{}, done: make(chan struct{})}
+	return &Storage{c: c, lockTTL: lockTTL, locks: map[string]*heldLock{}, garbage: map[string]string{}, done: make(chan struct{})}
 }
 
 func (s *Storage) fileKey(key string) string { return s.c.Key("acme/" + key) }
@@ -82,7 +87,60 @@ func (s *Storage) Load(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis: load %s: %w", key, err)
 	}
+	if s.isGarbage(key, v) {
+		return nil, fmt.Errorf("redis: load %s: garbage: %w", key, fs.ErrNotExist)
+	}
 	return v, nil
+}
+
+// isGarbage reports whether the value at key cannot be what the key's
+// extension says (a certificate, a private key, JSON metadata): written
+// by hand, by another program, or truncated. certmagic would fail on it
+// at every attempt and never replace it; as a missing file, it is
+// obtained again once, under the lock, and overwritten. Each garbage
+// value is logged once.
+func (s *Storage) isGarbage(key string, v []byte) bool {
+	err := checkValue(key, v)
+	if err == nil {
+		return false
+	}
+	s.mu.Lock()
+	seen := s.garbage[key] == string(v)
+	s.garbage[key] = string(v)
+	s.mu.Unlock()
+	if !seen {
+		s.c.log.Warn("redis key holds garbage: treated as missing", "key", s.fileKey(key), "err", err)
+	}
+	return true
+}
+
+// checkValue checks a stored value against its key's extension.
+func checkValue(key string, v []byte) error {
+	switch path.Ext(key) {
+	case ".crt":
+		n := 0
+		for b, rest := pem.Decode(v); b != nil; b, rest = pem.Decode(rest) {
+			if b.Type != "CERTIFICATE" {
+				continue
+			}
+			if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+				return errors.New("not a certificate chain (PEM)")
+			}
+			n++
+		}
+		if n == 0 {
+			return errors.New("no PEM certificate")
+		}
+	case ".key":
+		if b, _ := pem.Decode(v); b == nil || !strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			return errors.New("no PEM private key")
+		}
+	case ".json":
+		if !json.Valid(v) {
+			return errors.New("not JSON")
+		}
+	}
+	return nil
 }
 
 // Delete deletes key and every key under it.
@@ -159,7 +217,7 @@ func (s *Storage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, erro
 	if err != nil {
 		return certmagic.KeyInfo{}, fmt.Errorf("redis: stat %s: %w", key, err)
 	}
-	if v, ok := vals[0].(string); ok {
+	if v, ok := vals[0].(string); ok && !s.isGarbage(key, []byte(v)) {
 		info := certmagic.KeyInfo{Key: key, Size: int64(len(v)), IsTerminal: true}
 		if m, ok := vals[1].(string); ok {
 			if n, err := strconv.ParseInt(m, 10, 64); err == nil {
@@ -204,6 +262,7 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 		if ok {
 			break
 		}
+		s.expireForeign(ctx, key)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("redis: lock %s: %w", name, ctx.Err())
@@ -222,6 +281,20 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 	s.mu.Unlock()
 	go s.renew(key, h)
 	return nil
+}
+
+// expireForeign gives a lock key without an expiry one: no holder of
+// ours leaves such a key (every lock is set with one), so it is garbage
+// (written by hand, by another program, or a SET that lost its TTL) and
+// would block the fleet forever. It then ends like a crashed holder's.
+func (s *Storage) expireForeign(ctx context.Context, key string) {
+	ttl, err := s.c.rdb.PTTL(ctx, key).Result()
+	if err != nil || ttl != -1 {
+		return // -1: no expiry; -2: gone meanwhile
+	}
+	if ok, _ := s.c.rdb.Do(ctx, "PEXPIRE", key, s.lockTTL.Milliseconds(), "NX").Bool(); ok {
+		s.c.log.Warn("redis lock key has no expiry (garbage): it expires like a crashed holder's", "key", key, "expires_in", s.lockTTL.String())
+	}
 }
 
 var renewScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`)

@@ -75,10 +75,12 @@ type Tickets struct {
 	storage  *Storage
 	rotation time.Duration
 	apply    func([][32]byte)
+	lost     func()
 	log      *slog.Logger
 
 	last     TicketKeys
 	badValue string // the garbage last reported, to report it once
+	lastErr  string // the refresh failure last reported, to report it once
 }
 
 // TicketOptions configure Tickets.
@@ -89,11 +91,15 @@ type TicketOptions struct {
 	Apply func([][32]byte)
 	// Logger gets rotations and bad stored values.
 	Logger *slog.Logger
+	// Lost, if set, is called when the key set this replica applied is
+	// gone from Redis: Redis lost its data (restarted without
+	// persistence, flushed), the rest of the fleet's state with it.
+	Lost func()
 }
 
 // NewTickets prepares the key rotation; Run runs it.
 func NewTickets(c *Client, s *Storage, o TicketOptions) *Tickets {
-	return &Tickets{c: c, storage: s, rotation: o.Rotation, apply: o.Apply, log: o.Logger}
+	return &Tickets{c: c, storage: s, rotation: o.Rotation, apply: o.Apply, lost: o.Lost, log: o.Logger}
 }
 
 func (t *Tickets) key() string { return t.c.Key("tickets") }
@@ -128,11 +134,15 @@ func (t *Tickets) Refresh(ctx context.Context) time.Duration {
 		keys, err = t.rotate(ctx)
 	}
 	if err != nil {
-		if ctx.Err() == nil && !isDown(err) {
+		// Redis away or full is the Client's to log, once; another
+		// failure is logged once until a refresh succeeds.
+		if ctx.Err() == nil && !isDown(err) && !IsFull(err) && err.Error() != t.lastErr {
+			t.lastErr = err.Error()
 			t.log.Warn("session ticket keys: refresh failed; keeping the last keys", "err", err)
 		}
 		return min(maxRefresh, t.rotation, 5*time.Second)
 	}
+	t.lastErr = ""
 	if !keys.Rotated.Equal(t.last.Rotated) {
 		t.last = keys
 		t.apply(keys.Keys)
@@ -151,6 +161,9 @@ func (t *Tickets) stale(k TicketKeys) bool {
 func (t *Tickets) load(ctx context.Context) (TicketKeys, error) {
 	data, err := t.c.rdb.Get(ctx, t.key()).Bytes()
 	if errors.Is(err, redis.Nil) {
+		if len(t.last.Keys) > 0 && t.lost != nil {
+			t.lost()
+		}
 		return TicketKeys{}, nil
 	}
 	if err != nil {

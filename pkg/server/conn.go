@@ -359,6 +359,13 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 	}
 	f := h.facts(c, st)
 	f.Hello = hs.Hello
+	if st.DidResume {
+		f.TLS.ResumedTicket = metrics.TicketOwn
+		if hs.OtherReplica {
+			f.TLS.ResumedTicket = metrics.TicketOtherReplica
+		}
+		h.metrics.Resumed(f.TLS.ResumedTicket)
+	}
 	if f.Identity != c.remote {
 		c.out.SetPeer(f.Identity + " " + c.remote)
 	}

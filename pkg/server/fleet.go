@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"time"
@@ -16,12 +18,18 @@ type fleetState struct {
 	storage *fleet.Storage
 	tickets *fleet.Tickets
 	back    chan struct{} // Redis answers again: refresh the keys now
+	restore chan struct{} // Redis may have lost data: put back the certificates
+	// replica names this process in the session tickets it issues, so a
+	// resumption with another replica's ticket is counted as such.
+	replica string
 }
 
 // setupFleet connects nothing yet: startFleet does. A URL go-redis cannot
 // use is a start-up error; an unreachable Redis never is.
 func (s *Server) setupFleet() error {
-	f := &fleetState{back: make(chan struct{}, 1)}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	f := &fleetState{back: make(chan struct{}, 1), restore: make(chan struct{}, 1), replica: hex.EncodeToString(id)}
 	var observe func(d time.Duration, err error)
 	c, err := fleet.New(fleet.Options{
 		URL:    s.cfg.Fleet.Redis,
@@ -34,10 +42,8 @@ func (s *Server) setupFleet() error {
 		},
 		Changed: func(up bool) {
 			if up {
-				select {
-				case f.back <- struct{}{}:
-				default:
-				}
+				wake(f.back)
+				wake(f.restore)
 			}
 		},
 	})
@@ -59,6 +65,7 @@ func (s *Server) setupTickets() {
 		Rotation: s.cfg.Fleet.TicketKeyRotation,
 		Apply:    func(keys [][32]byte) { base.SetSessionTicketKeys(keys) },
 		Logger:   s.log,
+		Lost:     func() { wake(s.fleet.restore) },
 	})
 }
 
@@ -73,9 +80,15 @@ func (s *Server) startFleet(ctx context.Context) (stop func()) {
 		defer close(done)
 		f.tickets.Run(tctx, f.back)
 	}()
+	restored := make(chan struct{})
+	go func() {
+		defer close(restored)
+		s.restoreCerts(tctx)
+	}()
 	return func() {
 		cancel()
 		<-done
+		<-restored
 		f.storage.Close()
 		_ = f.client.Close()
 	}
@@ -97,4 +110,39 @@ func redactedURL(raw string) string {
 		return "?"
 	}
 	return u.Redacted()
+}
+
+// wake wakes c's reader unless a wake-up is already pending.
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// restoreCerts, each time Redis comes back or is found to have lost the
+// ticket keys, writes the ACME certificates served from memory back to
+// Redis if they are missing there: a Redis restarted empty gets them from
+// the replicas' caches, and no replica orders them again.
+func (s *Server) restoreCerts(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.fleet.restore:
+		}
+		if s.acme == nil {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		restored, err := s.acme.Restore(rctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("ACME certificates: could not restore them to redis; will retry when it returns", "err", err)
+		case err == nil:
+			// Once per return of Redis (or loss found), never per retry.
+			s.log.Info("ACME certificates checked in redis", "restored", len(restored))
+		}
+		cancel()
+	}
 }

@@ -107,6 +107,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 			if err := s.setupFleet(); err != nil {
 				return nil, err
 			}
+			opts.ReplicaID = s.fleet.replica
 		}
 		s.setupOCSP()
 		if cfg.TLS.CRLFetchOn() || cfg.TLS.OCSP {

@@ -151,6 +151,13 @@ type Options struct {
 	// Now is the clock (time.Now if nil), for tests.
 	Now func() time.Time
 
+	// ReplicaID, if set, marks every session ticket issued with this
+	// replica's name (in the encrypted state, SessionState.Extra) and
+	// tells each resumption's connection, if it is a TicketRecorder,
+	// whether the ticket came from another replica sharing the ticket
+	// keys (a fleet). Read once, by New.
+	ReplicaID string
+
 	// Revocation, if set, checks each verified chain after CRLFiles: CRLs
 	// fetched from the certificates' distribution points, OCSP (package
 	// revocation). ctx is the handshake's, or the caller's of Verify and
@@ -276,13 +283,21 @@ func New(opts Options) (*Source, error) {
 			cfg := m.config
 			if challenge != nil && isACMEChallenge(hello) {
 				cfg = challenge
-			} else if m.verify != nil && opts.Revocation != nil {
-				// The revocation check may fetch: bound it by this
-				// handshake's context, which crypto/tls does not pass to
-				// VerifyConnection.
-				ctx := hello.Context()
-				cfg = cfg.Clone()
-				cfg.VerifyConnection = func(cs tls.ConnectionState) error { return m.verify(ctx, cs) }
+			} else {
+				if m.verify != nil && opts.Revocation != nil {
+					// The revocation check may fetch: bound it by this
+					// handshake's context, which crypto/tls does not pass to
+					// VerifyConnection.
+					ctx := hello.Context()
+					cfg = cfg.Clone()
+					cfg.VerifyConnection = func(cs tls.ConnectionState) error { return m.verify(ctx, cs) }
+				}
+				if opts.ReplicaID != "" {
+					if cfg == m.config {
+						cfg = cfg.Clone()
+					}
+					s.markTickets(cfg, opts.ReplicaID, hello.Conn)
+				}
 			}
 			// Every ClientHello is recorded for its connection, the
 			// refused ones too: what the client offered explains why.

@@ -92,6 +92,9 @@ type Result struct {
 	State tls.ConnectionState
 	// Hello is what the client offered.
 	Hello *clienthello.Hello
+	// OtherReplica is set on a resumption with a session ticket another
+	// replica issued (tlsconf.Options.ReplicaID).
+	OtherReplica bool
 }
 
 // Error is a handshake that failed after the client's ClientHello was
@@ -112,7 +115,10 @@ type helloConn struct {
 	*replay.Conn
 	hello  *clienthello.Hello
 	server *tls.Config
+	other  bool // the ticket opened was another replica's
 }
+
+func (c *helloConn) RecordTicket(otherReplica bool) { c.other = otherReplica }
 
 func (c *helloConn) RecordHello(h *clienthello.Hello, server *tls.Config) {
 	c.hello, c.server = h, server
@@ -136,7 +142,8 @@ func Server(ctx context.Context, c net.Conn, cfg *tls.Config) (*Result, error) {
 		}
 		return nil, err
 	}
-	return &Result{Conn: tc, State: tc.ConnectionState(), Hello: hc.hello}, nil
+	st := tc.ConnectionState()
+	return &Result{Conn: tc, State: st, Hello: hc.hello, OtherReplica: st.DidResume && hc.other}, nil
 }
 
 // offeredVersions turns crypto/tls's "client offered only unsupported

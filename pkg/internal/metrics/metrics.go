@@ -55,6 +55,7 @@ type Metrics struct {
 	bans              Bans
 	reloadFailures    prometheus.Counter
 	lastReload        prometheus.Gauge
+	resumptions       *prometheus.CounterVec
 
 	mu        sync.Mutex
 	certNames map[[2]string]bool
@@ -119,6 +120,7 @@ func New() *Metrics {
 	for _, c := range ban.Codes() {
 		m.bansTotal.WithLabelValues(c.Label())
 	}
+	m.registerResumptions()
 	return m
 }
 

@@ -38,6 +38,9 @@ type Facts struct {
 type TLS struct {
 	Version, Cipher, Group, ALPN, SNI string
 	Resumed                           bool
+	// ResumedTicket, on a resumption, says whose session ticket it was:
+	// "own" or "other-replica" (a fleet sharing ticket keys).
+	ResumedTicket string
 	// ClientAuth is the client-authentication mode in force.
 	ClientAuth string
 	// KeyLog is set when the session's secrets were written to a key log.
@@ -81,7 +84,11 @@ func (f *Facts) facts() []fact {
 	}
 	t := f.TLS
 	out = append(out, str("tls_version", t.Version), str("cipher", t.Cipher), str("group", t.Group),
-		str("alpn", t.ALPN), str("sni", t.SNI), boolean("resumed", t.Resumed), str("client_auth", t.ClientAuth))
+		str("alpn", t.ALPN), str("sni", t.SNI), boolean("resumed", t.Resumed))
+	if t.ResumedTicket != "" {
+		out = append(out, str("resumed_ticket", t.ResumedTicket))
+	}
+	out = append(out, str("client_auth", t.ClientAuth))
 	if f.Verdict != "" {
 		out = append(out, str("verdict", string(f.Verdict)), text("verdict_text", f.VerdictText))
 	}
