@@ -266,7 +266,7 @@ func sweepBans(t *ban.Table, log *slog.Logger, done <-chan struct{}) {
 }
 
 // limiterEntries bounds the per-IP table: admit.DefaultMaxEntries (100,000
-// entries, about 17 MiB when full), and never fewer than four times the
+// entries, about 19 MiB when full), and never fewer than four times the
 // connection cap, so every address with a live connection always fits and
 // the table is never full of active entries.
 func limiterEntries(maxConns int) int {

@@ -39,7 +39,7 @@
 //   - Without a rate limit, an entry whose last connection closes holds
 //     nothing and is deleted at once. With one, entries stay until they are
 //     evicted: a table that has filled stays full, at its bound in memory
-//     (about 180 bytes an entry; see DefaultMaxEntries).
+//     (about 200 bytes an entry; see DefaultMaxEntries).
 //
 // Each admitted connection's release is its own: it frees the slot it
 // took, once, however often it is called, and never one that another
