@@ -15,12 +15,13 @@ type fleetState struct {
 	storage *fleet.Storage
 	tickets *fleet.Tickets
 	back    chan struct{} // Redis answers again: refresh the keys now
+	replica string        // this replica's name in the fleet (fleet.ReplicaName)
 }
 
 // setupFleet connects nothing yet: startFleet does. A URL go-redis cannot
 // use is a start-up error; an unreachable Redis never is.
 func (s *Server) setupFleet() error {
-	f := &fleetState{back: make(chan struct{}, 1)}
+	f := &fleetState{back: make(chan struct{}, 1), replica: fleet.ReplicaName()}
 	var observe func(d time.Duration, err error)
 	c, err := fleet.New(fleet.Options{
 		URL:    s.cfg.Fleet.Redis,

@@ -423,7 +423,7 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 	}
 	if s.fleet != nil {
 		// Before ACME, whose storage it is.
-		stops = append(stops, s.startFleet(ctx))
+		stops = append(stops, s.startFleet(ctx), s.startFleetLimits(ctx))
 	}
 	if s.acme != nil {
 		if err := s.acme.Start(ctx, s.ACMEHTTPListener); err != nil {

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seclisten/seclisten/pkg/fleet/fleettest"
+)
+
+// The limits of the fleet tests: 5 connections a second, a burst of 5.
+const (
+	fleetRate  = 5
+	fleetBurst = 5
+)
+
+// limitedReplica starts a TLS replica behind HAProxy (PROXY v2 from
+// 127.0.0.1), one exchange per connection, that limits loopback clients
+// to fleetRate and fleetBurst, with the extra args.
+func limitedReplica(t *testing.T, dir string, extra ...string) replica {
+	t.Helper()
+	return limitedServer(t, dir, append([]string{"--proxy-protocol", "--trusted-proxy", "127.0.0.1"}, extra...)...)
+}
+
+// limitedServer is limitedReplica without the load balancer: clients
+// connect directly.
+func limitedServer(t *testing.T, dir string, extra ...string) replica {
+	t.Helper()
+	m := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, append([]string{"--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"),
+		"--once", "--metrics-addr", m, "--limit-loopback",
+		"--rate", fmt.Sprint(fleetRate), "--burst", fmt.Sprint(fleetBurst), "--json"}, extra...)...)
+	return replica{p, m}
+}
+
+// roundRobin runs the shipped HAProxy configuration's roundrobin backend
+// in front of three replicas, and waits until it serves a TLS client.
+func roundRobin(t *testing.T, reps ...replica) string {
+	t.Helper()
+	fe := runHAProxy(t, []string{"BACKEND=roundrobin"}, reps...)
+	waitFor(t, "haproxy to send clients", func() bool { return tlsExchangeFrom(t, "127.0.0.1", fe) == nil })
+	return fe
+}
+
+// floodFrom opens TLS connections from src to addr, from three workers
+// each paced to one attempt every 10 ms, for d or 900 attempts, and
+// returns how many were answered and how long the flood took.
+func floodFrom(t *testing.T, src, addr string, d time.Duration) (answered int, took time.Duration) {
+	t.Helper()
+	var n, attempts atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 3 {
+		wg.Go(func() {
+			pace := time.NewTicker(10 * time.Millisecond) // the flood's pace, not a wait for an event
+			defer pace.Stop()
+			for attempts.Add(1) <= 900 && time.Since(start) < d {
+				if tlsExchangeFrom(t, src, addr) == nil {
+					n.Add(1)
+				}
+				<-pace.C
+			}
+		})
+	}
+	wg.Wait()
+	return int(n.Load()), time.Since(start)
+}
+
+// fleetBound is what one bucket allows in d, within 10%, plus one burst,
+// plus one connection per replica (the free shares round up; see
+// pkg/internal/admit's fleet.go).
+func fleetBound(d time.Duration, replicas int) float64 {
+	return 1.1*(fleetBurst+fleetRate*d.Seconds()) + fleetBurst + float64(replicas)
+}
+
+// A flood from one client through HAProxy without affinity (roundrobin,
+// send-proxy-v2) to three replicas sharing --redis is held to one limit
+// fleet-wide; the same flood to three replicas without --redis gets about
+// three limits.
+func TestFleetLimitsThroughHAProxy(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t)
+	var shared []replica
+	for range 3 {
+		shared = append(shared, limitedReplica(t, dir, "--redis", r.URL(0)))
+	}
+	for _, rep := range shared {
+		rep.waitLog("per-IP rate limits shared with the fleet", 1)
+	}
+	fe := roundRobin(t, shared...)
+	got, took := floodFrom(t, "127.0.0.2", fe, 3*time.Second)
+	one := fleetBurst + fleetRate*took.Seconds()
+	t.Logf("with --redis: %d answered in %s; one limit allows %.0f", got, took.Round(time.Millisecond), one)
+	if float64(got) > fleetBound(took, 3) {
+		t.Errorf("with --redis: %d answered in %s, want at most %.0f (one limit, +10%%, + a burst)", got, took, fleetBound(took, 3))
+	}
+	if got < fleetBurst {
+		t.Errorf("with --redis: %d answered, not even a burst (%d)", got, fleetBurst)
+	}
+	for i, rep := range shared {
+		if rep.rejects("rate") == 0 {
+			t.Errorf("replica %d refused nothing for rate: did the flood reach it?", i+1)
+		}
+	}
+
+	var alone []replica
+	for range 3 {
+		alone = append(alone, limitedReplica(t, dir))
+	}
+	fe = roundRobin(t, alone...)
+	gotAlone, tookAlone := floodFrom(t, "127.0.0.2", fe, 3*time.Second)
+	t.Logf("without --redis: %d answered in %s", gotAlone, tookAlone.Round(time.Millisecond))
+	if float64(gotAlone) <= fleetBound(tookAlone, 3) {
+		t.Errorf("without --redis: %d answered in %s, within the fleet's bound %.0f: the test cannot tell shared limits from local ones",
+			gotAlone, tookAlone, fleetBound(tookAlone, 3))
+	}
+}
+
+// Redis down: each replica applies its local limits (no crash, no
+// refusal of everything), says so once, and shares them again when Redis
+// returns.
+func TestFleetLimitsRedisDown(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t)
+	a := limitedServer(t, dir, "--redis", r.URL(0))
+	a.waitLog("per-IP rate limits shared with the fleet", 1)
+	r.Stop()
+	a.waitLog("redis unreachable: serving with local state", 1)
+	got, took := floodFrom(t, "127.0.0.3", a.addr, 2*time.Second)
+	t.Logf("redis down: %d answered in %s", got, took.Round(time.Millisecond))
+	if got < fleetBurst || float64(got) > 1.1*(fleetBurst+fleetRate*took.Seconds())+1 {
+		t.Errorf("redis down: %d answered in %s, want the local limit (%.0f)", got, took, fleetBurst+fleetRate*took.Seconds())
+	}
+	a.waitLog("per-IP rate limits: fleet sync failed; local limits only", 1)
+	r.Start()
+	a.waitLog("redis back", 1)
+	a.waitLog("per-IP rate limits shared with the fleet", 2)
+	servedFrom(t, "127.0.0.4", a.addr)
+}

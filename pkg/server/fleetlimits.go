@@ -1,0 +1,26 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/seclisten/seclisten/pkg/fleet"
+)
+
+// startFleetLimits shares the per-IP rate limits of the policy in service
+// with the fleet until stop (a no-op without --redis).
+func (s *Server) startFleetLimits(ctx context.Context) (stop func()) {
+	if s.fleet == nil {
+		return func() {}
+	}
+	l := fleet.NewLimits(s.fleet.client, fleet.LimitOptions{
+		Replica: s.fleet.replica,
+		Table:   func() fleet.LimitTable { return s.policy.Load().admit },
+		Synced:  s.metrics.FleetLimits(),
+		Logger:  s.log,
+	})
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { l.Run(ctx) })
+	return func() { cancel(); wg.Wait() }
+}
