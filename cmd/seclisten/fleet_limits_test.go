@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -139,4 +140,78 @@ func TestFleetLimitsRedisDown(t *testing.T) {
 	a.waitLog("redis back", 1)
 	a.waitLog("per-IP rate limits shared with the fleet", 2)
 	servedFrom(t, "127.0.0.4", a.addr)
+}
+
+// banReplica starts a TLS replica on Redis r that bans loopback clients
+// after 3 failures in a minute, for 10 minutes.
+func banReplica(t *testing.T, dir string, r *fleettest.Redis) replica {
+	t.Helper()
+	m := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, "--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"),
+		"--once", "--metrics-addr", m, "--limit-loopback", "--ban-after", "3/1m", "--ban-for", "10m", "--json",
+		"--redis", r.URL(0))
+	p.waitLog("serving metrics", 1)
+	return replica{p, m}
+}
+
+// replicaName is how the fleet names a replica in logs.
+func replicaName(t *testing.T, p *proc) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%s/%d", h, p.pid())
+}
+
+// A ban made on replica A (a scanner's failures sent to A) refuses the
+// client on B and C, which log it with A's name; a replica started after
+// the ban knows it; DELETE /bans/KEY on B lifts it on A, C and D.
+func TestFleetBans(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t)
+	a, b, c := banReplica(t, dir, r), banReplica(t, dir, r), banReplica(t, dir, r)
+	const msg = "ban 127.0.0.2 for 10m0s after 3 failures in 1m0s (last: not-tls)"
+	for range 3 {
+		scan(t, "127.0.0.2", a.addr)
+	}
+	banned := a.waitLog(msg, 1)
+	learned := msg + " (from replica " + replicaName(t, a.proc) + ")"
+	for _, p := range []replica{b, c} {
+		rec := p.waitLog(learned, 1)
+		t.Logf("ban made at %s on A, learned at %s", banned["time"], rec["time"])
+		if err := tlsExchangeFrom(t, "127.0.0.2", p.addr); err == nil {
+			t.Errorf("banned client served on another replica")
+		}
+		p.awaitRejects("banned", 1)
+		servedFrom(t, "127.0.0.3", p.addr) // another client is served
+		if list := listBans(t, p.metrics); len(list) != 1 || list[0].Key != "127.0.0.2" || list[0].LastReason != "not-tls" {
+			t.Errorf("GET /bans on another replica: %+v", list)
+		}
+	}
+
+	// A replica started after the ban loads it.
+	d := banReplica(t, dir, r)
+	d.waitLog(learned, 1)
+	if err := tlsExchangeFrom(t, "127.0.0.2", d.addr); err == nil {
+		t.Errorf("banned client served on a replica started after the ban")
+	}
+
+	// Lifted on B: lifted everywhere.
+	if code, body := curlMethod(t, "DELETE", "http://"+b.metrics+"/bans/127.0.0.2"); code != 204 {
+		t.Fatalf("DELETE /bans/127.0.0.2 on B: %d %s", code, body)
+	}
+	b.waitLog("unban 127.0.0.2 (lifted)", 1)
+	lifted := "unban 127.0.0.2 (lifted, from replica " + replicaName(t, b.proc) + ")"
+	for _, p := range []replica{a, c, d} {
+		p.waitLog(lifted, 1)
+		servedFrom(t, "127.0.0.2", p.addr)
+	}
+	servedFrom(t, "127.0.0.2", b.addr)
+	// Lifted in Redis too: a new replica does not learn it.
+	e := banReplica(t, dir, r)
+	servedFrom(t, "127.0.0.2", e.addr)
+	if recs := e.logRecords(learned); len(recs) != 0 {
+		t.Errorf("a replica started after the lift learned the ban: %v", recs)
+	}
 }

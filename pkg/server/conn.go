@@ -21,6 +21,7 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
+	"github.com/seclisten/seclisten/pkg/fleet"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/admit"
 	"github.com/seclisten/seclisten/pkg/internal/ban"
@@ -47,6 +48,8 @@ type handler struct {
 	admit    *admit.Admitter
 	reporter *admit.Reporter
 	bans     *ban.Table // nil when bans are off
+	// banned, if set, shares each new ban with the fleet.
+	banned   func(fleet.BanRecord)
 	limits   config.Limits
 	refusals map[outcome.Code]refusal
 	flags    func(outcome.Code) string
@@ -228,6 +231,9 @@ func (h *handler) strike(addr netip.Addr, why outcome.Code) {
 		return
 	}
 	h.metrics.Banned(why)
+	if h.banned != nil {
+		h.banned(banRecord(b))
+	}
 	h.log.Warn(b.Message(), "key", b.Key, "for", b.For, "count", b.Count, "window", b.Window, "last", b.LastReason,
 		"until", b.Until.UTC().Format(time.RFC3339))
 }

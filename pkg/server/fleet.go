@@ -16,6 +16,7 @@ type fleetState struct {
 	tickets *fleet.Tickets
 	back    chan struct{} // Redis answers again: refresh the keys now
 	replica string        // this replica's name in the fleet (fleet.ReplicaName)
+	bans    *fleet.Bans   // nil when bans are off
 }
 
 // setupFleet connects nothing yet: startFleet does. A URL go-redis cannot

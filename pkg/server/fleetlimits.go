@@ -7,8 +7,8 @@ import (
 	"github.com/seclisten/seclisten/pkg/fleet"
 )
 
-// startFleetLimits shares the per-IP rate limits of the policy in service
-// with the fleet until stop (a no-op without --redis).
+// startFleetLimits shares the per-IP rate limits of the policy in service,
+// and the bans, with the fleet until stop (a no-op without --redis).
 func (s *Server) startFleetLimits(ctx context.Context) (stop func()) {
 	if s.fleet == nil {
 		return func() {}
@@ -22,5 +22,8 @@ func (s *Server) startFleetLimits(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { l.Run(ctx) })
+	if b := s.fleet.bans; b != nil {
+		wg.Go(func() { b.Run(ctx) })
+	}
 	return func() { cancel(); wg.Wait() }
 }

@@ -198,7 +198,10 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		},
 	}
 	if s.h.bans != nil {
-		s.metrics.ServeBans(bansAPI{s.h.bans, log})
+		if s.fleet != nil {
+			s.setupFleetBans()
+		}
+		s.metrics.ServeBans(bansAPI{s.h.bans, log, s.liftFleetBan})
 	}
 	s.policy.Store(s.h)
 	s.metrics.Reloaded(time.Now())
@@ -223,12 +226,19 @@ func newBans(cfg config.Config, entries int) *ban.Table {
 type bansAPI struct {
 	*ban.Table
 	log *slog.Logger
+	// fleet lifts the ban fleet-wide, and reports whether the fleet held
+	// it (the fleet's bans.go).
+	fleet func(key string) bool
 }
 
 func (b bansAPI) Lift(key string) (bool, error) {
 	lifted, ok, err := b.Table.Lift(key)
 	if ok {
 		b.log.Info("unban "+lifted.Key+" (lifted)", "key", lifted.Key, "lifted", true)
+	}
+	if err == nil {
+		k, _ := b.Table.ParseKey(key)
+		ok = b.fleet(b.Table.Key(k)) || ok
 	}
 	return ok, err
 }
