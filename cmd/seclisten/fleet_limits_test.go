@@ -101,10 +101,20 @@ func TestFleetLimitsThroughHAProxy(t *testing.T) {
 	if got < fleetBurst {
 		t.Errorf("with --redis: %d answered, not even a burst (%d)", got, fleetBurst)
 	}
+	// Redis commands per accepted connection: the syncs (one script call
+	// each) over the connections the replicas accepted.
+	var syncs, accepted float64
 	for i, rep := range shared {
 		if rep.rejects("rate") == 0 {
 			t.Errorf("replica %d refused nothing for rate: did the flood reach it?", i+1)
 		}
+		_, body := curl(t, "http://"+rep.metrics+"/metrics")
+		syncs += metric(t, body, `seclisten_fleet_limiter_syncs_total{result="ok"}`)
+		accepted += metric(t, body, "seclisten_connections_accepted_total")
+	}
+	t.Logf("%.0f syncs for %.0f accepted connections: %.2f Redis commands per connection", syncs, accepted, syncs/accepted)
+	if syncs/accepted >= 1 {
+		t.Errorf("%.0f syncs for %.0f connections: Redis on every accept", syncs, accepted)
 	}
 
 	var alone []replica

@@ -49,6 +49,16 @@
 // and takes a token only when it admits. Time is read from Limits.Now, so
 // tests run on a fake clock.
 //
+// # A fleet's share
+//
+// Replicas of a fleet can share the rate limit (pkg/fleet keeps one
+// bucket per key in Redis). Admit then also checks the key's local
+// allowance, a lease from the fleet or, without one, a share of the
+// balance it last learned (fleet.go); a background sync reports what each
+// key used (FleetReports) and applies the fleet's answers (FleetAnswers).
+// Admit still takes no other lock, does no I/O and allocates nothing more;
+// while the fleet is off (SetFleet), only the local bucket applies.
+//
 // # Logging refusals
 //
 // Reporter aggregates refusals for the log, so a flood cannot flood the
