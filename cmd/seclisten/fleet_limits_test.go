@@ -225,3 +225,28 @@ func TestFleetBans(t *testing.T) {
 		t.Errorf("a replica started after the lift learned the ban: %v", recs)
 	}
 }
+
+// A ban made while Redis is away stays local (and says so); when Redis
+// returns (empty), its replica writes it back and announces it, and the
+// other replica refuses the client too.
+func TestFleetBansRedisDown(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t)
+	a, b := banReplica(t, dir, r), banReplica(t, dir, r)
+	r.Stop()
+	for _, p := range []replica{a, b} {
+		p.waitLog("redis unreachable: serving with local state", 1)
+	}
+	for range 3 {
+		scan(t, "127.0.0.5", a.addr)
+	}
+	const msg = "ban 127.0.0.5 for 10m0s after 3 failures in 1m0s (last: not-tls)"
+	a.waitLog(msg, 1)
+	a.waitLog("ban not shared with the fleet", 1)
+	servedFrom(t, "127.0.0.5", b.addr) // B does not know yet
+	r.Start()
+	b.waitLog(msg+" (from replica "+replicaName(t, a.proc)+")", 1)
+	if err := tlsExchangeFrom(t, "127.0.0.5", b.addr); err == nil {
+		t.Error("the ban made while Redis was away is not in force on B after it returned")
+	}
+}

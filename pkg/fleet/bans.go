@@ -17,8 +17,8 @@ import (
 // holding a BanRecord (JSON) that expires when the ban ends, and an event
 // on the channel "bans" (Redis pub/sub) so that every replica applies it
 // at once. A replica that subscribes (at start, and after each reconnect)
-// loads the bans in Redis, and writes back its own bans that Redis lacks
-// (a Redis restarted empty). A lift deletes the key and is announced on
+// loads the bans in Redis, and writes back (and announces) its own bans
+// that Redis lacks (a Redis restarted empty). A lift deletes the key and is announced on
 // the channel too.
 
 // BanRecord is a ban as the fleet stores and announces it.
@@ -314,9 +314,14 @@ func (b *Bans) load(ctx context.Context) {
 		return
 	}
 	for _, r := range b.o.Local() {
-		if !held[r.Key] && time.Until(r.Until) > 0 {
-			r.Origin = b.o.Replica
-			_ = b.c.rdb.SetArgs(ctx, b.key(r.Key), b.store(r), redis.SetArgs{Mode: "NX", ExpireAt: r.Until}).Err()
+		if held[r.Key] || time.Until(r.Until) <= 0 {
+			continue
+		}
+		// Announced too: the replicas that loaded before this one missed it.
+		r.Origin = b.o.Replica
+		if b.c.rdb.SetArgs(ctx, b.key(r.Key), b.store(r), redis.SetArgs{Mode: "NX", ExpireAt: r.Until}).Val() == "OK" {
+			ev, _ := json.Marshal(banEvent{Op: "ban", Ban: &r, Origin: r.Origin})
+			_ = b.c.rdb.Publish(ctx, b.channel(), ev).Err()
 		}
 	}
 }
