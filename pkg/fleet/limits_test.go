@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -180,5 +181,55 @@ func TestLimitsGarbageKey(t *testing.T) {
 	}
 	if typ := c.Redis().Type(ctx, "test:limit:192.0.2.10").Val(); typ != "hash" {
 		t.Errorf("the garbage key is a %s, want replaced by a hash", typ)
+	}
+}
+
+// The property behind the bound, without the clock: with a rate too slow
+// to refill anything during the test, three replicas admitting and
+// syncing in any order (random interleavings, each replica's admissions
+// and syncs in random amounts) never admit more than two bursts plus one
+// connection per replica fleet-wide, however the leases and free shares
+// fall.
+func TestLimitsPropertyAnyInterleaving(t *testing.T) {
+	r := fleettest.StartRedis(t)
+	c, _ := client(t, r.URL(0))
+	const burst, n = 12, 3
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	worst := 0
+	defer func() { t.Logf("at most %d admitted in a round (bound %d)", worst, 2*burst+n) }()
+	for round := range 20 {
+		addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(round)})
+		var reps []replicaLimits
+		for i := range n {
+			_, log := newLog()
+			a := admit.New(admit.Options{Limits: admit.Limits{Rate: 1e-6, Burst: burst}})
+			reps = append(reps, replicaLimits{a, fleet.NewLimits(c, fleet.LimitOptions{Replica: fmt.Sprintf("r%d-%d", round, i),
+				Table: func() fleet.LimitTable { return a }, Logger: log})})
+		}
+		for _, rep := range reps {
+			rep.sync.Sync(ctx) // shared, all live
+		}
+		total := 0
+		for range 200 {
+			rep := reps[rnd.IntN(n)]
+			if rnd.IntN(3) == 0 {
+				rep.sync.Sync(ctx)
+				continue
+			}
+			for range rnd.IntN(4) + 1 {
+				if release, _, ok := rep.a.Admit(addr); ok {
+					total++
+					release()
+				}
+			}
+		}
+		worst = max(worst, total)
+		if total > 2*burst+n {
+			t.Fatalf("round %d: %d admitted fleet-wide with no refill, want at most %d (two bursts + one per replica)", round, total, 2*burst+n)
+		}
+		if total < burst/2 {
+			t.Errorf("round %d: only %d admitted of a burst of %d", round, total, burst)
+		}
 	}
 }
