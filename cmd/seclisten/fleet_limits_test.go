@@ -250,3 +250,37 @@ func TestFleetBansRedisDown(t *testing.T) {
 		t.Error("the ban made while Redis was away is not in force on B after it returned")
 	}
 }
+
+// A scanner spreading its failures over three replicas (one each, as
+// round-robin would) is banned after --ban-after failures fleet-wide, not
+// three times as many: the replica whose count reached it bans, the others
+// learn it.
+func TestFleetBansCountFailures(t *testing.T) {
+	dir := pkiDir(t)
+	r := fleettest.StartRedis(t)
+	reps := []replica{banReplica(t, dir, r), banReplica(t, dir, r), banReplica(t, dir, r)}
+	for _, p := range reps {
+		scan(t, "127.0.0.6", p.addr)
+		p.awaitRejects("not-tls", 1)
+	}
+	const msg = "ban 127.0.0.6 for 10m0s after 3 failures in 1m0s (last: not-tls)"
+	var by *replica
+	waitFor(t, "a replica to ban on the fleet's count", func() bool {
+		for i := range reps {
+			if len(reps[i].logRecords(msg+" (counted by the fleet)")) > 0 {
+				by = &reps[i]
+				return true
+			}
+		}
+		return false
+	})
+	learned := msg + " (from replica " + replicaName(t, by.proc) + ")"
+	for i := range reps {
+		if &reps[i] != by {
+			reps[i].waitLog(learned, 1)
+		}
+		if err := tlsExchangeFrom(t, "127.0.0.6", reps[i].addr); err == nil {
+			t.Errorf("replica %d serves the scanner banned on the fleet's count", i+1)
+		}
+	}
+}

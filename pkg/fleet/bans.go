@@ -112,6 +112,14 @@ type BanOptions struct {
 	// Loaded, if set, is called after each load of the stored bans (at
 	// each subscription): the replica is up to date with the fleet.
 	Loaded func()
+
+	// After and Window, if After is above zero, count the failures that
+	// lead to a ban fleet-wide (Failed): when the fleet has counted After
+	// failures of a key within Window, Reached is called (on the replica
+	// whose count crossed it) to ban the key; it reports whether it did.
+	After   int
+	Window  time.Duration
+	Reached func(key, reason string, count int) bool
 }
 
 // Bans shares a replica's bans with the fleet.
@@ -122,14 +130,26 @@ type Bans struct {
 
 	mu       sync.Mutex
 	reported map[string]bool // garbage keys already logged
+	failures map[string]failures
 }
+
+// failures are a key's failures not yet counted in Redis.
+type failures struct {
+	n      int
+	reason string
+}
+
+// maxFailing bounds the keys whose failures wait for the next flush;
+// past it, failures are counted locally only.
+const maxFailing = 4096
 
 // maxQueued bounds the bans waiting to be published.
 const maxQueued = 1024
 
 // NewBans prepares the sharing; Run runs it.
 func NewBans(c *Client, o BanOptions) *Bans {
-	return &Bans{c: c, o: o, queue: make(chan BanRecord, maxQueued), reported: map[string]bool{}}
+	return &Bans{c: c, o: o, queue: make(chan BanRecord, maxQueued), reported: map[string]bool{},
+		failures: map[string]failures{}}
 }
 
 func (b *Bans) event(e string) {
@@ -138,9 +158,10 @@ func (b *Bans) event(e string) {
 	}
 }
 
-func (b *Bans) channel() string     { return b.c.Key("bans") }
-func (b *Bans) key(k string) string { return b.c.Key("ban:" + k) }
-func (b *Bans) keyPattern() string  { return b.c.Key("ban:*") }
+func (b *Bans) channel() string         { return b.c.Key("bans") }
+func (b *Bans) failKey(k string) string { return b.c.Key("fail:" + k) }
+func (b *Bans) key(k string) string     { return b.c.Key("ban:" + k) }
+func (b *Bans) keyPattern() string      { return b.c.Key("ban:*") }
 func (b *Bans) store(r BanRecord) []byte {
 	data, _ := json.Marshal(r)
 	return data
@@ -172,11 +193,71 @@ func (b *Bans) Lift(ctx context.Context, key string) (bool, error) {
 	return del.Val() > 0, nil
 }
 
+// Failed counts a failure of key, for reason, towards a fleet-wide ban;
+// it never waits for Redis (the counts go at the next flush, every
+// DefaultSyncInterval).
+func (b *Bans) Failed(key, reason string) {
+	if b.o.After <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f, ok := b.failures[key]
+	if !ok && len(b.failures) >= maxFailing {
+		return
+	}
+	b.failures[key] = failures{f.n + 1, reason}
+}
+
+// countFailures adds the failures since the last flush to the fleet's
+// counts (one pipeline), and has the keys that reached After banned.
+func (b *Bans) countFailures(ctx context.Context) {
+	b.mu.Lock()
+	pending := b.failures
+	if len(pending) > 0 {
+		b.failures = map[string]failures{}
+	}
+	b.mu.Unlock()
+	if len(pending) == 0 || !b.c.Up() {
+		return
+	}
+	totals := map[string]*redis.IntCmd{}
+	_, err := b.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for k, f := range pending {
+			totals[k] = p.IncrBy(ctx, b.failKey(k), int64(f.n))
+			p.ExpireNX(ctx, b.failKey(k), b.o.Window)
+		}
+		return nil
+	})
+	if err != nil {
+		return // the failures stay counted locally
+	}
+	for k, n := range totals {
+		if total := n.Val(); total >= int64(b.o.After) && b.o.Reached(k, pending[k].reason, int(min(total, 1<<30))) {
+			_ = b.c.rdb.Del(ctx, b.failKey(k)).Err()
+		}
+	}
+}
+
 // Run publishes this replica's bans and applies the others' until ctx
 // ends.
 func (b *Bans) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.publish(ctx) })
+	if b.o.After > 0 {
+		wg.Go(func() {
+			t := time.NewTicker(DefaultSyncInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					b.countFailures(ctx)
+				}
+			}
+		})
+	}
 	b.listen(ctx)
 	wg.Wait()
 }
@@ -203,6 +284,7 @@ func (b *Bans) write(ctx context.Context, r BanRecord) error {
 	defer cancel()
 	_, err := b.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.SetArgs(ctx, b.key(r.Key), b.store(r), redis.SetArgs{ExpireAt: r.Until})
+		p.Del(ctx, b.failKey(r.Key)) // the failures that led to it are spent
 		p.Publish(ctx, b.channel(), ev)
 		return nil
 	})

@@ -33,8 +33,31 @@ func (s *Server) setupFleetBans() {
 		},
 		Event:  s.metrics.FleetBans(),
 		Logger: log,
+		After:  s.cfg.Bans.After,
+		Window: s.cfg.Bans.Window,
+		Reached: func(key, reason string, count int) bool {
+			addr, err := t.ParseKey(key)
+			if err != nil {
+				return false
+			}
+			b, ok := t.Reached(addr, outcome.Code(reason), count)
+			if ok {
+				s.metrics.Banned(b.LastReason)
+				logBan(log, b.Message()+" (counted by the fleet)", b, "fleet_failures", true)
+				s.fleet.bans.Publish(banRecord(b))
+			}
+			return ok
+		},
 	})
 	s.h.banned = s.fleet.bans.Publish
+	s.h.failed = s.fleet.bans.Failed
+}
+
+// logBan logs a ban in the fixed form of ban.Ban.Message (msg, perhaps
+// with a suffix), with its fields.
+func logBan(log *slog.Logger, msg string, b ban.Ban, extra ...any) {
+	log.Warn(msg, append([]any{"key", b.Key, "for", b.For, "count", b.Count, "window", b.Window, "last", b.LastReason,
+		"until", b.Until.UTC().Format(time.RFC3339)}, extra...)...)
 }
 
 // banRecord is a ban as the fleet shares it.
@@ -55,8 +78,7 @@ func imposeBan(t *ban.Table, log *slog.Logger, r fleet.BanRecord) {
 		return
 	}
 	if ok {
-		log.Warn(b.Message()+" (from replica "+r.Origin+")", "key", b.Key, "for", b.For, "count", b.Count,
-			"window", b.Window, "last", b.LastReason, "until", b.Until.UTC().Format(time.RFC3339), "from_replica", r.Origin)
+		logBan(log, b.Message()+" (from replica "+r.Origin+")", b, "from_replica", r.Origin)
 	}
 }
 

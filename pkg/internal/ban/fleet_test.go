@@ -53,3 +53,39 @@ func TestImpose(t *testing.T) {
 		t.Error("imposed ban not lifted")
 	}
 }
+
+// Reached bans on the fleet's count as Record does on its own: not below
+// After, not an exempt key or an outcome that does not count, not twice;
+// and the ban escalates like one of the table's own.
+func TestReached(t *testing.T) {
+	c := newClock()
+	tb := table(c, Options{ExemptLoopback: true})
+	a := addr("192.0.2.1")
+	for name, tc := range map[string]struct {
+		addr  string
+		why   outcome.Code
+		count int
+	}{
+		"below After":    {"192.0.2.1", outcome.NotTLS, 2},
+		"exempt":         {"127.0.0.1", outcome.NotTLS, 5},
+		"does not count": {"192.0.2.1", outcome.NoALPN, 5},
+	} {
+		if _, ok := tb.Reached(addr(tc.addr), tc.why, tc.count); ok {
+			t.Errorf("%s: banned", name)
+		}
+	}
+	b, ok := tb.Reached(a, outcome.NotTLS, 3)
+	if !ok || b.For != 10*time.Second || !tb.Banned(a) {
+		t.Fatalf("Reached = %+v, %v", b, ok)
+	}
+	if want := "ban 192.0.2.1 for 10s after 3 failures in 1m0s (last: not-tls)"; b.Message() != want {
+		t.Errorf("Message = %q, want %q", b.Message(), want)
+	}
+	if _, again := tb.Reached(a, outcome.NotTLS, 4); again {
+		t.Error("banned twice")
+	}
+	c.add(11 * time.Second)
+	if b, ok := tb.Reached(a, outcome.NotTLS, 3); !ok || b.For != 20*time.Second {
+		t.Errorf("second ban on the fleet's count: %+v, %v; want 20s", b, ok)
+	}
+}
