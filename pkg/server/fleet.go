@@ -14,9 +14,10 @@ type fleetState struct {
 	client  *fleet.Client
 	storage *fleet.Storage
 	tickets *fleet.Tickets
-	back    chan struct{} // Redis answers again: refresh the keys now
-	replica string        // this replica's name in the fleet (fleet.ReplicaName)
-	bans    *fleet.Bans   // nil when bans are off
+	back    chan struct{}             // Redis answers again: refresh the keys now
+	replica string                    // this replica's name in the fleet (fleet.ReplicaName)
+	bans    *fleet.Bans               // nil when bans are off
+	synced  func(keys int, err error) // counts the limit syncs
 }
 
 // setupFleet connects nothing yet: startFleet does. A URL go-redis cannot
@@ -46,6 +47,7 @@ func (s *Server) setupFleet() error {
 		return fmt.Errorf("redis URL: %w", err)
 	}
 	observe = s.metrics.Redis(c.Up)
+	f.synced = s.metrics.FleetLimits()
 	f.client = c
 	f.storage = fleet.NewStorage(c, s.cfg.Fleet.LockTTL)
 	s.fleet = f

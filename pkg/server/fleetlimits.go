@@ -16,7 +16,7 @@ func (s *Server) startFleetLimits(ctx context.Context) (stop func()) {
 	l := fleet.NewLimits(s.fleet.client, fleet.LimitOptions{
 		Replica: s.fleet.replica,
 		Table:   func() fleet.LimitTable { return s.policy.Load().admit },
-		Synced:  s.metrics.FleetLimits(),
+		Synced:  s.fleet.synced,
 		Logger:  s.log,
 	})
 	ctx, cancel := context.WithCancel(ctx)
