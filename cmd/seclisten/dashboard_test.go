@@ -7,12 +7,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/seclisten/seclisten/pkg/fleet/fleettest"
 )
 
 // The Grafana dashboard shipped in scripts/grafana queries only metrics a
 // real server exports: each name it uses is in a scrape of the binary run
 // with the features those metrics belong to (mTLS with CRL fetching and
-// OCSP, bans, metrics). Its expressions are balanced.
+// OCSP, bans, metrics, a fleet on Redis). Its expressions are balanced.
 func TestGrafanaDashboardMetricsExist(t *testing.T) {
 	data, err := os.ReadFile("../../scripts/grafana/seclisten.json")
 	if err != nil {
@@ -51,7 +53,8 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 
 	dir := pkiDir(t)
 	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, mtlsArgs(dir, "--metrics-addr", maddr, "--crl-fetch", "--ocsp", "--ban-after", "10/1m")...)
+	r := fleettest.StartRedis(t) // the fleet's panel
+	p := startServe(t, mtlsArgs(dir, "--metrics-addr", maddr, "--crl-fetch", "--ocsp", "--ban-after", "10/1m", "--redis", r.URL(0))...)
 	p.waitLog("serving metrics", 1)
 	_, body := curl(t, "http://"+maddr+"/metrics")
 	for m, panel := range used {

@@ -23,6 +23,24 @@ type replica struct {
 // replicas, with a short health-check interval.
 func startHAProxy(t *testing.T, r1, r2 replica) string {
 	t.Helper()
+	fe := runHAProxy(t, nil, r1, r2)
+	waitFor(t, "haproxy to send clients", func() bool {
+		c, err := net.DialTimeout("tcp", fe, 200*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		got, err := exchangeRaw(c, "probe")
+		return err == nil && got == defaultReply
+	})
+	return fe
+}
+
+// runHAProxy runs the shipped scripts/haproxy.cfg with the extra
+// environment in front of the replicas (REPLICA1, REPLICA2, ...), with a
+// short health-check interval, and returns its frontend address.
+func runHAProxy(t *testing.T, env []string, replicas ...replica) string {
+	t.Helper()
 	haproxy, err := osexec.LookPath("haproxy")
 	if err != nil {
 		t.Fatalf("haproxy not installed (make test installs Debian's haproxy): %v", err)
@@ -30,8 +48,11 @@ func startHAProxy(t *testing.T, r1, r2 replica) string {
 	fe := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 	cmd := osexec.Command(haproxy, "-db", "-f", filepath.Join("..", "..", "scripts", "haproxy.cfg"))
-	cmd.Env = append(os.Environ(), "SECLISTEN_FRONTEND="+fe, "REPLICA1="+r1.addr, "REPLICA2="+r2.addr,
-		"REPLICA1_METRICS_PORT="+port(r1.metrics), "REPLICA2_METRICS_PORT="+port(r2.metrics), "CHECK_INTER=100ms")
+	cmd.Env = append(os.Environ(), "SECLISTEN_FRONTEND="+fe, "CHECK_INTER=100ms")
+	for i, r := range replicas {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("REPLICA%d=%s", i+1, r.addr), fmt.Sprintf("REPLICA%d_METRICS_PORT=%s", i+1, port(r.metrics)))
+	}
+	cmd.Env = append(cmd.Env, env...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -43,15 +64,6 @@ func startHAProxy(t *testing.T, r1, r2 replica) string {
 		if t.Failed() {
 			t.Logf("haproxy output:\n%s", tail(out.String(), 3000))
 		}
-	})
-	waitFor(t, "haproxy to send clients", func() bool {
-		c, err := net.DialTimeout("tcp", fe, 200*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		got, err := exchangeRaw(c, "probe")
-		return err == nil && got == defaultReply
 	})
 	return fe
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
+	"github.com/seclisten/seclisten/pkg/fleet"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/admit"
 	"github.com/seclisten/seclisten/pkg/internal/ban"
@@ -47,6 +48,10 @@ type handler struct {
 	admit    *admit.Admitter
 	reporter *admit.Reporter
 	bans     *ban.Table // nil when bans are off
+	// banned, if set, shares each new ban with the fleet, and failed
+	// each failure that counts towards one.
+	banned   func(fleet.BanRecord)
+	failed   func(key, reason string)
 	limits   config.Limits
 	refusals map[outcome.Code]refusal
 	flags    func(outcome.Code) string
@@ -225,11 +230,16 @@ func (h *handler) strike(addr netip.Addr, why outcome.Code) {
 	}
 	b, ok := h.bans.Record(addr, why)
 	if !ok {
+		if h.failed != nil && h.bans.Counted(addr, why) {
+			h.failed(h.bans.Key(addr), string(why))
+		}
 		return
 	}
 	h.metrics.Banned(why)
-	h.log.Warn(b.Message(), "key", b.Key, "for", b.For, "count", b.Count, "window", b.Window, "last", b.LastReason,
-		"until", b.Until.UTC().Format(time.RFC3339))
+	if h.banned != nil {
+		h.banned(banRecord(b))
+	}
+	logBan(h.log, b.Message(), b)
 }
 
 // pacer returns the exchange's Pace for --msg-rate: it slows a client that

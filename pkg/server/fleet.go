@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"time"
@@ -19,17 +17,18 @@ type fleetState struct {
 	tickets *fleet.Tickets
 	back    chan struct{} // Redis answers again: refresh the keys now
 	restore chan struct{} // Redis may have lost data: put back the certificates
-	// replica names this process in the session tickets it issues, so a
+	// replica names this process in the fleet (fleet.ReplicaName): in the
+	// bans it shares and inside the session tickets it issues, so a
 	// resumption with another replica's ticket is counted as such.
 	replica string
+	bans    *fleet.Bans               // nil when bans are off
+	synced  func(keys int, err error) // counts the limit syncs
 }
 
 // setupFleet connects nothing yet: startFleet does. A URL go-redis cannot
 // use is a start-up error; an unreachable Redis never is.
 func (s *Server) setupFleet() error {
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
-	f := &fleetState{back: make(chan struct{}, 1), restore: make(chan struct{}, 1), replica: hex.EncodeToString(id)}
+	f := &fleetState{back: make(chan struct{}, 1), restore: make(chan struct{}, 1), replica: fleet.ReplicaName()}
 	var observe func(d time.Duration, err error)
 	c, err := fleet.New(fleet.Options{
 		URL:    s.cfg.Fleet.Redis,
@@ -51,6 +50,7 @@ func (s *Server) setupFleet() error {
 		return fmt.Errorf("redis URL: %w", err)
 	}
 	observe = s.metrics.Redis(c.Up)
+	f.synced = s.metrics.FleetLimits()
 	f.client = c
 	f.storage = fleet.NewStorage(c, s.cfg.Fleet.LockTTL)
 	s.fleet = f

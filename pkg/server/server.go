@@ -199,7 +199,10 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 		},
 	}
 	if s.h.bans != nil {
-		s.metrics.ServeBans(bansAPI{s.h.bans, log})
+		if s.fleet != nil {
+			s.setupFleetBans()
+		}
+		s.metrics.ServeBans(bansAPI{s.h.bans, log, s.liftFleetBan})
 	}
 	s.policy.Store(s.h)
 	s.metrics.Reloaded(time.Now())
@@ -224,12 +227,19 @@ func newBans(cfg config.Config, entries int) *ban.Table {
 type bansAPI struct {
 	*ban.Table
 	log *slog.Logger
+	// fleet lifts the ban fleet-wide, and reports whether the fleet held
+	// it (the fleet's bans.go).
+	fleet func(key string) bool
 }
 
 func (b bansAPI) Lift(key string) (bool, error) {
 	lifted, ok, err := b.Table.Lift(key)
 	if ok {
 		b.log.Info("unban "+lifted.Key+" (lifted)", "key", lifted.Key, "lifted", true)
+	}
+	if err == nil {
+		k, _ := b.Table.ParseKey(key)
+		ok = b.fleet(b.Table.Key(k)) || ok
 	}
 	return ok, err
 }
@@ -267,7 +277,7 @@ func sweepBans(t *ban.Table, log *slog.Logger, done <-chan struct{}) {
 }
 
 // limiterEntries bounds the per-IP table: admit.DefaultMaxEntries (100,000
-// entries, about 17 MiB when full), and never fewer than four times the
+// entries, about 19 MiB when full), and never fewer than four times the
 // connection cap, so every address with a live connection always fits and
 // the table is never full of active entries.
 func limiterEntries(maxConns int) int {
@@ -424,7 +434,7 @@ func (s *Server) startServices(ctx context.Context) (stop func(), err error) {
 	}
 	if s.fleet != nil {
 		// Before ACME, whose storage it is.
-		stops = append(stops, s.startFleet(ctx))
+		stops = append(stops, s.startFleet(ctx), s.startFleetLimits(ctx))
 	}
 	if s.acme != nil {
 		if err := s.acme.Start(ctx, s.ACMEHTTPListener); err != nil {
@@ -631,7 +641,7 @@ func (s *Server) logStart(addr net.Addr) {
 		if s.cfg.Fleet.FailClosed {
 			fail = "closed"
 		}
-		attrs = append(attrs, "redis", redactedURL(s.cfg.Fleet.Redis), "redis_prefix", s.cfg.Fleet.Prefix, "redis_fail", fail)
+		attrs = append(attrs, "redis", redactedURL(s.cfg.Fleet.Redis), "redis_prefix", s.cfg.Fleet.Prefix, "redis_fail", fail, "replica", s.fleet.replica)
 	}
 	attrs = append(attrs, s.limitAttrs()...)
 	if s.tls != nil {

@@ -49,6 +49,7 @@ func (a *Admitter) With(opts Options) *Admitter {
 	if o.Rate != l.Rate || o.Burst != l.Burst || o.MaxConcurrent != l.MaxConcurrent ||
 		o.IPv6Prefix != l.IPv6Prefix || o.MaxEntries != l.MaxEntries {
 		n.limiter, n.limits = newLimiter(o), o
+		n.limiter.inheritFleet(a.limiter)
 	}
 	return n
 }

@@ -39,7 +39,7 @@
 //   - Without a rate limit, an entry whose last connection closes holds
 //     nothing and is deleted at once. With one, entries stay until they are
 //     evicted: a table that has filled stays full, at its bound in memory
-//     (about 180 bytes an entry; see DefaultMaxEntries).
+//     (about 200 bytes an entry; see DefaultMaxEntries).
 //
 // Each admitted connection's release is its own: it frees the slot it
 // took, once, however often it is called, and never one that another
@@ -48,6 +48,16 @@
 // A refused call consumes nothing: Admit checks the concurrency cap first
 // and takes a token only when it admits. Time is read from Limits.Now, so
 // tests run on a fake clock.
+//
+// # A fleet's share
+//
+// Replicas of a fleet can share the rate limit (pkg/fleet keeps one
+// bucket per key in Redis). Admit then also checks the key's local
+// allowance, a lease from the fleet or, without one, a share of the
+// balance it last learned (fleet.go); a background sync reports what each
+// key used (FleetReports) and applies the fleet's answers (FleetAnswers).
+// Admit still takes no other lock, does no I/O and allocates nothing more;
+// while the fleet is off (SetFleet), only the local bucket applies.
 //
 // # Logging refusals
 //

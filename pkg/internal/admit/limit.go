@@ -14,8 +14,8 @@ import (
 // Defaults for the zero values of Limits.
 const (
 	// DefaultMaxEntries is the table cap used when Limits.MaxEntries is 0.
-	// An entry costs about 180 bytes with its map slot (TestEntrySize), so
-	// a full default table takes about 17 MiB.
+	// An entry costs about 200 bytes with its map slot (TestEntrySize), so
+	// a full default table takes about 19 MiB.
 	DefaultMaxEntries = 100_000
 	// DefaultIPv6Prefix is the prefix length that keys IPv6 addresses when
 	// Limits.IPv6Prefix is 0.
@@ -63,6 +63,9 @@ type limiter struct {
 	// recently used first; eviction takes the tail. Entries with open
 	// connections are in no list, so they are never evicted.
 	head, tail *entry
+
+	// fleet is the fleet-wide share of the rate (fleet.go).
+	fleet fleetState
 }
 
 // entry is the state of one key.
@@ -71,6 +74,7 @@ type entry struct {
 	lim        rate.Limiter // unused when the rate is not limited
 	active     int          // open connections
 	prev, next *entry
+	fleetEntry // the fleet's share (fleet.go), 16 bytes
 }
 
 // slot is an admitted connection's hold on its entry. While it is held the
@@ -104,6 +108,8 @@ func newLimiter(o Limits) *limiter {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	l.fleet.epoch = l.now()
+	l.fleet.replicas.Store(1)
 	if l.max <= 0 {
 		l.max = DefaultMaxEntries
 	}
@@ -184,9 +190,17 @@ func (l *limiter) allow(addr netip.Addr) (release func(), reason outcome.Code, o
 		l.mu.Unlock()
 		return noRelease, outcome.PerIPCap, false
 	}
+	shared := l.limit > 0 && l.fleet.on.Load()
+	if shared && !l.fleetAllows(e, now) {
+		l.mu.Unlock()
+		return noRelease, outcome.Rate, false
+	}
 	if l.limit > 0 && !e.lim.AllowN(now, 1) {
 		l.mu.Unlock()
 		return noRelease, outcome.Rate, false
+	}
+	if shared {
+		e.fleetTake()
 	}
 	if l.maxConc == 0 {
 		l.mu.Unlock()
@@ -215,6 +229,7 @@ func (l *limiter) add(k netip.Addr) *entry {
 		return nil
 	}
 	e.key = k
+	e.fleetEntry = e.fleetEntry.fresh()
 	if l.limit > 0 {
 		// A new limiter starts full. NewLimiter is inlined, so this
 		// copies a stack value and does not allocate.

@@ -206,15 +206,9 @@ func (t *Table) Record(addr netip.Addr, reason outcome.Code) (Ban, bool) {
 	now := t.now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := t.m[k]
-	if e != nil && e.banned {
-		if now < e.until {
-			return Ban{}, false
-		}
-		t.end(e, false) // ended, and Sweep has not come by yet
-	}
+	e := t.unbanned(k, now)
 	if e == nil {
-		e = t.add(k)
+		return Ban{}, false
 	}
 	if e.strikes > 0 && now >= e.remember {
 		e.strikes = 0
@@ -228,6 +222,14 @@ func (t *Table) Record(addr netip.Addr, reason outcome.Code) (Ban, bool) {
 		t.fix(e, max(e.windowStart+int64(t.o.Window), e.remember))
 		return Ban{}, false
 	}
+	return t.start(e, now), true
+}
+
+// start bans e now for its failures, under the lock.
+func (t *Table) start(e *entry, now int64) Ban {
+	if e.strikes > 0 && now >= e.remember {
+		e.strikes = 0
+	}
 	d := t.duration(e.strikes)
 	t.active++
 	e.banned, e.since, e.until = true, now, now+int64(d)
@@ -239,7 +241,23 @@ func (t *Table) Record(addr netip.Addr, reason outcome.Code) (Ban, bool) {
 	case t.changed <- struct{}{}:
 	default:
 	}
-	return t.ban(e), true
+	return t.ban(e)
+}
+
+// unbanned returns k's entry, made if need be, to count a failure or start
+// a ban; nil when k is banned now. Under the lock.
+func (t *Table) unbanned(k netip.Addr, now int64) *entry {
+	e := t.m[k]
+	if e != nil && e.banned {
+		if now < e.until {
+			return nil
+		}
+		t.end(e, false) // ended, and Sweep has not come by yet
+	}
+	if e == nil {
+		e = t.add(k)
+	}
+	return e
 }
 
 // duration is the ban after strikes earlier ones: For doubled each time,
