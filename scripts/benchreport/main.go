@@ -494,7 +494,7 @@ func (rep *report) markdown(svgName, crypto string) string {
 	}
 	p("\n## How it was measured\n\n```sh\n%s\n```\n\n", orDash(rep.meta["command"]))
 	p("- Everything runs on this one machine over loopback, shared with other work (the load averages above): every figure is noisy, compare ratios from one run, not absolute rates across runs.\n")
-	p("- Pinning: %s. Ratios are per **server-CPU-second**: operations over the server process's CPU time (utime + stime from /proc/PID/stat, read before and after each run), because the load generator saturates its core first and the rate then measures the client.\n", orDash(rep.meta["pinning"]))
+	p("- Pinning: %s. Ratios are per **server-CPU-second**: operations over the server process's CPU time (utime + stime from /proc/PID/stat, read before and after each run), because the load generator saturates its core first and the rate then measures the client. The load generator is `seclisten bench` (Go's crypto/tls client), the same for both servers; the server's CPU time covers the whole run, including the few handshakes that set up the echo connections.\n", orDash(rep.meta["pinning"]))
 	p("- Rounds are interleaved (round 1: seclisten, then tlsref, every run; round 2: ...) so drift hits both alike; figures are medians over %s rounds of %s each.\n", orDash(rep.meta["rounds"]), orDash(rep.meta["duration"]))
 	p("- seclisten runs with its **default defences**: per-IP limits (loopback exempt, as by default), timeouts, sanitising, logging at info to a file, metrics served (`--metrics-addr`); mTLS runs add `--client-ca` (`--client-auth require` by default). tlsref has no limits, no timeouts, no logging; with `--client-ca` it requires a client certificate. Both print every line to stdout, which goes to /dev/null.\n")
 	p("- Runs: handshake = full handshakes (no tickets), %[1]s; resume = session-ticket resumptions, %[1]s; mtls = full handshakes with a client certificate, %[1]s; mlkem = full handshakes with X25519MLKEM768; line = connect, full handshake, one line, its reply, close, %[1]s; echo = %[2]s persistent connections, closed loop. %[3]s workers for the short-lived runs.\n",
@@ -595,8 +595,7 @@ func (rep *report) idleMarkdown(p func(string, ...any)) {
 			p("| %s | %d | %d | %.1f | %.1f | %s | %.2f | %.0f | %d | %s |\n", s, r.N, r.Held, r.RSSBefore/1024, r.RSSAfter/1024, fmtNum(k, kok, "%.2f"), r.OpenS, rate, r.Errors, orDash(r.TLS))
 		}
 	}
-	p("\nSlope: the RSS added per added idle connection between two sizes (what a connection costs once the process's fixed memory is paid); the projections extend the largest run by it.\n\n")
-	p("| server | from → to | KiB per added connection | 100,000 would need | 1,000,000 would need |\n|---|---|--:|--:|--:|\n")
+	var rows []string
 	for _, s := range idleServers {
 		sl, to, ok := rep.slope(s, slopeFrom(s))
 		if !ok {
@@ -604,7 +603,16 @@ func (rep *report) idleMarkdown(p func(string, ...any)) {
 		}
 		a, _ := rep.project(s, 100_000)
 		c, _ := rep.project(s, 1_000_000)
-		p("| %s | %d → %d | %.2f | %.2f GiB | %.2f GiB |\n", s, slopeFrom(s), to, sl, a/(1<<20), c/(1<<20))
+		rows = append(rows, fmt.Sprintf("| %s | %d → %d | %.2f | %.2f GiB | %.2f GiB |\n", s, slopeFrom(s), to, sl, a/(1<<20), c/(1<<20)))
+	}
+	if len(rows) == 0 {
+		p("\nNo slope: a slope needs a run of 5,000 (HAProxy: 1,000) and a larger one.\n")
+		return
+	}
+	p("\nSlope: the RSS added per added idle connection between two sizes (what a connection costs once the process's fixed memory is paid); the projections extend the largest run by it.\n\n")
+	p("| server | from → to | KiB per added connection | 100,000 would need | 1,000,000 would need |\n|---|---|--:|--:|--:|\n")
+	for _, r := range rows {
+		p("%s", r)
 	}
 }
 
