@@ -61,11 +61,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## bench: seclisten against tlsref and stunnel4 on loopback, then
-## BENCHMARKS.md (about 8 minutes; ROUNDS, DURATION, IDLE, OUT_DIR and
-## BENCHMARKS_MD are read from the environment, see scripts/bench.sh),
-## then bench-fleet. Installs stunnel4 and redis-server first if they are
-## missing, as deps does.
+## bench: seclisten with its default defences against tlsref (the bare
+## crypto/tls reference) on loopback, server and load generator pinned to
+## one core each: rates and operations per server-CPU-second (full,
+## resumed, mTLS and ML-KEM handshakes, connect + one line + close, echo),
+## the flood, and idle connections at scale beside tlsref and HAProxy (KiB
+## per connection, slope, time to open them); then BENCHMARKS.md (about 13
+## minutes; RUNS=idle or RUNS="cpu flood" for a part, and ROUNDS,
+## DURATION, IDLE_SIZES, OUT_DIR, BENCHMARKS_MD ... from the environment,
+## see scripts/bench.sh), then bench-fleet. Installs haproxy, taskset and
+## redis-server first if they are missing, as deps does.
 bench:
 	GO='$(GO)' ./scripts/test-deps.sh bench
 	GO='$(GO)' ./scripts/bench.sh

@@ -39,7 +39,9 @@ EOF
 		;;
 	bench)
 		cat <<'EOF'
-stunnel4 stunnel4 make bench measures stunnel beside seclisten
+haproxy haproxy make bench measures HAProxy's memory per idle TLS connection beside seclisten's
+taskset util-linux make bench pins the server to one core and the load generator to the other
+getconf libc-bin make bench converts the servers' CPU ticks from /proc to seconds
 redis-server redis-server make bench-fleet measures a replica with --redis
 redis-cli redis-tools make bench-fleet counts the commands Redis served
 curl curl make bench-fleet reads the replicas' accepted connections from /metrics

@@ -74,6 +74,8 @@ func TestBenchModes(t *testing.T) {
 				t.Errorf("conns = %v, want 20", n)
 			}
 		}},
+		{"line", nil, []string{"--mode", "line"}, nil},
+		{"line plain", []string{"--plain"}, []string{"--mode", "line", "--plain"}, nil},
 		{"echo plain", []string{"--plain"}, []string{"--mode", "echo", "--plain", "--conns", "10", "--message", "hello"}, nil},
 		{"idle", nil, []string{"--mode", "idle", "--conns", "200"}, func(t *testing.T, res map[string]any) {
 			if n := num(t, res, "conns"); n != 200 {

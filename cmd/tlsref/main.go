@@ -7,12 +7,16 @@
 // each with --reply. TLS uses Go's defaults with the given certificate;
 // session tickets stay on. There are no limits and no timeouts: a
 // reference must not do work seclisten is being compared for. With --plain
-// it serves plain TCP, as stunnel's backend.
+// it serves plain TCP, as a TLS proxy's backend (HAProxy's in the idle
+// runs). With --client-ca it requires and verifies a client certificate
+// (tls.RequireAndVerifyClientCert), the reference for seclisten's
+// --client-ca with --client-auth require.
 package main
 
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -30,10 +34,11 @@ func main() {
 	cert := flag.String("cert", "", "server certificate `FILE` (PEM)")
 	key := flag.String("key", "", "private key `FILE` (PEM) of --cert")
 	plain := flag.Bool("plain", false, "serve plain TCP instead of TLS")
+	clientCA := flag.String("client-ca", "", "CA `FILE` (PEM): require and verify a client certificate it issued")
 	reply := flag.String("reply", defaultReply, "reply sent, with a newline, after every line")
 	flag.Parse()
 
-	ln, err := listen(*addr, *cert, *key, *plain)
+	ln, err := listen(*addr, *cert, *key, *clientCA, *plain)
 	if err != nil {
 		log.Fatalf("tlsref: %v", err)
 	}
@@ -41,10 +46,14 @@ func main() {
 	log.Fatalf("tlsref: %v", serve(ln, os.Stdout, *reply))
 }
 
-// listen opens the listener: TLS with Go's defaults and the certificate,
-// or plain TCP.
-func listen(addr, certFile, keyFile string, plain bool) (net.Listener, error) {
+// listen opens the listener: TLS with Go's defaults and the certificate
+// (requiring a client certificate from clientCA if not empty), or plain
+// TCP.
+func listen(addr, certFile, keyFile, clientCA string, plain bool) (net.Listener, error) {
 	if plain {
+		if clientCA != "" {
+			return nil, fmt.Errorf("--client-ca needs TLS: drop --plain")
+		}
 		return net.Listen("tcp", addr)
 	}
 	if certFile == "" || keyFile == "" {
@@ -54,7 +63,19 @@ func listen(addr, certFile, keyFile string, plain bool) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load certificate: %w", err)
 	}
-	return tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{c}})
+	cfg := &tls.Config{Certificates: []tls.Certificate{c}}
+	if clientCA != "" {
+		pem, err := os.ReadFile(clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("load client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("load client CA %q: no PEM certificate in it", clientCA)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tls.Listen("tcp", addr, cfg)
 }
 
 // serve accepts until the listener fails, one goroutine per connection.

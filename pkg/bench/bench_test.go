@@ -272,6 +272,8 @@ func TestModes(t *testing.T) {
 		{"idle", Options{Mode: Idle, Conns: 8}},
 		{"flood", Options{Mode: Flood}},
 		{"flood plain", Options{Mode: Flood, Plain: true}},
+		{"line", Options{Mode: Line}},
+		{"line plain", Options{Mode: Line, Plain: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,14 +289,18 @@ func TestModes(t *testing.T) {
 			// ended once its own server holds them all.
 			o.MaxOps, o.Duration = 50, time.Hour
 			var own *testServer
-			if o.Mode == Idle {
-				own = startTestServer(t, serverTLS(t), false)
+			if o.Mode == Idle || o.Mode == Line {
+				cfg := serverTLS(t)
+				if o.Plain {
+					cfg = nil
+				}
+				own = startTestServer(t, cfg, false)
 				o.Addr = own.addr
 			}
 			var progress strings.Builder
 			done, cancel := start(o, &progress)
 			defer cancel()
-			if own != nil {
+			if own != nil && o.Mode == Idle {
 				// Each connection is opened with one exchange: once the
 				// server has answered them all, they are all opened.
 				own.waitReplies(t, o.Conns)
@@ -313,6 +319,13 @@ func TestModes(t *testing.T) {
 			case Echo, Idle:
 				if r.Conns != o.Conns {
 					t.Errorf("conns = %d, want %d", r.Conns, o.Conns)
+				}
+			case Line:
+				// One connection per operation, each with one line
+				// answered, and every connection closed by the client.
+				own.waitActive(t, 0)
+				if got := own.accepted.Load(); got != r.Ops || int64(len(own.replies)) != r.Ops {
+					t.Errorf("%d ops, but the server accepted %d connections and answered %d lines", r.Ops, got, len(own.replies))
 				}
 			case Flood:
 				if r.Accepted != r.Ops || r.Refused != 0 {

@@ -32,10 +32,14 @@ const (
 	// Flood opens connections as fast as possible and counts how many the
 	// server accepts and how many it refuses.
 	Flood Mode = "flood"
+	// Line measures short-lived connections that carry one message:
+	// connect, handshake, send one line, read the reply, close (no session
+	// resumption).
+	Line Mode = "line"
 )
 
 // Modes lists every Mode, in the order the help shows them.
-var Modes = []Mode{Handshake, Resume, Echo, Idle, Flood}
+var Modes = []Mode{Handshake, Resume, Echo, Idle, Flood, Line}
 
 // Defaults for the zero values of Options.
 const (
@@ -75,7 +79,7 @@ type Options struct {
 	// MaxOps bounds the number of operations started. Zero means
 	// DefaultMaxOps.
 	MaxOps int64
-	// Concurrency is the number of workers (handshake, resume, flood) or of
+	// Concurrency is the number of workers (handshake, resume, flood, line) or of
 	// connections opened at once (echo, idle). Zero means
 	// DefaultConcurrency().
 	Concurrency int
@@ -125,7 +129,7 @@ func ParseMode(s string) (Mode, error) {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("unknown mode %q: want handshake, resume, echo, idle or flood", s)
+	return "", fmt.Errorf("unknown mode %q: want handshake, resume, echo, idle, flood or line", s)
 }
 
 // ParseTLSVersion parses "1.2" or "1.3"; empty means zero (negotiated).

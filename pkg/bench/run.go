@@ -70,7 +70,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 
 	var err error
 	switch o.Mode {
-	case Handshake, Resume, Flood:
+	case Handshake, Resume, Flood, Line:
 		err = r.loopMode(ctx, &res, progress)
 	case Echo:
 		err = r.echo(ctx, &res, progress)
@@ -171,7 +171,7 @@ func (r *runner) exchange(c net.Conn, br *bufio.Reader) *opError {
 // seed makes each worker's sampling differ.
 func seed(i int) uint64 { return uint64(time.Now().UnixNano()) + uint64(i)*0x9e3779b97f4a7c15 }
 
-// loopMode runs handshake, resume or flood: Concurrency workers each
+// loopMode runs handshake, resume, flood or line: Concurrency workers each
 // repeating one connection-sized operation.
 func (r *runner) loopMode(ctx context.Context, res *Result, progress io.Writer) error {
 	op := r.handshakeOp
@@ -193,6 +193,8 @@ func (r *runner) loopMode(ctx context.Context, res *Result, progress io.Writer) 
 		op = r.resumeOp
 	case Flood:
 		op = r.floodOp
+	case Line:
+		op = r.lineOp
 	}
 
 	r.shortLived = true
@@ -254,11 +256,34 @@ func (r *runner) failed(ctx context.Context, st *stats, e *opError) {
 
 // handshakeOp is one full handshake (or TCP connect with Plain).
 func (r *runner) handshakeOp(ctx context.Context, cfg *tls.Config, st *stats, _ *bufio.Reader) {
+	r.shortOp(ctx, cfg, st, nil)
+}
+
+// lineOp is one short-lived connection carrying one message: connect (a
+// full handshake unless Plain), send a line, read the reply, close. Its
+// latency runs from the dial to the reply.
+func (r *runner) lineOp(ctx context.Context, cfg *tls.Config, st *stats, br *bufio.Reader) {
+	r.shortOp(ctx, cfg, st, br)
+}
+
+// shortOp connects, makes one exchange through br unless br is nil, and
+// closes.
+func (r *runner) shortOp(ctx context.Context, cfg *tls.Config, st *stats, br *bufio.Reader) {
 	start := time.Now()
 	c, e := r.connect(ctx, cfg)
 	if e != nil {
 		r.failed(ctx, st, e)
 		return
+	}
+	if br != nil {
+		br.Reset(c)
+		e = r.exchange(c, br)
+		br.Reset(nil)
+		if e != nil {
+			c.Close()
+			r.failed(ctx, st, e)
+			return
+		}
 	}
 	lat := time.Since(start)
 	st.noteTLS(c)

@@ -43,3 +43,58 @@ func TestHandWrittenSectionsKept(t *testing.T) {
 		})
 	}
 }
+
+// The idle runs at scale give KiB per connection, the slope between two
+// sizes and its projections, and the two memory targets compare seclisten
+// with HAProxy; the CPU figures give operations per server-CPU-second.
+func TestIdleAndCPUFigures(t *testing.T) {
+	dir := t.TempDir()
+	for _, sub := range []string{"results", "idle"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(sub, name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, sub, name+".json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// seclisten: 10 KiB per connection over a 10,000 KiB base; HAProxy:
+	// 20 KiB over 20,000.
+	write("idle", "seclisten-5000", `{"server":"seclisten","n":5000,"held":5000,"rss_before_kib":10000,"rss_after_kib":60000,"open_s":2}`)
+	write("idle", "seclisten-9000", `{"server":"seclisten","n":9000,"held":9000,"rss_before_kib":10000,"rss_after_kib":100000,"open_s":4}`)
+	write("idle", "seclisten-19000", `{"server":"seclisten","n":19000,"held":19000,"rss_before_kib":10000,"rss_after_kib":200000,"open_s":8}`)
+	write("idle", "haproxy-1000", `{"server":"haproxy","n":1000,"held":1000,"rss_before_kib":20000,"rss_after_kib":40000,"open_s":1}`)
+	write("idle", "haproxy-9000", `{"server":"haproxy","n":9000,"held":8000,"rss_before_kib":20000,"rss_after_kib":180000,"open_s":4}`)
+	// 1000 handshakes for 1 s of server CPU against 1000 for 2 s.
+	write("results", "seclisten-handshake-1", `{"ops":1000,"ops_per_s":100,"server_cpu_s":1}`)
+	write("results", "tlsref-handshake-1", `{"ops":1000,"ops_per_s":100,"server_cpu_s":2}`)
+	rep, err := load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, to, ok := rep.slope("seclisten", 5000); !ok || s != 10 || to != 19000 {
+		t.Errorf("seclisten slope = %v to %d (%v), want 10 KiB to 19000", s, to, ok)
+	}
+	if s, _, ok := rep.slope("haproxy", 1000); !ok || s != 20 {
+		t.Errorf("haproxy slope = %v (%v), want 20 KiB over the held connections", s, ok)
+	}
+	if kib, ok := rep.project("seclisten", 100_000); !ok || kib != 200000+10*81000 {
+		t.Errorf("100,000 would need %v KiB, want %v", kib, 200000+10*81000)
+	}
+	if v, ok := rep.ratio("handshake", perCPU); !ok || v != 2 {
+		t.Errorf("handshakes per CPU-second ratio = %v (%v), want 2", v, ok)
+	}
+	md := rep.markdown("x.svg", "")
+	for _, want := range []string{
+		"| KiB per idle TLS connection at 9,000 | below HAProxy's in the same run (aim ≤ 15 KiB) | seclisten 10.00 KiB, HAProxy 20.00 KiB | **met** (aim met) |",
+		"| seclisten | 5000 → 19000 | 10.00 |",
+		"| full handshakes per server-CPU-second vs bare crypto/tls, default defences on | ≥ 1.00 | 2.000 | **met** |",
+		"| resumed handshakes per server-CPU-second vs bare crypto/tls, default defences on | ≥ 1.00 | — | not measured |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 // line: green when the target is met, red when missed, grey without one.
 func svg(bars []bar) string {
 	const (
-		labelW, plotW, rowH, top, left = 230.0, 420.0, 28.0, 40.0, 10.0
+		labelW, plotW, rowH, top, left = 330.0, 420.0, 28.0, 40.0, 10.0
 	)
 	max := 1.5
 	for _, b := range bars {
