@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/fleet"
@@ -522,7 +523,7 @@ func (h *handler) facts(c *conn, st tls.ConnectionState) *output.Facts {
 	mode := h.tls.Options().ClientAuth
 	f := &output.Facts{Identity: c.remote, Remote: c.remote, TLS: &output.TLS{
 		Version:    tls.VersionName(st.Version),
-		Cipher:     tls.CipherSuiteName(st.CipherSuite),
+		Cipher:     clienthello.SuiteName(st.CipherSuite),
 		Group:      groupName(st.CurveID),
 		ALPN:       st.NegotiatedProtocol,
 		SNI:        st.ServerName,
