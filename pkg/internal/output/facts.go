@@ -143,11 +143,11 @@ func appendAttrs(attrs []any, prefix string, facts []fact) []any {
 		var v any
 		switch f.kind {
 		case aString:
-			v = sanitize.String([]byte(f.str))
+			v = sanitize.Text(f.str)
 		case aList:
 			l := make([]string, len(f.list))
 			for i, s := range f.list {
-				l[i] = sanitize.String([]byte(s))
+				l[i] = sanitize.Text(s)
 			}
 			v = l
 		case aBool:
