@@ -106,6 +106,18 @@ func (c connLog) log(level slog.Level, msg string, args []any) {
 	c.l.Log(ctx, level, msg, append([]any{"conn_id", c.id, "remote_addr", c.remote}, args...)...)
 }
 
+// handshake logs the handshake line at info: the facts as slog
+// attributes (Facts.LogAttrs), built only when info is enabled.
+func (c connLog) handshake(f *output.Facts) {
+	ctx := context.Background()
+	if !c.l.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := append(make([]slog.Attr, 0, 48), slog.Uint64("conn_id", c.id), slog.String("remote_addr", c.remote))
+	// The connection's attributes name remote_addr already.
+	c.l.LogAttrs(ctx, slog.LevelInfo, "handshake", f.LogAttrs(attrs, "remote_addr")...)
+}
+
 func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	// The handshake budget counts from accept and covers the PROXY header
 	// and the TLS handshake together.
@@ -564,8 +576,7 @@ func (h *handler) judge(st tls.ConnectionState, mode tlsconf.ClientAuth) verdict
 
 func (h *handler) logHandshake(c *conn, f *output.Facts) {
 	c.out.Handshake(f)
-	// The connection's logger names remote_addr already.
-	c.log.Info("handshake", withoutKey(f.Attrs(), "remote_addr")...)
+	c.log.handshake(f)
 	if f.TLS.ClientAuth == tlsconf.Audit.String() {
 		if f.Verdict == outcome.OK {
 			c.log.Info("audit: client certificate verified; a require server would accept it")
@@ -574,16 +585,6 @@ func (h *handler) logHandshake(c *conn, f *output.Facts) {
 				"verdict", f.Verdict, "reason", f.VerdictText)
 		}
 	}
-}
-
-// withoutKey is slog key-value pairs without the pair named key.
-func withoutKey(attrs []any, key string) []any {
-	for i := 0; i+1 < len(attrs); i += 2 {
-		if attrs[i] == key {
-			return append(attrs[:i:i], attrs[i+2:]...)
-		}
-	}
-	return attrs
 }
 
 // groupName names a key-exchange group, or "-" for none (resumption
