@@ -282,7 +282,15 @@ func (h *handler) pacer(ctx context.Context, c *conn) func() error {
 // returns the client's stream and real address. It reports false when the
 // connection was refused (and closed).
 func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool) {
-	peer, err := netip.ParseAddrPort(lc.RemoteAddr().String())
+	var peer netip.AddrPort
+	var err error
+	if ta, ok := lc.RemoteAddr().(*net.TCPAddr); ok {
+		// Without formatting the address and parsing it back.
+		peer = ta.AddrPort()
+	}
+	if !peer.Addr().IsValid() {
+		peer, err = netip.ParseAddrPort(lc.RemoteAddr().String())
+	}
 	if err != nil {
 		h.log.Warn("refused: unparsable peer address", "remote_addr", lc.RemoteAddr().String())
 		lc.CloseNow()
