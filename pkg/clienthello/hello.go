@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -45,7 +46,7 @@ type Hello struct {
 func New(h *tls.ClientHelloInfo) *Hello {
 	out := &Hello{
 		Versions:   names(h.SupportedVersions, tls.VersionName),
-		Suites:     names(h.CipherSuites, tls.CipherSuiteName),
+		Suites:     names(h.CipherSuites, SuiteName),
 		Groups:     names(h.SupportedCurves, func(c tls.CurveID) string { return c.String() }),
 		SigSchemes: names(h.SignatureSchemes, func(s tls.SignatureScheme) string { return s.String() }),
 		ALPN:       Strings(h.SupportedProtos),
@@ -70,6 +71,30 @@ func Record(h *tls.ClientHelloInfo, server *tls.Config) {
 	if r, ok := h.Conn.(Recorder); ok {
 		r.RecordHello(New(h), server)
 	}
+}
+
+// suiteNames is crypto/tls's name of every cipher suite it knows.
+// tls.CipherSuiteName builds the lists of all suites on each call (two
+// slices and a struct per suite, some 200 allocations per ClientHello
+// named); this table is built once.
+var suiteNames = sync.OnceValue(func() map[uint16]string {
+	m := make(map[uint16]string)
+	for _, l := range [][]*tls.CipherSuite{tls.CipherSuites(), tls.InsecureCipherSuites()} {
+		for _, c := range l {
+			m[c.ID] = c.Name
+		}
+	}
+	return m
+})
+
+// SuiteName is tls.CipherSuiteName(id) without its allocations: the
+// suite's standard name, or its value in hex ("0x1301") when crypto/tls
+// does not know it.
+func SuiteName(id uint16) string {
+	if n, ok := suiteNames()[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
 }
 
 // names names the values of l that are not GREASE, at most MaxList.

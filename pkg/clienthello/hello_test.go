@@ -189,3 +189,18 @@ func FuzzNew(f *testing.F) {
 		}
 	})
 }
+
+// SuiteName names every suite as crypto/tls does, known or not.
+func TestSuiteName(t *testing.T) {
+	ids := []uint16{0, 0x0a0a, 0x1301, 0x1302, 0x1303, 0xc02b, 0x0005, 0xffff}
+	for _, l := range [][]*tls.CipherSuite{tls.CipherSuites(), tls.InsecureCipherSuites()} {
+		for _, c := range l {
+			ids = append(ids, c.ID)
+		}
+	}
+	for _, id := range ids {
+		if got, want := clienthello.SuiteName(id), tls.CipherSuiteName(id); got != want {
+			t.Errorf("SuiteName(%#04x) = %q, want %q", id, got, want)
+		}
+	}
+}

@@ -4,9 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"fmt"
 	"slices"
-	"strings"
 )
 
 // JA4 is the TLS-client part of FoxIO's JA4 fingerprint (BSD 3-Clause,
@@ -66,8 +64,11 @@ func ja4Parts(h *tls.ClientHelloInfo) (a, b, c string) {
 	if sni {
 		d = 'd'
 	}
-	a = fmt.Sprintf("t%s%c%02d%02d%s", versionCode(maxVersion(h.SupportedVersions)), d,
-		min(len(ids), 99), min(count, 99), alpnCode(h.SupportedProtos))
+	// t13d1516h2: fixed widths, built without fmt (once per handshake).
+	v, alpn := versionCode(maxVersion(h.SupportedVersions)), alpnCode(h.SupportedProtos)
+	n, m := min(len(ids), 99), min(count, 99)
+	a = string([]byte{'t', v[0], v[1], byte(d), byte('0' + n/10), byte('0' + n%10),
+		byte('0' + m/10), byte('0' + m%10), alpn[0], alpn[1]})
 	return a, suites, c
 }
 
@@ -100,14 +101,17 @@ func hexList(l []uint16, sorted bool) string {
 		l = slices.Clone(l)
 		slices.Sort(l)
 	}
-	var b strings.Builder
+	if len(l) == 0 {
+		return ""
+	}
+	b := make([]byte, 0, 5*len(l))
 	for i, v := range l {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		fmt.Fprintf(&b, "%04x", v)
+		b = append(b, hexDigits[v>>12], hexDigits[v>>8&0xf], hexDigits[v>>4&0xf], hexDigits[v&0xf])
 	}
-	return b.String()
+	return string(b)
 }
 
 // hash12 is the first 12 hex digits of the SHA-256 of s, or twelve zeros
@@ -164,6 +168,8 @@ func alpnCode(protos []string) string {
 	x := hex.EncodeToString([]byte(p))
 	return string([]byte{x[0], x[len(x)-1]})
 }
+
+const hexDigits = "0123456789abcdef"
 
 func isAlnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -29,8 +30,51 @@ type Identity struct {
 	NotAfter    time.Time
 }
 
-// FromCertificate describes a certificate.
+// FromCertificate describes a certificate. The description of a recent
+// certificate is remembered (see described): a client presents the same
+// certificate on every connection, and the server describes it twice per
+// handshake (the allowlist check, the handshake line). Its slices are
+// shared between the descriptions of one certificate, as they already
+// were with the certificate's own: they are never modified.
 func FromCertificate(c *x509.Certificate) Identity {
+	if len(c.Raw) == 0 || len(c.Raw) > describedMaxDER {
+		return describe(c)
+	}
+	described.Lock()
+	id, ok := described.m[string(c.Raw)]
+	described.Unlock()
+	if ok {
+		return id
+	}
+	id = describe(c)
+	described.Lock()
+	if len(described.m) >= describedMax {
+		// Bounded, without bookkeeping: start afresh. Clients that come
+		// back are described again once.
+		clear(described.m)
+	}
+	if described.m == nil {
+		described.m = make(map[string]Identity)
+	}
+	described.m[string(c.Raw)] = id
+	described.Unlock()
+	return id
+}
+
+// described remembers the descriptions of the last certificates seen, by
+// their DER: at most describedMax of them, each at most describedMaxDER
+// bytes, so at most a few MiB whatever clients send.
+var described struct {
+	sync.Mutex
+	m map[string]Identity
+}
+
+const (
+	describedMax    = 256
+	describedMaxDER = 8 << 10
+)
+
+func describe(c *x509.Certificate) Identity {
 	id := Identity{
 		Subject:     c.Subject.String(),
 		CommonName:  c.Subject.CommonName,

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -347,5 +348,37 @@ func TestNotAllowedErrorText(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A certificate described again, after hundreds of others (more than are
+// remembered) or parsed anew from the same DER, is described the same; a
+// certificate without DER (a template) is described too.
+func TestFromCertificateRemembers(t *testing.T) {
+	ca := newCA(t)
+	first := issue(t, ca, &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}, DNSNames: []string{"a.example"},
+		SerialNumber: big.NewInt(1)})
+	want := identity.FromCertificate(first)
+	if want.Name != "CN=alice" || want.Serial != "0x1" {
+		t.Fatalf("described %+v", want)
+	}
+	for i := range 300 {
+		c := issue(t, ca, &x509.Certificate{Subject: pkix.Name{CommonName: "other"}, SerialNumber: big.NewInt(int64(i + 2))})
+		if id := identity.FromCertificate(c); id.Serial != "0x"+big.NewInt(int64(i+2)).Text(16) {
+			t.Fatalf("certificate %d described as %+v", i, id)
+		}
+		if i == 100 || i == 299 {
+			again, err := x509.ParseCertificate(first.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := identity.FromCertificate(again); !reflect.DeepEqual(got, want) {
+				t.Errorf("after %d others: %+v, want %+v", i+1, got, want)
+			}
+		}
+	}
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: "template"}}
+	if got := identity.FromCertificate(tmpl); got.Name != "CN=template" {
+		t.Errorf("template described as %+v", got)
 	}
 }

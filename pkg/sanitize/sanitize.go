@@ -64,6 +64,18 @@ func String(b []byte) string {
 	return string(Append(make([]byte, 0, len(b)+8), b))
 }
 
+// Text is String([]byte(s)), but returns s itself, without a copy, when
+// nothing in it needs escaping: the common case of a name or an address,
+// rendered for every connection.
+func Text(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			return String([]byte(s))
+		}
+	}
+	return s
+}
+
 func appendControl(dst []byte, c byte) []byte {
 	switch c {
 	case '\t':

@@ -317,6 +317,9 @@ func FuzzAppend(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := bytes.Clone(b)
 		out := sanitize.Append(nil, b)
+		if got := sanitize.Text(string(b)); got != string(out) {
+			t.Fatalf("Text(%q) = %q, Append gives %q", b, got, out)
+		}
 		if !bytes.Equal(b, in) {
 			t.Fatalf("Append modified its input: %q became %q", in, b)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/exchange"
 	"github.com/seclisten/seclisten/pkg/fleet"
@@ -103,6 +104,18 @@ func (c connLog) log(level slog.Level, msg string, args []any) {
 		return
 	}
 	c.l.Log(ctx, level, msg, append([]any{"conn_id", c.id, "remote_addr", c.remote}, args...)...)
+}
+
+// handshake logs the handshake line at info: the facts as slog
+// attributes (Facts.LogAttrs), built only when info is enabled.
+func (c connLog) handshake(f *output.Facts) {
+	ctx := context.Background()
+	if !c.l.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := append(make([]slog.Attr, 0, 48), slog.Uint64("conn_id", c.id), slog.String("remote_addr", c.remote))
+	// The connection's attributes name remote_addr already.
+	c.l.LogAttrs(ctx, slog.LevelInfo, "handshake", f.LogAttrs(attrs, "remote_addr")...)
 }
 
 func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
@@ -269,7 +282,15 @@ func (h *handler) pacer(ctx context.Context, c *conn) func() error {
 // returns the client's stream and real address. It reports false when the
 // connection was refused (and closed).
 func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool) {
-	peer, err := netip.ParseAddrPort(lc.RemoteAddr().String())
+	var peer netip.AddrPort
+	var err error
+	if ta, ok := lc.RemoteAddr().(*net.TCPAddr); ok {
+		// Without formatting the address and parsing it back.
+		peer = ta.AddrPort()
+	}
+	if !peer.Addr().IsValid() {
+		peer, err = netip.ParseAddrPort(lc.RemoteAddr().String())
+	}
 	if err != nil {
 		h.log.Warn("refused: unparsable peer address", "remote_addr", lc.RemoteAddr().String())
 		lc.CloseNow()
@@ -522,7 +543,7 @@ func (h *handler) facts(c *conn, st tls.ConnectionState) *output.Facts {
 	mode := h.tls.Options().ClientAuth
 	f := &output.Facts{Identity: c.remote, Remote: c.remote, TLS: &output.TLS{
 		Version:    tls.VersionName(st.Version),
-		Cipher:     tls.CipherSuiteName(st.CipherSuite),
+		Cipher:     clienthello.SuiteName(st.CipherSuite),
 		Group:      groupName(st.CurveID),
 		ALPN:       st.NegotiatedProtocol,
 		SNI:        st.ServerName,
@@ -563,8 +584,7 @@ func (h *handler) judge(st tls.ConnectionState, mode tlsconf.ClientAuth) verdict
 
 func (h *handler) logHandshake(c *conn, f *output.Facts) {
 	c.out.Handshake(f)
-	// The connection's logger names remote_addr already.
-	c.log.Info("handshake", withoutKey(f.Attrs(), "remote_addr")...)
+	c.log.handshake(f)
 	if f.TLS.ClientAuth == tlsconf.Audit.String() {
 		if f.Verdict == outcome.OK {
 			c.log.Info("audit: client certificate verified; a require server would accept it")
@@ -573,16 +593,6 @@ func (h *handler) logHandshake(c *conn, f *output.Facts) {
 				"verdict", f.Verdict, "reason", f.VerdictText)
 		}
 	}
-}
-
-// withoutKey is slog key-value pairs without the pair named key.
-func withoutKey(attrs []any, key string) []any {
-	for i := 0; i+1 < len(attrs); i += 2 {
-		if attrs[i] == key {
-			return append(attrs[:i:i], attrs[i+2:]...)
-		}
-	}
-	return attrs
 }
 
 // groupName names a key-exchange group, or "-" for none (resumption

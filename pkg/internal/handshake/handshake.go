@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,23 +23,35 @@ import (
 	"github.com/seclisten/seclisten/pkg/verdict"
 )
 
-// peekSize is how much of the first bytes is read to classify them and,
+// peekSize is how much of the first bytes is kept to classify them and,
 // for plaintext, to quote in the log.
 const peekSize = 64
 
-// Peek reads the first bytes the client sends (one read, at most 64 bytes)
-// and returns them with a connection that replays them before reading
-// from c.
+// peekRead is how much the first read may take: a whole ClientHello in
+// most cases (ML-KEM's key share makes one about 1.5 KiB), which the
+// handshake then reads from memory instead of making a second system call
+// for what a 64-byte read left behind.
+const peekRead = 4 << 10
+
+var peekBufs = sync.Pool{New: func() any { return new([peekRead]byte) }}
+
+// Peek reads the first bytes the client sends (one read) and returns the
+// first 64 of them (a copy) with a connection that replays all it read
+// before reading from c.
 func Peek(c net.Conn) (*replay.Conn, []byte, error) {
-	buf := make([]byte, peekSize)
-	n, err := c.Read(buf)
+	buf := peekBufs.Get().(*[peekRead]byte)
+	n, err := c.Read(buf[:])
 	if n == 0 {
+		peekBufs.Put(buf)
 		if err == nil {
 			err = io.ErrNoProgress
 		}
 		return nil, nil, err
 	}
-	return replay.New(c, buf[:n]), buf[:n], nil
+	first := append([]byte(nil), buf[:min(n, peekSize)]...)
+	// The buffer goes back once the stream has been read past it; a
+	// connection refused before that leaves it to the collector.
+	return replay.NewReleased(c, buf[:n], func() { peekBufs.Put(buf) }), first, nil
 }
 
 // IsTLS reports whether b starts like a TLS handshake record (RFC 8446

@@ -153,14 +153,18 @@ func TestNotTLSError(t *testing.T) {
 	}
 }
 
-// shortConn is a net.Conn whose reads return fixed results.
+// shortConn is a net.Conn whose reads return fixed results: n zero bytes
+// and err.
 type shortConn struct {
 	net.Conn
 	n   int
 	err error
 }
 
-func (c shortConn) Read(b []byte) (int, error) { return c.n, c.err }
+func (c shortConn) Read(b []byte) (int, error) {
+	clear(b[:c.n])
+	return c.n, c.err
+}
 
 func TestPeek(t *testing.T) {
 	tests := []struct {
@@ -171,6 +175,10 @@ func TestPeek(t *testing.T) {
 		{"short", []byte("hi\n"), 3},
 		{"exactly 64", bytes.Repeat([]byte("a"), 64), 64},
 		{"longer than 64", bytes.Repeat([]byte("0123456789"), 20), 64},
+		// A whole ClientHello comes in the first read; more than the
+		// first read takes comes from the connection after it.
+		{"a ClientHello's size", bytes.Repeat([]byte("0123456789"), 300), 64},
+		{"more than one read takes", bytes.Repeat([]byte("0123456789"), 1000), 64},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

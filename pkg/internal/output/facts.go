@@ -1,6 +1,9 @@
 package output
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -140,22 +143,80 @@ func CertAttrs(attrs []any, prefix string, id *identity.Identity) []any {
 
 func appendAttrs(attrs []any, prefix string, facts []fact) []any {
 	for _, f := range facts {
-		var v any
-		switch f.kind {
-		case aString:
-			v = sanitize.String([]byte(f.str))
-		case aList:
-			l := make([]string, len(f.list))
-			for i, s := range f.list {
-				l[i] = sanitize.String([]byte(s))
-			}
-			v = l
-		case aBool:
-			v = f.bool
-		}
-		attrs = append(attrs, prefix+f.key, v)
+		a := f.attr(prefix)
+		attrs = append(attrs, a.Key, a.Value.Any())
 	}
 	return attrs
+}
+
+// LogAttrs is Attrs as slog attributes, without the one keyed skip (""
+// for none), appended to dst: the same log output, without boxing every
+// value in an interface (Logger.LogAttrs).
+func (f *Facts) LogAttrs(dst []slog.Attr, skip string) []slog.Attr {
+	for _, ft := range f.facts() {
+		if ft.key != skip {
+			dst = append(dst, ft.attr(""))
+		}
+	}
+	if f.Cert != nil {
+		for _, ft := range certFacts(f.Cert) {
+			dst = append(dst, ft.attr("client_"))
+		}
+	}
+	return dst
+}
+
+// attr is the fact as a sanitised slog attribute, its key prefixed.
+func (f fact) attr(prefix string) slog.Attr {
+	key := f.key
+	if prefix != "" {
+		key = prefix + key
+	}
+	switch f.kind {
+	case aList:
+		l := make(List, len(f.list))
+		for i, s := range f.list {
+			l[i] = sanitize.Text(s)
+		}
+		return slog.Any(key, l)
+	case aBool:
+		return slog.Bool(key, f.bool)
+	}
+	return slog.String(key, sanitize.Text(f.str))
+}
+
+// List is a list of strings in a log record, rendered as slog renders a
+// []string: "[a b c]" by the text handler (fmt's %+v), a JSON array by
+// the JSON handler. It renders without fmt's reflection.
+type List []string
+
+// MarshalText is what fmt.Sprintf("%+v", []string(l)) prints.
+func (l List) MarshalText() ([]byte, error) {
+	n := 2
+	for _, s := range l {
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, s := range l {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, s...)
+	}
+	return append(b, ']'), nil
+}
+
+// MarshalJSON is the JSON array encoding/json writes for []string(l),
+// HTML characters unescaped as slog's JSON handler leaves them.
+func (l List) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode([]string(l)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // appendFacts appends the facts as JSON members (each with its leading

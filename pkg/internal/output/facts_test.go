@@ -1,13 +1,18 @@
 package output_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/outcome"
@@ -64,6 +69,8 @@ func TestFactsRenderedAlike(t *testing.T) {
 // flat renders a value as the text report does: lists comma-separated.
 func flat(v any) string {
 	switch v := v.(type) {
+	case output.List:
+		return strings.Join(v, ",")
 	case []string:
 		return strings.Join(v, ",")
 	case []any:
@@ -110,4 +117,50 @@ func parseReport(s string) (map[string]string, error) {
 		s = strings.TrimPrefix(rest, " ")
 	}
 	return out, nil
+}
+
+// The handshake line is logged from LogAttrs, without interfaces or fmt:
+// with slog's text and JSON handlers it is byte for byte the line Attrs
+// gives when its lists are plain []string, as they were logged before.
+func TestLogAttrsLogAlike(t *testing.T) {
+	id := &identity.Identity{Name: "CN=al ice", Subject: "CN=al ice", Issuer: "CN=<CA>", DNSNames: []string{"a.example", "b&c"},
+		Serial: "0x1f", Fingerprint: "ab", NotBefore: time.Unix(0, 0), NotAfter: time.Unix(86400, 0)}
+	hello := &clienthello.Hello{Versions: []string{"TLS 1.3"}, Suites: []string{"TLS_AES_128_GCM_SHA256", "0x1337"},
+		Groups: nil, SigSchemes: []string{}, ALPN: []string{"h2", "x \"q\" <y>", "\x1b[31m"}, SNI: "localhost", JA4: "t13d"}
+	for _, f := range []*output.Facts{
+		{Identity: "192.0.2.9:5555", Remote: "192.0.2.9:5555"},
+		{Identity: "CN=al ice", Remote: "192.0.2.9:5555", TLS: &output.TLS{Version: "TLS 1.3", Cipher: "c",
+			Group: "X25519", ALPN: "p", SNI: "localhost \x1b[31m", Resumed: true, ClientAuth: "require", KeyLog: true},
+			Verdict: outcome.OK, VerdictText: "client certificate verified", Cert: id, Hello: hello},
+	} {
+		noTime := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}
+		for _, h := range []func(io.Writer) slog.Handler{
+			func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, noTime) },
+			func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, noTime) },
+		} {
+			var want, got bytes.Buffer
+			attrs := f.Attrs()
+			var kept []any
+			for i := 0; i < len(attrs); i += 2 {
+				if attrs[i] == "remote_addr" {
+					continue
+				}
+				v := attrs[i+1]
+				if l, ok := v.(output.List); ok {
+					v = []string(l)
+				}
+				kept = append(kept, attrs[i], v)
+			}
+			slog.New(h(&want)).Info("handshake", kept...)
+			slog.New(h(&got)).LogAttrs(context.Background(), slog.LevelInfo, "handshake", f.LogAttrs(nil, "remote_addr")...)
+			if w, g := want.String(), got.String(); w != g || !strings.Contains(w, "hello") == (f.Hello != nil) {
+				t.Errorf("LogAttrs logs\n%s\nAttrs with []string logs\n%s", g, w)
+			}
+		}
+	}
 }

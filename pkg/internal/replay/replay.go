@@ -8,17 +8,33 @@ import "net"
 // Conn replays prefix before reading from the connection.
 type Conn struct {
 	net.Conn
-	prefix []byte
+	prefix  []byte
+	release func() // called once when prefix has been replayed
 }
 
 // New returns c with prefix replayed first. prefix is not copied.
 func New(c net.Conn, prefix []byte) *Conn { return &Conn{Conn: c, prefix: prefix} }
+
+// NewReleased is New, and calls release once every byte of prefix has been
+// read, when prefix is no longer used (a pooled buffer goes back).
+func NewReleased(c net.Conn, prefix []byte, release func()) *Conn {
+	return &Conn{Conn: c, prefix: prefix, release: release}
+}
 
 // Read returns the replayed bytes first.
 func (c *Conn) Read(b []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(b, c.prefix)
 		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			// Keep no reference to the buffer for the rest of the
+			// connection's life.
+			c.prefix = nil
+			if c.release != nil {
+				c.release()
+				c.release = nil
+			}
+		}
 		return n, nil
 	}
 	return c.Conn.Read(b)
