@@ -467,3 +467,27 @@ func TestParkSchedules(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A reload that denies a parked client closes it at once (not at its idle
+// timeout), with the outcome an unparked one gets; the other parked client
+// is served on.
+func TestParkReloadClosesDenied(t *testing.T) {
+	conf := writeFile(t, "seclisten.toml", "plain = true\nreload-closes-denied = true\n")
+	p, maddr := parkServe(t, "--config", conf)
+	denied, kept := newClientFrom(t, "127.0.0.2", p.addr), newClientFrom(t, "127.0.0.3", p.addr)
+	for _, c := range []*client{denied, kept} {
+		c.send("hello\n")
+		c.expectLine(defaultReply)
+	}
+	waitMetric(t, maddr, "seclisten_connections_parked", equals(2))
+	if err := os.WriteFile(conf, []byte("plain = true\nreload-closes-denied = true\ndeny-cidr = \"127.0.0.2/32\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(p.pid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	denied.expectEOF()
+	waitMetric(t, maddr, `seclisten_connections_closed_total{reason="reload-denied"}`, equals(1))
+	kept.send("still here\n")
+	kept.expectLine(defaultReply)
+}
