@@ -106,3 +106,83 @@ type lineReaderParker struct{ lineReader }
 
 func (*lineReaderParker) Idle(bool)          {}
 func (*lineReaderParker) ParkDue(error) bool { return false }
+
+// chunkedParker delivers data in the chunk sizes of sizes (cycled), and
+// parks an idle read whenever the next bit of mask says so (one bit per
+// idle read, cycled).
+type chunkedParker struct {
+	data  []byte
+	sizes []byte
+	mask  []byte
+	n     int // reads so far
+	idle  int // idle reads so far
+	on    bool
+	woke  bool // the last idle read parked: the next one finds data (a wake-up means it came)
+}
+
+func (r *chunkedParker) Idle(on bool)           { r.on = on }
+func (r *chunkedParker) ParkDue(err error) bool { return errors.Is(err, errDue) }
+
+func (r *chunkedParker) Read(p []byte) (int, error) {
+	if r.on && !r.woke {
+		r.idle++
+		if len(r.mask) > 0 && r.mask[(r.idle/8)%len(r.mask)]&(1<<(r.idle%8)) != 0 {
+			r.woke = true
+			return 0, errDue
+		}
+	}
+	r.woke = false
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	k := len(r.data)
+	if len(r.sizes) > 0 {
+		k = 1 + int(r.sizes[r.n%len(r.sizes)])
+	}
+	r.n++
+	k = copy(p, r.data[:min(k, len(r.data))])
+	r.data = r.data[k:]
+	return k, nil
+}
+
+// FuzzParkResume: over random streams, chunkings and park points, an
+// exchange parked and resumed at any of its idle reads sees the same
+// messages and ends the same way as one that never parks.
+func FuzzParkResume(f *testing.F) {
+	f.Add([]byte("one\ntwo\r\nthree"), []byte{0, 3}, []byte{0xff})
+	f.Add([]byte("a\n\nb\n"), []byte{1}, []byte{0x55})
+	f.Add([]byte("a very long line that is over the limit\nx\n"), []byte{7}, []byte{0xaa})
+	f.Fuzz(func(t *testing.T, data, sizes, mask []byte) {
+		run := func(mask []byte) ([]string, exchange.Result, int) {
+			r := &chunkedParker{data: data, sizes: sizes, mask: mask}
+			rw := struct {
+				io.Reader
+				io.Writer
+			}{r, io.Discard}
+			obs := &msgRecorder{}
+			opts := exchange.Options{Reply: []byte("ok"), MaxLine: 16, Parker: r}
+			res := exchange.Run(rw, opts, obs)
+			parks := 0
+			for res.End == exchange.EndParked {
+				if parks++; parks > 10*len(data)+10 {
+					t.Fatal("parks for ever")
+				}
+				res = exchange.Resume(rw, opts, obs, res)
+			}
+			return obs.msgs, res, parks
+		}
+		want, wantRes, _ := run(nil)
+		got, gotRes, _ := run(mask)
+		if len(got) != len(want) {
+			t.Fatalf("messages %q parked, %q not", got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("messages %q parked, %q not", got, want)
+			}
+		}
+		if gotRes != wantRes {
+			t.Fatalf("Result %+v parked, %+v not", gotRes, wantRes)
+		}
+	})
+}
