@@ -38,7 +38,7 @@ func nonDefault(t *testing.T) map[string][]string {
 		flagClientCANames: {"hide"}, flagRate: {"2.5"}, flagBurst: {"7"}, flagMaxConnsPerIP: {"5"},
 		flagMsgRate: {"9"}, flagMsgBurst: {"4"}, flagAllowCIDR: {"10.0.0.0/8"}, flagDenyCIDR: {"10.1.0.0/16", "::1/128"},
 		flagIPv6Prefix: {"48"}, flagTrustedProxy: {"192.0.2.0/24"}, flagRejectLogEvery: {"7s"},
-		flagHandshakeTimeout: {"3s"}, flagIdleTimeout: {"4s"}, flagWriteTimeout: {"5s"}, flagMaxLifetime: {"1h"},
+		flagHandshakeTimeout: {"3s"}, flagIdleTimeout: {"4s"}, flagParkAfter: {"7s"}, flagWriteTimeout: {"5s"}, flagMaxLifetime: {"1h"},
 		flagShutdownTimeout: {"6s"}, flagLogFormat: {"json"}, flagLogLevel: {"debug"}, flagMetricsAddr: {"127.0.0.1:9464"},
 		flagACMEDomain: {"example.com", "example.org"}, flagACMEEmail: {"a@example.com"}, flagACMECA: {"https://ca.example/dir"},
 		flagACMECARoot: {file("root.pem")}, flagACMEEABKID: {"kid"}, flagACMEEABHMAC: {"aG1hYw"},

@@ -29,6 +29,7 @@ const (
 	flagJSON            = "json"
 	flagMaxLine         = "max-line"
 	flagIdleTimeout     = "idle-timeout"
+	flagParkAfter       = "park-after"
 	flagWriteTimeout    = "write-timeout"
 	flagMaxConns        = "max-conns"
 	flagShutdownTimeout = "shutdown-timeout"
@@ -249,6 +250,8 @@ func serveFlags() []cli.Flag {
 			Usage: "`DURATION` from accept to a completed TLS handshake"},
 		&cli.StringFlag{Name: flagIdleTimeout, Category: catTimeouts, Value: durationString(d.IdleTimeout),
 			Usage: "close a connection that sends nothing for this `DURATION`"},
+		&cli.StringFlag{Name: flagParkAfter, Category: catTimeouts, Value: durationString(d.ParkAfter),
+			Usage: "a connection whose client sent nothing for this `DURATION` waits without a goroutine of its own, until its client sends (Linux; 0: never)"},
 		&cli.StringFlag{Name: flagWriteTimeout, Category: catTimeouts, Value: durationString(d.WriteTimeout),
 			Usage: "give up on a reply the client does not read within this `DURATION`"},
 		&cli.StringFlag{Name: flagMaxLifetime, Category: catTimeouts, Value: durationString(d.Limits.MaxLifetime),
@@ -415,6 +418,7 @@ func parseFlags(c *cli.Context, args []string) (config.Config, map[string]bool, 
 	cfg.MaxLine = p.size(flagMaxLine)
 	cfg.MaxConns = p.int(flagMaxConns)
 	cfg.IdleTimeout = p.duration(flagIdleTimeout)
+	cfg.ParkAfter = p.duration(flagParkAfter)
 	cfg.WriteTimeout = p.duration(flagWriteTimeout)
 	cfg.ShutdownTimeout = p.duration(flagShutdownTimeout)
 	cfg.Report = c.Bool(flagReport)

@@ -57,6 +57,10 @@ type Config struct {
 
 	// IdleTimeout closes a connection that sends nothing for this long.
 	IdleTimeout time.Duration
+	// ParkAfter parks a connection whose client sent nothing for this
+	// long, with nothing buffered: it waits for its client without a
+	// goroutine (Linux; elsewhere it is ignored). Zero: never.
+	ParkAfter time.Duration
 	// WriteTimeout bounds each write, so a client that stops reading cannot
 	// pin replies (and a connection slot) forever.
 	WriteTimeout time.Duration
@@ -92,6 +96,7 @@ func Default() Config {
 		Reply:             "Message received! Thank you for connecting.",
 		MaxLine:           64 << 10,
 		IdleTimeout:       2 * time.Minute,
+		ParkAfter:         time.Second,
 		WriteTimeout:      10 * time.Second,
 		MaxConns:          10000,
 		ShutdownTimeout:   10 * time.Second,
@@ -199,6 +204,9 @@ func (c *Config) Problems() []error {
 		if d.v <= 0 {
 			add(setting.Errorf(d.key+" must be a positive duration, got %s", d.v))
 		}
+	}
+	if c.ParkAfter < 0 {
+		add(setting.Errorf("`park-after` must be a duration of 0 (never) or more, got %s", c.ParkAfter))
 	}
 	if c.ExitAfter < 0 {
 		add(setting.Errorf("`exit-after` must be a positive number of connections, got %d", c.ExitAfter))

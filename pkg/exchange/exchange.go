@@ -32,6 +32,22 @@ type Options struct {
 	// server nothing but a sleeping goroutine). An error ends the exchange
 	// as a read error.
 	Pace func() error
+	// Parker, if set, lets the exchange stop at a line boundary while
+	// the client is silent (End EndParked) and go on later with Resume.
+	Parker Parker
+}
+
+// Parker is told when the exchange reads with nothing buffered (framed
+// and unread), and says which errors of such a read mean "park now".
+// Such an error must be temporary for the reader: a tls.Conn, for one,
+// stays usable after a read that timed out, keeping a partial record.
+type Parker interface {
+	// Idle is called with true before a read that starts with nothing
+	// buffered, and with false after it.
+	Idle(on bool)
+	// ParkDue reports whether err, from a read made while idle, means
+	// the exchange should stop and park.
+	ParkDue(err error) bool
 }
 
 // End says why an exchange ended.
@@ -49,6 +65,10 @@ const (
 	EndReadError
 	// EndWriteError: writing a reply failed (Result.Err says why).
 	EndWriteError
+	// EndParked: the client was silent with nothing buffered and
+	// Options.Parker said to park. The exchange is not over: Resume it
+	// with this Result once the client sends or hangs up.
+	EndParked
 )
 
 func (e End) String() string {
@@ -63,6 +83,8 @@ func (e End) String() string {
 		return "read error"
 	case EndWriteError:
 		return "write error"
+	case EndParked:
+		return "parked"
 	}
 	return "unknown"
 }
@@ -84,23 +106,41 @@ type Result struct {
 //
 // Run does not close rw.
 func Run(rw io.ReadWriter, opts Options, obs Observer) Result {
+	return Resume(rw, opts, obs, Result{})
+}
+
+// Resume goes on with an exchange that ended with EndParked, where it
+// stopped: at a line boundary, with nothing buffered. prev is the Result
+// it returned; the new Result counts on from it. With a zero prev it is
+// Run.
+func Resume(rw io.ReadWriter, opts Options, obs Observer, prev Result) Result {
 	f := NewFramer(rw, opts.MaxLine)
+	f.park = opts.Parker
+	f.total = prev.BytesIn
+	// The message the exchange was waiting for when it parked was paced
+	// already.
+	paced := prev.End == EndParked
 	// Messages are only lent to obs during Run: the buffer can go back to
 	// the pool however Run ends (with Once, the Framer would drop it).
 	defer f.release()
 	out := make([]byte, 0, len(opts.Reply)+1)
 	out = append(append(out, opts.Reply...), '\n')
-	var res Result
+	res := Result{Messages: prev.Messages, BytesOut: prev.BytesOut}
 	for {
-		if opts.Pace != nil {
+		if opts.Pace != nil && !paced {
 			if err := opts.Pace(); err != nil {
 				res.End, res.Err, res.BytesIn = EndReadError, err, f.BytesRead()
 				return res
 			}
 		}
+		paced = false
 		msg, err := f.Next()
 		if err != nil {
 			res.BytesIn = f.BytesRead()
+			if err == errParked {
+				res.End = EndParked
+				return res
+			}
 			var tooLong *LineTooLongError
 			switch {
 			case errors.As(err, &tooLong):

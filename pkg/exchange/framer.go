@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -54,7 +55,12 @@ type Framer struct {
 	scanned    int   // buf[start:scanned] is known to hold no LF
 	err        error // sticky error from r
 	total      int64
+	park       Parker // Options.Parker, or nil
+	parked     bool   // the last fill's read said to park
 }
+
+// errParked ends Next when the Parker said to park.
+var errParked = errors.New("exchange: parked")
 
 // NewFramer returns a Framer reading from r with lines of at most limit
 // bytes, not counting the line terminator. A limit below 1 counts as 1.
@@ -101,6 +107,10 @@ func (f *Framer) Next() ([]byte, error) {
 			return nil, f.err
 		}
 		f.fill()
+		if f.parked {
+			f.parked = false
+			return nil, errParked
+		}
 	}
 }
 
@@ -122,7 +132,18 @@ func (f *Framer) fill() {
 	if f.start == f.end {
 		f.release()
 		f.start, f.end, f.scanned = 0, 0, 0
+		if f.park != nil {
+			f.park.Idle(true)
+		}
 		n, err := f.r.Read(f.first[:])
+		if f.park != nil {
+			f.park.Idle(false)
+			if err != nil && f.park.ParkDue(err) {
+				// Temporary: nothing is lost, the next read goes on.
+				err = nil
+				f.parked = n == 0
+			}
+		}
 		f.total += int64(n)
 		if err != nil {
 			f.err = err

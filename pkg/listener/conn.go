@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/seclisten/seclisten/pkg/internal/park"
 )
 
 // ErrShutdown is returned by Conn.Read once the server is shutting down: the
@@ -25,20 +27,60 @@ var aLongTimeAgo = time.Unix(1, 0)
 // forever on the peer.
 type Conn struct {
 	net.Conn
-	id       uint64
-	start    time.Time
-	idle     time.Duration
-	write    time.Duration
-	draining atomic.Bool
-	phase    atomic.Int64 // absolute deadline of the current phase, UnixNano; 0 if none
-	end      time.Time    // end of the connection's allowed lifetime; zero if unbounded
-	closed   atomic.Bool  // CloseNow was called
+	id          uint64
+	start       time.Time
+	idleTimeout time.Duration
+	write       time.Duration
+	draining    atomic.Bool
+	phase       atomic.Int64 // absolute deadline of the current phase, UnixNano; 0 if none
+	end         time.Time    // end of the connection's allowed lifetime; zero if unbounded
+	closed      atomic.Bool  // CloseNow was called
+
+	// Parking (Options.Poller): parkAfter is 0 when the connection
+	// cannot park. Only the connection's goroutine of the moment uses
+	// idle, parkAt and resume; waiter is the Poller's while parked.
+	parkAfter time.Duration
+	idle      bool      // Idle(true): the next reads may end in ErrParkDue
+	parkAt    time.Time // the read deadline of the read that ended in ErrParkDue
+	resume    func(timedOut bool)
+	waiter    atomic.Pointer[park.Waiter]
 }
+
+// parkDue is the error of a read that waited ParkAfter with nothing
+// buffered. It is a temporary timeout, as crypto/tls needs to keep the
+// connection usable (its tls.Conn keeps a partial record and reads on).
+type parkDue struct{}
+
+func (parkDue) Error() string   { return "idle: park due" }
+func (parkDue) Timeout() bool   { return true }
+func (parkDue) Temporary() bool { return true }
+
+// ErrParkDue is returned by Read, only between Idle(true) and Idle(false),
+// when the client sent nothing for Options.ParkAfter (and its read
+// deadline is later).
+var ErrParkDue net.Error = parkDue{}
+
+// Idle says whether the reads that follow start with nothing buffered
+// above the socket, so they may end early with ErrParkDue.
+func (c *Conn) Idle(on bool) { c.idle = on && c.parkAfter > 0 }
+
+// ParkDue reports whether err is ErrParkDue.
+func (c *Conn) ParkDue(err error) bool { return errors.Is(err, ErrParkDue) }
+
+// Suspend makes the handler's return leave the connection open, counted
+// and holding its slot, parked without a goroutine; resume runs, on a new
+// goroutine, as the rest of the handler once the client sends or hangs up
+// (timedOut false), the server drains or closes the connection (false:
+// the next Read says so), or the read deadline of the read that returned
+// ErrParkDue passes (timedOut true: the handler ends it as an idle
+// timeout). Call it only after such a read, just before returning.
+func (c *Conn) Suspend(resume func(timedOut bool)) { c.resume = resume }
 
 // CloseNow closes the connection at once, without the lingering close: for
 // connections refused before anything was written to them.
 func (c *Conn) CloseNow() {
 	c.closed.Store(true)
+	c.wakeParked()
 	_ = c.Conn.Close()
 }
 
@@ -98,7 +140,14 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if c.draining.Load() {
 		return 0, ErrShutdown
 	}
-	if err := c.Conn.SetReadDeadline(c.deadline(c.idle)); err != nil {
+	d := c.deadline(c.idleTimeout)
+	short := false
+	if c.idle {
+		if t := time.Now().Add(c.parkAfter); t.Before(d) {
+			c.parkAt, d, short = d, t, true
+		}
+	}
+	if err := c.Conn.SetReadDeadline(d); err != nil {
 		return 0, err
 	}
 	// drain sets the flag, then a past deadline. Checking the flag again
@@ -108,8 +157,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return 0, ErrShutdown
 	}
 	n, err := c.Conn.Read(b)
-	if err != nil && c.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = ErrShutdown
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		switch {
+		case c.draining.Load():
+			err = ErrShutdown
+		case short:
+			err = ErrParkDue
+		}
 	}
 	return n, err
 }
@@ -127,6 +181,14 @@ func (c *Conn) Write(b []byte) (int, error) {
 func (c *Conn) drain() {
 	c.draining.Store(true)
 	_ = c.Conn.SetReadDeadline(aLongTimeAgo)
+	c.wakeParked()
+}
+
+// wakeParked wakes the connection if it is parked.
+func (c *Conn) wakeParked() {
+	if w := c.waiter.Load(); w != nil {
+		w.Wake()
+	}
 }
 
 // closeGracefully closes the connection so the peer gets everything written
@@ -166,3 +228,7 @@ func Reason(err error) string {
 	}
 	return err.Error()
 }
+
+// CanPark reports whether the connection can park: the server has a
+// Poller and a park delay, and the connection a socket.
+func (c *Conn) CanPark() bool { return c.parkAfter > 0 }

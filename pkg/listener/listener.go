@@ -9,8 +9,10 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/internal/park"
 	"github.com/seclisten/seclisten/pkg/internal/throttle"
 )
 
@@ -62,6 +64,12 @@ type Options struct {
 	MaxAccepts int
 	// Logger gets lifecycle events and errors.
 	Logger *slog.Logger
+	// Poller, if set, parks connections whose handler calls Conn.Suspend:
+	// they hold no goroutine until their client sends or hangs up.
+	Poller *park.Poller
+	// ParkAfter is how long a read with nothing buffered waits before
+	// the connection may park (Conn.Idle); zero or no Poller: never.
+	ParkAfter time.Duration
 }
 
 // Server accepts connections and runs a Handler for each, in its own
@@ -187,14 +195,17 @@ func (s *Server) start(nc net.Conn) {
 		idle, write, lifetime = s.opts.Timeouts()
 	}
 	c := &Conn{
-		Conn:  nc,
-		id:    s.nextID.Add(1),
-		start: time.Now(),
-		idle:  idle,
-		write: write,
+		Conn:        nc,
+		id:          s.nextID.Add(1),
+		start:       time.Now(),
+		idleTimeout: idle,
+		write:       write,
 	}
 	if lifetime > 0 {
 		c.end = c.start.Add(lifetime)
+	}
+	if _, ok := nc.(syscall.Conn); ok && s.opts.Poller != nil {
+		c.parkAfter = s.opts.ParkAfter
 	}
 	s.mu.Lock()
 	if s.closing {
@@ -212,10 +223,24 @@ func (s *Server) start(nc net.Conn) {
 }
 
 func (s *Server) serve(c *Conn) {
+	s.run(c, func() { s.handler(s.baseCtx, c) })
+}
+
+// run runs f, the handler or the rest of it after a wake-up, then ends the
+// connection, or parks it if f called Suspend.
+func (s *Server) run(c *Conn, f func()) {
 	defer func() {
 		if v := recover(); v != nil {
+			c.resume = nil
 			s.opts.Logger.Error("panic serving connection", "conn_id", c.id,
 				"remote_addr", c.RemoteAddr().String(), "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+		if r := c.resume; r != nil {
+			// Parked only now that f has returned: the goroutine a
+			// wake-up starts never overlaps this one.
+			c.resume = nil
+			s.park(c, r)
+			return
 		}
 		c.closeGracefully()
 		s.mu.Lock()
@@ -224,7 +249,33 @@ func (s *Server) serve(c *Conn) {
 		<-s.slots
 		s.wg.Done()
 	}()
-	s.handler(s.baseCtx, c)
+	f()
+}
+
+// park hands c to the Poller until its client sends, hangs up, its read
+// deadline passes or the server drains it; then resume runs on a new
+// goroutine, with timedOut true if the deadline passed.
+func (s *Server) park(c *Conn, resume func(timedOut bool)) {
+	wake := func(timedOut bool) {
+		c.waiter.Store(nil)
+		go s.run(c, func() { resume(timedOut) })
+	}
+	var w *park.Waiter
+	rc, err := c.Conn.(syscall.Conn).SyscallConn()
+	if err == nil {
+		w, err = s.opts.Poller.Park(rc, c.parkAt, wake)
+	}
+	if err != nil {
+		// Closed meanwhile, say: the resumed read finds out.
+		wake(false)
+		return
+	}
+	c.waiter.Store(w)
+	// drain and CloseNow set their flag, then wake the Waiter they see:
+	// one of the two sides always sees the other.
+	if c.draining.Load() || c.closed.Load() {
+		w.Wake()
+	}
 }
 
 // Stalled reports whether the accept loop has been away from Accept (and

@@ -142,14 +142,24 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 		h.refuseEarly(lc, client.String(), h.admit.Key(client.Addr()), why)
 		return
 	}
-	defer release()
+	// A parked connection's session releases these when it ends.
+	var parked bool
+	defer func() {
+		if !parked {
+			release()
+		}
+	}()
 	h.metrics.Open()
 
 	remote := client.String()
 	c := &conn{lc: lc, stream: rw, remote: remote, key: h.admit.Key(client.Addr()), out: h.printer.Conn(lc.ID(), remote),
 		log: connLog{l: h.log, id: lc.ID(), remote: remote}, addr: client.Addr()}
 	h.inFlight.add(c)
-	defer h.inFlight.remove(c)
+	defer func() {
+		if !parked {
+			h.inFlight.remove(c)
+		}
+	}()
 	c.out.Connect(remote, lc.LocalAddr().String())
 	c.log.Debug("connection opened")
 
@@ -158,14 +168,78 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 		opts.Pace = h.pacer(ctx, c)
 	}
 
-	var res exchange.Result
-	var reason outcome.Code
+	if lc.CanPark() {
+		opts.Parker = lc
+	}
+	var s *session
 	if h.tls != nil {
-		res, reason = h.serveTLS(ctx, c, opts)
+		s = h.serveTLS(ctx, c, opts)
 	} else {
 		lc.SetPhaseDeadline(time.Time{})
-		res, reason = h.servePlain(c, opts)
+		s = h.servePlain(c, opts)
 	}
+	if s.rw != nil {
+		parked = s.exchange(false)
+		if parked {
+			s.release = release
+			return
+		}
+	}
+	h.finish(c, s.res, s.reason)
+}
+
+// session is an exchange in progress: what a parked connection keeps of
+// its goroutine to go on where it stopped, or an exchange that never
+// started (rw nil) and how it ended.
+type session struct {
+	h       *handler
+	c       *conn
+	rw      io.ReadWriter // nil: no exchange (refused, an ACME validation)
+	opts    exchange.Options
+	res     exchange.Result
+	reason  outcome.Code
+	release func() // the admission slot, once parked
+}
+
+// exchange runs the exchange, or the rest of it after parking (timedOut:
+// the idle deadline passed while parked), and reports whether it parked
+// again, in which case the listener resumes it with resume.
+func (s *session) exchange(timedOut bool) bool {
+	if timedOut {
+		// What the read that parked would have returned.
+		s.res.End, s.res.Err = exchange.EndReadError, os.ErrDeadlineExceeded
+	} else {
+		s.res = exchange.Resume(s.rw, s.opts, counted{s.c.out, s.h.metrics}, s.res)
+	}
+	if s.res.End == exchange.EndParked {
+		s.c.lc.Suspend(s.resume)
+		return true
+	}
+	if tc, ok := s.rw.(*tls.Conn); ok {
+		// close_notify before the listener's TCP close.
+		_ = tc.CloseWrite()
+	}
+	s.reason = closeCode(s.res)
+	return false
+}
+
+// resume is the rest of the handler after a wake-up.
+func (s *session) resume(timedOut bool) {
+	parked := false
+	defer func() {
+		if !parked {
+			s.release()
+			s.h.inFlight.remove(s.c)
+		}
+	}()
+	if parked = s.exchange(timedOut); !parked {
+		s.h.finish(s.c, s.res, s.reason)
+	}
+}
+
+// finish logs, counts and prints the end of a connection.
+func (h *handler) finish(c *conn, res exchange.Result, reason outcome.Code) {
+	lc := c.lc
 	if reason == outcome.IdleTimeout && lc.LifetimeOver() {
 		reason = outcome.MaxLifetime
 	}
@@ -333,7 +407,7 @@ func (h *handler) proxyHeader(lc *listener.Conn) (net.Conn, netip.AddrPort, bool
 	return res.Conn, res.Client, true
 }
 
-func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, outcome.Code) {
+func (h *handler) servePlain(c *conn, opts exchange.Options) *session {
 	var rw io.ReadWriter = c.stream
 	pc, first, err := handshake.Peek(c.stream)
 	if err == nil {
@@ -343,7 +417,7 @@ func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, o
 			c.log.Warn("refused: TLS on the plain port", h.withFlags(why, "verdict", why, "reason", text)...)
 			c.out.Reject(why, text, nil, nil)
 			h.metrics.HandshakeFailed(why)
-			return exchange.Result{BytesIn: int64(len(first))}, why
+			return &session{res: exchange.Result{BytesIn: int64(len(first))}, reason: why}
 		}
 		rw = pc
 	}
@@ -353,17 +427,16 @@ func (h *handler) servePlain(c *conn, opts exchange.Options) (exchange.Result, o
 	}
 	// On a Peek error the exchange reads again, meets the same error
 	// (EOF, deadline, reset and shutdown all repeat) and reports it.
-	res := exchange.Run(rw, opts, counted{c.out, h.metrics})
-	return res, closeCode(res)
+	return &session{h: h, c: c, rw: rw, opts: opts}
 }
 
-func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) (exchange.Result, outcome.Code) {
+func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) *session {
 	// The handshake deadline (set at accept) is absolute: a client
 	// dripping its ClientHello a byte at a time cannot extend it.
 	hs, err := handshakeApart(ctx, c.stream, h.tls.Config())
 	c.lc.SetPhaseDeadline(time.Time{})
 	if err != nil {
-		return h.refuse(c, err), outcome.HandshakeEnded
+		return &session{res: h.refuse(c, err), reason: outcome.HandshakeEnded}
 	}
 	st := hs.State
 	h.metrics.HandshakeDone(time.Since(c.lc.Start()))
@@ -371,7 +444,7 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		// A CA validating TLS-ALPN-01: the handshake was the whole answer.
 		c.log.Debug("ACME TLS-ALPN-01 validation answered", "sni", sanitize.String([]byte(st.ServerName)))
 		_ = hs.Conn.Close()
-		return exchange.Result{}, outcome.ACMEChallenge
+		return &session{reason: outcome.ACMEChallenge}
 	}
 	if h.tls.Options().Explain {
 		// The handshake accepted any certificate (tlsconf.Options.Explain):
@@ -381,7 +454,7 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		err := h.tls.JudgeContext(jctx, st.PeerCertificates)
 		cancel()
 		if err != nil {
-			return h.explain(c, hs.Conn, err), outcome.HandshakeEnded
+			return &session{res: h.explain(c, hs.Conn, err), reason: outcome.HandshakeEnded}
 		}
 	}
 	if mode := h.tls.Options().ClientAuth; len(st.PeerCertificates) > 0 && (mode == tlsconf.Require || mode == tlsconf.VerifyIfGiven) {
@@ -412,10 +485,7 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 	if h.report {
 		opts.Reply = []byte(f.Report(h.printer.JSON()))
 	}
-	res := exchange.Run(hs.Conn, opts, counted{c.out, h.metrics})
-	// close_notify before the listener's TCP close.
-	_ = hs.Conn.CloseWrite()
-	return res, closeCode(res)
+	return &session{h: h, c: c, rw: hs.Conn, opts: opts}
 }
 
 // handshakeApart runs the TLS handshake on a goroutine of its own and waits

@@ -146,6 +146,7 @@ func restartOnly(a, b config.Config) []string {
 		{"proxy-protocol", a.Limits.ProxyProtocol != b.Limits.ProxyProtocol},
 		{"max-conns", a.MaxConns != b.MaxConns},
 		{"exit-after", a.ExitAfter != b.ExitAfter},
+		{"park-after", a.ParkAfter != b.ParkAfter},
 		{"shutdown-timeout", a.ShutdownTimeout != b.ShutdownTimeout},
 		{"json", a.JSON != b.JSON},
 		{"log-format", a.LogFormat != b.LogFormat},

@@ -26,6 +26,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/internal/ban"
 	"github.com/seclisten/seclisten/pkg/internal/metrics"
 	"github.com/seclisten/seclisten/pkg/internal/output"
+	"github.com/seclisten/seclisten/pkg/internal/park"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/ocsp"
 	"github.com/seclisten/seclisten/pkg/outcome"
@@ -45,6 +46,8 @@ type Server struct {
 	health  *certHealth     // nil in plain mode
 	h       *handler
 	metrics *metrics.Metrics
+	// poller parks idle connections (--park-after; Linux), nil if not.
+	poller atomic.Pointer[park.Poller]
 	// policy is the handler that new connections get: the one built at
 	// start, then each one Apply builds. A connection keeps the one it
 	// was accepted with.
@@ -101,6 +104,12 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	}
 	s := &Server{cfg: cfg, log: log, printer: output.New(stdout, format), metrics: metrics.New(), started: time.Now(),
 		sd: newSDState()}
+	s.metrics.ServeParked(func() int {
+		if p := s.poller.Load(); p != nil {
+			return p.Parked()
+		}
+		return 0
+	})
 	if !cfg.Plain {
 		opts := tlsOptions(cfg.TLS)
 		if cfg.Fleet.Enabled() {
@@ -371,6 +380,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	h.refusals = refusals(h.limits, s.cfg.Bans, limiterEntries(s.cfg.MaxConns), s.Flags)
 	s.policy.Store(&h)
 	s.reloadMu.Unlock()
+	// Before the log says the server listens: what it holds then is its
+	// rest state (the tests count its descriptors).
+	defer s.startPoller()()
 	s.logStart(ln.Addr())
 	s.recordCertExpiry()
 	s.metrics.BuildInfo(s.Version, runtime.Version(), s.started)
@@ -382,6 +394,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// the last clients are answered.
 	defer stop()
 	return s.serve(ctx, ln)
+}
+
+// startPoller starts the poller that parks idle connections
+// (--park-after), on Linux, and returns what stops it: after the drain,
+// when every parked connection has woken and ended.
+func (s *Server) startPoller() (stop func()) {
+	if s.cfg.ParkAfter <= 0 {
+		return func() {}
+	}
+	p, err := park.New()
+	if err != nil {
+		if !errors.Is(err, park.ErrUnsupported) {
+			s.log.Warn("idle connections keep a goroutine each: cannot start the poller that parks them", "err", err)
+		}
+		return func() {}
+	}
+	s.poller.Store(p)
+	return func() { _ = p.Close() }
 }
 
 // startServices starts what runs beside the listener: the refusal log's
@@ -500,6 +530,8 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		MaxLifetime:  s.cfg.Limits.MaxLifetime,
 		MaxAccepts:   s.cfg.ExitAfter,
 		Logger:       s.log,
+		Poller:       s.poller.Load(),
+		ParkAfter:    s.cfg.ParkAfter,
 		Timeouts: func() (idle, write, lifetime time.Duration) {
 			h := s.policy.Load()
 			return h.idle, h.write, h.limits.MaxLifetime

@@ -357,3 +357,14 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	}
 	return nil
 }
+
+// ServeParked exports the gauge seclisten_connections_parked: open
+// connections parked without a goroutine (counted in
+// seclisten_connections_active too). Call it once, before Handler; parked
+// is read at each scrape.
+func (m *Metrics) ServeParked(parked func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "seclisten_connections_parked",
+		Help: "Open connections parked: idle, with nothing buffered, waiting for their client without a goroutine (also counted as active).",
+	}, func() float64 { return float64(parked()) }))
+}
