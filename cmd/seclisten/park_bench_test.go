@@ -58,11 +58,11 @@ func BenchmarkParkFirstLine(b *testing.B) {
 	for range b.N {
 		start := time.Now()
 		for scrape(b, pm, "seclisten_connections_parked") != 1 {
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // between polls of the gauge (a benchmark, not a test)
 		}
 		parked = append(parked, rtt(pc))
 		// The same silence for the connection that is never parked.
-		time.Sleep(time.Since(start))
+		time.Sleep(time.Since(start)) // the measured silence itself, not a synchronisation
 		unparked = append(unparked, rtt(uc))
 	}
 	b.StopTimer()
@@ -112,7 +112,7 @@ func BenchmarkParkIdleMemory(b *testing.B) {
 				}
 				if park != "0" {
 					for scrape(b, maddr, "seclisten_connections_parked") != n {
-						time.Sleep(10 * time.Millisecond)
+						time.Sleep(10 * time.Millisecond) // between polls of the gauge
 					}
 				}
 				b.ReportMetric(float64(rssKiB(b, pid)-before)/n, "KiB/conn")
@@ -169,7 +169,7 @@ func benchServe(b *testing.B, dir string, args ...string) (string, int) {
 		if time.Now().After(deadline) {
 			b.Fatalf("server on %s did not start", addr)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // between polls of the port
 	}
 }
 
