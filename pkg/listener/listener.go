@@ -73,7 +73,7 @@ type Options struct {
 }
 
 // Server accepts connections and runs a Handler for each, in its own
-// goroutine.
+// goroutine (one a previous connection's handler may have used).
 type Server struct {
 	opts    Options
 	handler Handler
@@ -93,6 +93,9 @@ type Server struct {
 	// while it waits in Accept or for a connection slot: see Stalled.
 	busySince atomic.Int64
 
+	// pool runs the handlers (workers.go).
+	pool workers
+
 	// logs lets one line through per key ("cap", "accept") every 10 s,
 	// so a condition that repeats thousands of times a second cannot
 	// flood the log.
@@ -111,6 +114,7 @@ func New(opts Options, h Handler) *Server {
 		listeners:  make(map[net.Listener]struct{}),
 		conns:      make(map[*Conn]struct{}),
 		logs:       throttle.Throttle[string]{Window: 10 * time.Second},
+		pool:       workers{maxIdle: defaultMaxIdleWorkers, idleFor: defaultWorkerIdle},
 	}
 }
 
@@ -164,6 +168,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			_ = ln.Close()
 			s.busySince.Store(0)
 			s.wg.Wait()
+			s.pool.stop()
 			return ErrAcceptLimit
 		}
 	}
@@ -219,7 +224,7 @@ func (s *Server) start(nc net.Conn) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.serve(c)
+	s.pool.do(func() { s.serve(c) })
 }
 
 func (s *Server) serve(c *Conn) {
@@ -253,12 +258,12 @@ func (s *Server) run(c *Conn, f func()) {
 }
 
 // park hands c to the Poller until its client sends, hangs up, its read
-// deadline passes or the server drains it; then resume runs on a new
-// goroutine, with timedOut true if the deadline passed.
+// deadline passes or the server drains it; then resume runs on a worker,
+// with timedOut true if the deadline passed.
 func (s *Server) park(c *Conn, resume func(timedOut bool)) {
 	wake := func(timedOut bool) {
 		c.waiter.Store(nil)
-		go s.run(c, func() { resume(timedOut) })
+		s.pool.do(func() { s.run(c, func() { resume(timedOut) }) })
 	}
 	var w *park.Waiter
 	rc, err := c.Conn.(syscall.Conn).SyscallConn()
@@ -329,6 +334,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.cancelBase()
 
+	// Workers that finish their connection from now on end.
+	defer s.pool.stop()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

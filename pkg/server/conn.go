@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -433,7 +432,10 @@ func (h *handler) servePlain(c *conn, opts exchange.Options) *session {
 func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) *session {
 	// The handshake deadline (set at accept) is absolute: a client
 	// dripping its ClientHello a byte at a time cannot extend it.
-	hs, err := handshakeApart(ctx, c.stream, h.tls.Config())
+	// It runs on the connection's goroutine, a listener worker whose stack
+	// grew for the handshakes before it; an idle connection parks and
+	// gives the worker back.
+	hs, err := handshake.Server(ctx, c.stream, h.tls.Config())
 	c.lc.SetPhaseDeadline(time.Time{})
 	if err != nil {
 		return &session{res: h.refuse(c, err), reason: outcome.HandshakeEnded}
@@ -486,38 +488,6 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 		opts.Reply = []byte(f.Report(h.printer.JSON()))
 	}
 	return &session{h: h, c: c, rw: hs.Conn, opts: opts}
-}
-
-// handshakeApart runs the TLS handshake on a goroutine of its own and waits
-// for it. A handshake (ML-KEM, ECDSA, certificate parsing) grows a stack to
-// 16 KiB or more, and a stack only shrinks at garbage collections, by half
-// at a time: on the connection's goroutine that stack would stay with every
-// idle connection. A short-lived goroutine's stack goes back to the runtime
-// when it exits, so the connection's goroutine keeps only what the
-// exchange needs. A panic is raised again on the connection's goroutine,
-// where the listener recovers it.
-func handshakeApart(ctx context.Context, rw net.Conn, cfg *tls.Config) (*handshake.Result, error) {
-	type result struct {
-		hs       *handshake.Result
-		err      error
-		panicked any
-	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() {
-			if v := recover(); v != nil {
-				r.panicked = fmt.Sprintf("%v\n(in the TLS handshake goroutine)\n%s", v, debug.Stack())
-			}
-			done <- r
-		}()
-		r.hs, r.err = handshake.Server(ctx, rw, cfg)
-	}()
-	r := <-done
-	if r.panicked != nil {
-		panic(r.panicked)
-	}
-	return r.hs, r.err
 }
 
 // refuse logs and prints a failed handshake, and returns what the client

@@ -1,0 +1,93 @@
+package listener
+
+import (
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func idleWorkers(p *workers) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// A worker runs one function after another; the pool keeps at most
+// maxIdle; stop ends them all (synctest.Test fails if a goroutine of the
+// bubble is left blocked).
+func TestWorkersReuseAndBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &workers{maxIdle: 2, idleFor: time.Hour}
+		var ran atomic.Int32
+		p.do(func() { ran.Add(1) })
+		synctest.Wait()
+		if n := idleWorkers(p); n != 1 {
+			t.Fatalf("%d idle workers after one function, want 1", n)
+		}
+		p.do(func() { ran.Add(1) })
+		synctest.Wait()
+		if n := idleWorkers(p); n != 1 {
+			t.Fatalf("%d idle workers after two functions in turn, want 1 (reused)", n)
+		}
+
+		// Five at once: five workers, two of them kept.
+		release := make(chan struct{})
+		for range 5 {
+			p.do(func() { <-release; ran.Add(1) })
+		}
+		synctest.Wait()
+		if n := idleWorkers(p); n != 0 {
+			t.Fatalf("%d idle workers while all work, want 0", n)
+		}
+		close(release)
+		synctest.Wait()
+		if n := idleWorkers(p); n != 2 {
+			t.Fatalf("%d idle workers after a burst of 5, want maxIdle 2", n)
+		}
+		if n := ran.Load(); n != 7 {
+			t.Fatalf("%d functions ran, want 7", n)
+		}
+		p.stop()
+		synctest.Wait()
+		if n := idleWorkers(p); n != 0 {
+			t.Fatalf("%d idle workers after stop", n)
+		}
+		// After stop, work still runs, and its goroutine ends.
+		p.do(func() { ran.Add(1) })
+		synctest.Wait()
+		if n := ran.Load(); n != 8 {
+			t.Fatalf("%d functions ran, want 8", n)
+		}
+	})
+}
+
+// An idle worker ends after idleFor; one handed work as its wait ends
+// (both at the same instant) runs it.
+func TestWorkersIdleExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &workers{maxIdle: 4, idleFor: time.Second}
+		p.do(func() {})
+		synctest.Wait()
+		time.Sleep(time.Second + time.Nanosecond)
+		synctest.Wait()
+		if n := idleWorkers(p); n != 0 {
+			t.Fatalf("%d idle workers after idleFor, want 0", n)
+		}
+
+		var ran atomic.Int32
+		for i := range 50 {
+			p.do(func() {})
+			synctest.Wait()
+			// Fake time: the worker's timer and this do fire at the
+			// same instant, in either order.
+			time.Sleep(time.Second)
+			p.do(func() { ran.Add(1) })
+			synctest.Wait()
+			if n := ran.Load(); n != int32(i+1) {
+				t.Fatalf("round %d: %d functions ran, want %d", i, n, i+1)
+			}
+		}
+		p.stop()
+	})
+}
