@@ -358,8 +358,7 @@ func acmeOptions(cfg config.Config, log *slog.Logger) (acme.Options, error) {
 
 // Run listens as the Config says and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.ListenAddr())
+	ln, err := listener.Listen(ctx, s.cfg.ListenAddr())
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr(), err)
 	}
