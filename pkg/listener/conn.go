@@ -35,6 +35,11 @@ type Conn struct {
 	phase       atomic.Int64 // absolute deadline of the current phase, UnixNano; 0 if none
 	end         time.Time    // end of the connection's allowed lifetime; zero if unbounded
 	closed      atomic.Bool  // CloseNow was called
+	peerDone    bool         // the peer ends its stream: EOF read, or PeerDone
+
+	// The socket's read and write deadlines as Read and Write last set
+	// them; zero when unknown (see Read).
+	readDL, writeDL time.Time
 
 	// Parking (Options.Poller): parkAfter is 0 when the connection
 	// cannot park. Only the connection's goroutine of the moment uses
@@ -115,10 +120,10 @@ func (c *Conn) SetPhaseDeadline(t time.Time) {
 	c.phase.Store(t.UnixNano())
 }
 
-// deadline is now+d, or the phase deadline or the end of the lifetime if
-// one of those comes first.
-func (c *Conn) deadline(d time.Duration) time.Time {
-	t := time.Now().Add(d)
+// deadlineAt is now+d, or the phase deadline or the end of the lifetime
+// if one of those comes first.
+func (c *Conn) deadlineAt(now time.Time, d time.Duration) time.Time {
+	t := now.Add(d)
 	if p := c.phase.Load(); p != 0 && p < t.UnixNano() {
 		t = time.Unix(0, p)
 	}
@@ -136,27 +141,41 @@ func (c *Conn) Start() time.Time { return c.start }
 
 // Read reads with the idle deadline. After the server starts shutting down it
 // returns ErrShutdown instead of waiting for more.
+//
+// The socket's deadline is set only when the one set for an earlier read
+// would come after this read's, or has passed: a deadline that comes
+// earlier is kept, which saves a timer update per read, and if it fires
+// before this read's deadline the read is made again with the right one.
+// Each read still waits exactly until its own deadline.
 func (c *Conn) Read(b []byte) (int, error) {
 	if c.draining.Load() {
 		return 0, ErrShutdown
 	}
-	d := c.deadline(c.idleTimeout)
+	now := time.Now()
+	d := c.deadlineAt(now, c.idleTimeout)
 	short := false
 	if c.idle {
-		if t := time.Now().Add(c.parkAfter); t.Before(d) {
+		if t := now.Add(c.parkAfter); t.Before(d) {
 			c.parkAt, d, short = d, t, true
 		}
 	}
-	if err := c.Conn.SetReadDeadline(d); err != nil {
-		return 0, err
-	}
-	// drain sets the flag, then a past deadline. Checking the flag again
-	// after setting our deadline means one of the two always wins: either we
-	// see the flag, or drain's deadline comes after ours.
-	if c.draining.Load() {
-		return 0, ErrShutdown
+	early := !c.readDL.IsZero() && !c.readDL.After(d) && c.readDL.After(now)
+	if !early {
+		if err := c.setReadDeadline(d); err != nil {
+			return 0, err
+		}
 	}
 	n, err := c.Conn.Read(b)
+	if early && n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && !c.draining.Load() && time.Now().Before(d) {
+		// The earlier read's deadline: wait on until this one's.
+		if err := c.setReadDeadline(d); err != nil {
+			return 0, err
+		}
+		n, err = c.Conn.Read(b)
+	}
+	if err == io.EOF {
+		c.peerDone = true
+	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		switch {
 		case c.draining.Load():
@@ -168,12 +187,66 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Write writes with the write deadline.
-func (c *Conn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(c.deadline(c.write)); err != nil {
-		return 0, err
+// setReadDeadline sets the socket's read deadline to d, and returns
+// ErrShutdown if the server started shutting down: drain sets its flag,
+// then a past deadline, so checking the flag after setting d means one of
+// the two always wins: either this sees the flag, or drain's deadline
+// comes after d.
+func (c *Conn) setReadDeadline(d time.Time) error {
+	if err := c.Conn.SetReadDeadline(d); err != nil {
+		return err
 	}
-	return c.Conn.Write(b)
+	c.readDL = d
+	if c.draining.Load() {
+		return ErrShutdown
+	}
+	return nil
+}
+
+// Write writes with the write deadline, set as Read sets its own: an
+// earlier write's deadline that comes sooner is kept, and a write it
+// interrupts goes on with this one's.
+func (c *Conn) Write(b []byte) (int, error) {
+	now := time.Now()
+	d := c.deadlineAt(now, c.write)
+	early := !c.writeDL.IsZero() && !c.writeDL.After(d) && c.writeDL.After(now)
+	if !early {
+		if err := c.Conn.SetWriteDeadline(d); err != nil {
+			return 0, err
+		}
+		c.writeDL = d
+	}
+	n, err := c.Conn.Write(b)
+	if early && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(d) {
+		if err := c.Conn.SetWriteDeadline(d); err != nil {
+			return n, err
+		}
+		c.writeDL = d
+		var m int
+		m, err = c.Conn.Write(b[n:])
+		n += m
+	}
+	return n, err
+}
+
+// SetReadDeadline sets the socket's read deadline; the next Read sets its
+// own again.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.readDL = time.Time{}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the socket's write deadline (crypto/tls does,
+// around its close_notify); the next Write sets its own again.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.writeDL = time.Time{}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both deadlines; the next Read and Write set their own.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.readDL, c.writeDL = time.Time{}, time.Time{}
+	return c.Conn.SetDeadline(t)
 }
 
 // drain makes a blocked or future Read return ErrShutdown. Bytes already
@@ -197,8 +270,15 @@ func (c *Conn) wakeParked() {
 // not read yet, such as the error reply to an over-long line. So: send FIN,
 // discard input until the peer closes too or lingerTimeout passes, then
 // close. (net/http's closeWriteAndWait does the same.)
+//
+// A peer that ended its stream (Read met EOF, or the handler called
+// PeerDone) sends nothing more to discard: its connection closes at once.
 func (c *Conn) closeGracefully() {
 	if c.closed.Load() {
+		return
+	}
+	if c.peerDone {
+		_ = c.Conn.Close()
 		return
 	}
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
@@ -228,6 +308,11 @@ func Reason(err error) string {
 	}
 	return err.Error()
 }
+
+// PeerDone tells the listener that the peer ended its stream above TCP
+// (a TLS close_notify, say): it promised to send nothing more, so the
+// lingering close has nothing to wait for.
+func (c *Conn) PeerDone() { c.peerDone = true }
 
 // CanPark reports whether the connection can park: the server has a
 // Poller and a park delay, and the connection a socket.

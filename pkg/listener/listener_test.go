@@ -794,3 +794,56 @@ func TestReason(t *testing.T) {
 		})
 	}
 }
+
+// A handler that read the client's EOF, or was told the client is done
+// (PeerDone: a TLS close_notify), ends with a plain close: the listener
+// does not linger for input that cannot come. Data the client sends anyway
+// meets a closed socket (a reset), where a lingering close would have
+// discarded it. The reply written before the close still arrives whole.
+func TestPeerDoneClosesAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		done func(c *listener.Conn)
+	}{
+		{"EOF read", func(c *listener.Conn) {
+			for {
+				if _, err := c.Read(make([]byte, 16)); err != nil {
+					return
+				}
+			}
+		}},
+		{"PeerDone", func(c *listener.Conn) { c.PeerDone() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			f := start(t, listener.Options{}, func(ctx context.Context, c *listener.Conn) {
+				tc.done(c)
+				_, _ = c.Write([]byte("bye\n"))
+			})
+			c := dial(t, f.addr).(*net.TCPConn)
+			if tc.name == "EOF read" {
+				if err := c.CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = c.SetReadDeadline(time.Now().Add(wait))
+			b, err := io.ReadAll(c)
+			if string(b) != "bye\n" || err != nil {
+				t.Fatalf("client read %q, %v, want the reply and EOF", b, err)
+			}
+			if tc.name == "PeerDone" {
+				// The server's socket is gone: what the client sends now
+				// is answered with a reset.
+				// (Bounded by the read deadline set above.)
+				for err == nil || err == io.EOF {
+					if _, err = c.Write([]byte("more\n")); err == nil {
+						_, err = c.Read(make([]byte, 1))
+					}
+				}
+				if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+					t.Fatalf("after the close the client got %v, want a reset", err)
+				}
+			}
+		})
+	}
+}

@@ -217,6 +217,10 @@ func (s *session) exchange(timedOut bool) bool {
 	if tc, ok := s.rw.(*tls.Conn); ok {
 		// close_notify before the listener's TCP close.
 		_ = tc.CloseWrite()
+		if s.res.End == exchange.EndEOF {
+			// The client's close_notify: it sends nothing more.
+			s.c.lc.PeerDone()
+		}
 	}
 	s.reason = closeCode(s.res)
 	return false

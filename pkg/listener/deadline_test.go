@@ -1,0 +1,142 @@
+package listener
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// countingConn counts the deadlines set on it.
+type countingConn struct {
+	net.Conn
+	reads, writes int
+}
+
+func (c *countingConn) SetReadDeadline(t time.Time) error {
+	c.reads++
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *countingConn) SetWriteDeadline(t time.Time) error {
+	c.writes++
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// pipeConn is a Conn on one end of a net.Pipe (wrapped by wrap, if not
+// nil) with idle and write timeouts of timeout, and the other end; both
+// close when the test ends.
+func pipeConn(t *testing.T, timeout time.Duration, wrap func(net.Conn) net.Conn) (*Conn, net.Conn) {
+	srv, cli := net.Pipe()
+	t.Cleanup(func() { _ = cli.Close(); _ = srv.Close() })
+	if wrap != nil {
+		srv = wrap(srv)
+	}
+	return &Conn{Conn: srv, start: time.Now(), idleTimeout: timeout, write: timeout}, cli
+}
+
+// Reads keep the deadline an earlier read set, and still each waits its
+// whole idle timeout: a read 6 s after the first waits until 16 s, not
+// until the first read's 10 s.
+func TestReadKeepsEarlierDeadlineAndWaitsItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cc *countingConn
+		c, cli := pipeConn(t, 10*time.Second, func(c net.Conn) net.Conn { cc = &countingConn{Conn: c}; return cc })
+		go func() { _, _ = cli.Write([]byte("ab")) }()
+		var b [1]byte
+		for range 2 {
+			if _, err := c.Read(b[:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cc.reads != 1 {
+			t.Fatalf("%d read deadlines set for two reads in a row, want 1", cc.reads)
+		}
+		time.Sleep(6 * time.Second)
+		start := time.Now()
+		_, err := c.Read(b[:])
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read: %v, want the idle timeout", err)
+		}
+		if waited := time.Since(start); waited != 10*time.Second {
+			t.Fatalf("the read waited %v, want its idle timeout, 10s", waited)
+		}
+	})
+}
+
+// A read that parks waits ParkAfter from its own start, though the
+// deadline of an earlier read comes sooner; then it reports ErrParkDue.
+func TestReadParkDueFromItsOwnStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, cli := pipeConn(t, time.Minute, nil)
+		c.parkAfter = time.Second
+		go func() { _, _ = cli.Write([]byte("a")) }()
+		var b [1]byte
+		c.Idle(true)
+		if _, err := c.Read(b[:]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond)
+		start := time.Now()
+		_, err := c.Read(b[:])
+		if !c.ParkDue(err) {
+			t.Fatalf("read: %v, want ErrParkDue", err)
+		}
+		if waited := time.Since(start); waited != time.Second {
+			t.Fatalf("the read waited %v before parking, want 1s", waited)
+		}
+	})
+}
+
+// A write keeps an earlier write's deadline, and a write it interrupts
+// goes on until its own: blocked 6 s after the first, it fails at 16 s.
+func TestWriteKeepsEarlierDeadlineAndWaitsItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cc *countingConn
+		c, cli := pipeConn(t, 10*time.Second, func(c net.Conn) net.Conn { cc = &countingConn{Conn: c}; return cc })
+		go func() {
+			var b [2]byte
+			_, _ = cli.Read(b[:]) // the first write only
+		}()
+		if _, err := c.Write([]byte("a")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(6 * time.Second)
+		start := time.Now()
+		_, err := c.Write([]byte("b")) // nobody reads
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write: %v, want the write timeout", err)
+		}
+		if waited := time.Since(start); waited != 10*time.Second {
+			t.Fatalf("the write waited %v, want its write timeout, 10s", waited)
+		}
+		if cc.writes != 2 {
+			t.Fatalf("%d write deadlines set, want 2 (the first write's, then the second's when the first fired)", cc.writes)
+		}
+	})
+}
+
+// Shutdown interrupts a read that kept an earlier deadline.
+func TestReadKeepingDeadlineDrains(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, cli := pipeConn(t, 10*time.Second, nil)
+		go func() { _, _ = cli.Write([]byte("a")) }()
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Read(b[:])
+			errc <- err
+		}()
+		synctest.Wait()
+		c.drain()
+		if err := <-errc; !errors.Is(err, ErrShutdown) {
+			t.Fatalf("read: %v, want ErrShutdown", err)
+		}
+	})
+}
