@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/pki"
 )
 
@@ -100,7 +100,8 @@ func startCostSeclisten(b testing.TB, p *costPKI, mtls bool) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Listened on as Server.Run listens.
+	ln, err := listener.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,6 +168,7 @@ type costKind struct {
 	mtls   bool
 	resume bool
 	line   bool          // send one line and read the answer before closing
+	echo   int           // this many connections, one round trip on each per op
 	curves []tls.CurveID // the client's key shares (nil: Go's defaults, ML-KEM first)
 }
 
@@ -176,6 +178,7 @@ var costKinds = []costKind{
 	{name: "MTLS", mtls: true, curves: []tls.CurveID{tls.X25519}},
 	{name: "MLKEM", curves: []tls.CurveID{tls.X25519MLKEM768}},
 	{name: "Line", line: true},
+	{name: "Echo", echo: 100},
 }
 
 func BenchmarkCost(b *testing.B) {
@@ -338,13 +341,26 @@ func benchCostKind(b *testing.B, p *costPKI, k costKind, addr string, use func()
 		// exchange.
 		costConn(b, cfg, addr, true)
 	}
+	var echo []*tls.Conn
+	for range k.echo {
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		echo = append(echo, c)
+	}
 	b.ReportAllocs()
 	var before serverUse
 	if use != nil {
 		before = use()
 	}
 	b.ResetTimer()
-	for b.Loop() {
+	if k.echo > 0 {
+		// One op: a round trip on each connection, all at once.
+		costEcho(b, echo)
+	}
+	for k.echo == 0 && b.Loop() {
 		st := costConn(b, cfg, addr, k.line)
 		if st.DidResume != k.resume {
 			b.Fatalf("resumed %v, want %v", st.DidResume, k.resume)
@@ -359,6 +375,37 @@ func benchCostKind(b *testing.B, p *costPKI, k costKind, addr string, use func()
 }
 
 var costLine = []byte("hello from the benchmark\n")
+
+// costEcho makes b.N round trips on each connection, the connections side
+// by side.
+func costEcho(b *testing.B, conns []*tls.Conn) {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	for _, c := range conns {
+		wg.Go(func() {
+			var buf [128]byte
+			for range b.N {
+				if _, err := c.Write(costLine); err != nil {
+					errs <- err
+					return
+				}
+				for n := 0; n == 0 || buf[n-1] != '\n'; {
+					m, err := c.Read(buf[n:])
+					if err != nil {
+						errs <- err
+						return
+					}
+					n += m
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
 
 // costConn connects, handshakes, exchanges one line if asked, and closes.
 func costConn(b *testing.B, cfg *tls.Config, addr string, line bool) tls.ConnectionState {
