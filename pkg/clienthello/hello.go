@@ -2,6 +2,7 @@ package clienthello
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -42,19 +43,100 @@ type Hello struct {
 	MaxVersion uint16
 }
 
-// New describes a ClientHello.
+// New describes a ClientHello. Its lists may be shared with other
+// Hellos: they are read only.
+//
+// Most clients of a server send one of a few kinds of ClientHello, so the
+// description of each kind (everything but the server name) is kept, for
+// up to maxKinds kinds, keyed by the values it is made from: naming some
+// 60 values and hashing the JA4 fingerprint is then done once per kind,
+// not once per handshake. A client that sends a new kind each time only
+// refills the table, which is emptied when full.
 func New(h *tls.ClientHelloInfo) *Hello {
-	out := &Hello{
-		Versions:   names(h.SupportedVersions, tls.VersionName),
-		Suites:     names(h.CipherSuites, SuiteName),
-		Groups:     names(h.SupportedCurves, func(c tls.CurveID) string { return c.String() }),
-		SigSchemes: names(h.SignatureSchemes, func(s tls.SignatureScheme) string { return s.String() }),
-		ALPN:       Strings(h.SupportedProtos),
-		SNI:        String(h.ServerName),
-		JA4:        JA4(h),
-		MaxVersion: maxVersion(h.SupportedVersions),
+	var buf [512]byte
+	key, ok := kindKey(buf[:0], h)
+	var kind *Hello
+	if ok {
+		kind = kinds.get(key)
 	}
-	return out
+	if kind == nil {
+		kind = &Hello{
+			Versions:   names(h.SupportedVersions, tls.VersionName),
+			Suites:     names(h.CipherSuites, SuiteName),
+			Groups:     names(h.SupportedCurves, func(c tls.CurveID) string { return c.String() }),
+			SigSchemes: names(h.SignatureSchemes, func(s tls.SignatureScheme) string { return s.String() }),
+			ALPN:       Strings(h.SupportedProtos),
+			JA4:        JA4(h),
+			MaxVersion: maxVersion(h.SupportedVersions),
+		}
+		if ok {
+			kinds.put(key, kind)
+		}
+	}
+	out := *kind
+	out.SNI = String(h.ServerName)
+	return &out
+}
+
+// maxKinds bounds the table of ClientHello kinds; maxKindKey the key of
+// one (a ClientHello with longer lists is described every time).
+const (
+	maxKinds   = 1024
+	maxKindKey = 2048
+)
+
+// kinds is the table of ClientHello kinds New keeps.
+var kinds = kindTable{m: make(map[string]*Hello)}
+
+type kindTable struct {
+	mu sync.Mutex
+	m  map[string]*Hello
+}
+
+func (t *kindTable) get(key []byte) *Hello {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[string(key)] // no allocation: the compiler looks up without copying key
+}
+
+func (t *kindTable) put(key []byte, h *Hello) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.m) >= maxKinds {
+		clear(t.m)
+	}
+	t.m[string(key)] = h
+}
+
+// kindKey appends to b everything New's description depends on but the
+// server name: the lists, the extensions' types (JA4 counts and sorts
+// them) and whether a server name was sent (JA4's d or i). It reports
+// false when the key would be longer than maxKindKey.
+func kindKey[B ~[]byte](b B, h *tls.ClientHelloInfo) (B, bool) {
+	b = appendList(b, h.SupportedVersions)
+	b = appendList(b, h.CipherSuites)
+	b = appendList(b, h.SupportedCurves)
+	b = appendList(b, h.SignatureSchemes)
+	b = appendList(b, h.Extensions)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(h.SupportedProtos)))
+	for _, p := range h.SupportedProtos {
+		if len(b)+len(p) > maxKindKey {
+			return b, false
+		}
+		b = append(b, byte(len(p))) // at most 255 bytes each (RFC 7301)
+		b = append(b, p...)
+	}
+	b = append(b, byte(boolInt(h.ServerName != "")))
+	return b, len(b) <= maxKindKey
+}
+
+// appendList appends l's length, then its values, two bytes each.
+func appendList[B ~[]byte, T ~uint16](b B, l []T) B {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(l)))
+	for _, v := range l {
+		b = binary.BigEndian.AppendUint16(b, uint16(v))
+	}
+	return b
 }
 
 // Recorder is a connection that keeps the ClientHello of its handshake.
@@ -146,9 +228,14 @@ func String(s string) string {
 // MaxList+1 entries cut to MaxList, then "(+N more)". A list is never
 // cut to one entry less, so Strings of a bounded list (whose last entry
 // may be such a count) is the same list.
+//
+// A list that is bounded already is returned as it is, not copied.
 func Strings(l []string) []string {
 	if l == nil {
 		return nil
+	}
+	if bounded(l) {
+		return l
 	}
 	out := make([]string, 0, min(len(l), MaxList+1))
 	for i, s := range l {
@@ -158,6 +245,19 @@ func Strings(l []string) []string {
 		out = append(out, String(s))
 	}
 	return out
+}
+
+// bounded reports whether Strings would return l unchanged.
+func bounded(l []string) bool {
+	if len(l) > MaxList+1 {
+		return false
+	}
+	for _, s := range l {
+		if len(s) > MaxString+32 {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrServerName is a server name (SNI) that is not a valid host name.

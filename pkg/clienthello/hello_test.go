@@ -3,6 +3,7 @@ package clienthello_test
 import (
 	"crypto/tls"
 	"errors"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -181,6 +182,10 @@ func FuzzNew(f *testing.F) {
 		}
 		s := clienthello.New(h)
 		checkBounded(t, s)
+		// Described again from the table of kinds, and afresh: the same.
+		if again, fresh := clienthello.New(h), clienthello.Fresh(h); !reflect.DeepEqual(again, fresh) || !reflect.DeepEqual(s, fresh) {
+			t.Fatalf("described from the table of kinds:\n%+v\nafresh:\n%+v", again, fresh)
+		}
 		if s.JA4 != clienthello.JA4(h) {
 			t.Fatal("JA4 is not deterministic")
 		}
@@ -188,6 +193,59 @@ func FuzzNew(f *testing.F) {
 			t.Fatalf("CheckServerName: %v", err)
 		}
 	})
+}
+
+// Hellos that differ only in their server name share a description but
+// the name; any other difference makes another kind; the table of kinds
+// stays bounded.
+func TestKinds(t *testing.T) {
+	base := tls.ClientHelloInfo{
+		SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
+		CipherSuites:      []uint16{tls.TLS_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+		SupportedCurves:   []tls.CurveID{tls.X25519, tls.CurveP256},
+		SignatureSchemes:  []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
+		Extensions:        []uint16{0, 10, 13, 16, 43},
+		SupportedProtos:   []string{"h2", "http/1.1"},
+		ServerName:        "a.example",
+	}
+	a := clienthello.New(&base)
+	other := base
+	other.ServerName = "b.example"
+	b := clienthello.New(&other)
+	if &a.Suites[0] != &b.Suites[0] || a.SNI != "a.example" || b.SNI != "b.example" || a.JA4 != b.JA4 {
+		t.Errorf("two hellos of one kind: %+v and %+v, want shared lists and their own names", a, b)
+	}
+	variants := map[string]func(h *tls.ClientHelloInfo){
+		"versions":   func(h *tls.ClientHelloInfo) { h.SupportedVersions = []uint16{tls.VersionTLS12} },
+		"suites":     func(h *tls.ClientHelloInfo) { h.CipherSuites = h.CipherSuites[:1] },
+		"groups":     func(h *tls.ClientHelloInfo) { h.SupportedCurves = []tls.CurveID{tls.CurveP384} },
+		"sigs":       func(h *tls.ClientHelloInfo) { h.SignatureSchemes = []tls.SignatureScheme{tls.Ed25519} },
+		"extensions": func(h *tls.ClientHelloInfo) { h.Extensions = []uint16{0, 10, 13, 16} },
+		"alpn":       func(h *tls.ClientHelloInfo) { h.SupportedProtos = []string{"h2", "http/1.0"} },
+		"alpn split": func(h *tls.ClientHelloInfo) { h.SupportedProtos = []string{"h", "2http/1.1"} },
+		"no sni":     func(h *tls.ClientHelloInfo) { h.ServerName, h.Extensions = "", []uint16{10, 13, 16, 43} },
+		"long alpn": func(h *tls.ClientHelloInfo) {
+			h.SupportedProtos = slices.Repeat([]string{strings.Repeat("x", 255)}, 20)
+		},
+	}
+	for name, change := range variants {
+		h := base
+		change(&h)
+		// Both in the table, then each described again.
+		clienthello.New(&base)
+		clienthello.New(&h)
+		if got, want := clienthello.New(&h), clienthello.Fresh(&h); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: described %+v, want %+v", name, got, want)
+		}
+	}
+	for i := range 3000 {
+		h := base
+		h.CipherSuites = []uint16{uint16(i)}
+		clienthello.New(&h)
+		if n := clienthello.Kinds(); n > 1024 {
+			t.Fatalf("%d kinds kept, want at most 1024", n)
+		}
+	}
 }
 
 // SuiteName names every suite as crypto/tls does, known or not.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,9 +175,16 @@ func (f fact) attr(prefix string) slog.Attr {
 	}
 	switch f.kind {
 	case aList:
-		l := make(List, len(f.list))
+		// The list itself when no entry needs escaping (the usual case:
+		// names of crypto/tls's making), else a sanitised copy.
+		l := List(f.list)
 		for i, s := range f.list {
-			l[i] = sanitize.Text(s)
+			if t := sanitize.Text(s); t != s {
+				if &l[0] == &f.list[0] {
+					l = slices.Clone(l)
+				}
+				l[i] = t
+			}
 		}
 		return slog.Any(key, l)
 	case aBool:
