@@ -311,6 +311,10 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
+// IdleWorkers is the number of goroutines waiting for a connection to
+// serve: the workers a connection that ended or parked gave back.
+func (s *Server) IdleWorkers() int { return s.pool.idleCount() }
+
 // Active is the number of connections being served.
 func (s *Server) Active() int {
 	s.mu.Lock()

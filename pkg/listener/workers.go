@@ -36,12 +36,12 @@ type worker struct {
 	work chan func()
 }
 
-// Defaults for a Server's pool: enough workers for the handshakes a
-// busy machine runs at once; a minute is long enough to bridge the gaps
-// of a steady load.
+// Defaults for a Server's pool: more workers than a busy machine runs
+// handshakes at once, a wait long enough to bridge the gaps of a steady
+// load; at most 64 grown stacks (2 MiB) kept after a burst, for 10 s.
 const (
-	defaultMaxIdleWorkers = 256
-	defaultWorkerIdle     = time.Minute
+	defaultMaxIdleWorkers = 64
+	defaultWorkerIdle     = 10 * time.Second
 )
 
 // do runs f on an idle worker, or on a new goroutine that becomes one.
@@ -116,6 +116,13 @@ func (p *workers) leave(w *worker) bool {
 		}
 	}
 	return false
+}
+
+// idleCount is the number of workers waiting.
+func (p *workers) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
 }
 
 // stop ends the idle workers, and the busy ones when they finish; do

@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-func idleWorkers(p *workers) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle)
-}
-
 // A worker runs one function after another; the pool keeps at most
 // maxIdle; stop ends them all (synctest.Test fails if a goroutine of the
 // bubble is left blocked).
@@ -22,12 +16,12 @@ func TestWorkersReuseAndBound(t *testing.T) {
 		var ran atomic.Int32
 		p.do(func() { ran.Add(1) })
 		synctest.Wait()
-		if n := idleWorkers(p); n != 1 {
+		if n := p.idleCount(); n != 1 {
 			t.Fatalf("%d idle workers after one function, want 1", n)
 		}
 		p.do(func() { ran.Add(1) })
 		synctest.Wait()
-		if n := idleWorkers(p); n != 1 {
+		if n := p.idleCount(); n != 1 {
 			t.Fatalf("%d idle workers after two functions in turn, want 1 (reused)", n)
 		}
 
@@ -37,12 +31,12 @@ func TestWorkersReuseAndBound(t *testing.T) {
 			p.do(func() { <-release; ran.Add(1) })
 		}
 		synctest.Wait()
-		if n := idleWorkers(p); n != 0 {
+		if n := p.idleCount(); n != 0 {
 			t.Fatalf("%d idle workers while all work, want 0", n)
 		}
 		close(release)
 		synctest.Wait()
-		if n := idleWorkers(p); n != 2 {
+		if n := p.idleCount(); n != 2 {
 			t.Fatalf("%d idle workers after a burst of 5, want maxIdle 2", n)
 		}
 		if n := ran.Load(); n != 7 {
@@ -50,7 +44,7 @@ func TestWorkersReuseAndBound(t *testing.T) {
 		}
 		p.stop()
 		synctest.Wait()
-		if n := idleWorkers(p); n != 0 {
+		if n := p.idleCount(); n != 0 {
 			t.Fatalf("%d idle workers after stop", n)
 		}
 		// After stop, work still runs, and its goroutine ends.
@@ -71,7 +65,7 @@ func TestWorkersIdleExpiry(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(time.Second + time.Nanosecond)
 		synctest.Wait()
-		if n := idleWorkers(p); n != 0 {
+		if n := p.idleCount(); n != 0 {
 			t.Fatalf("%d idle workers after idleFor, want 0", n)
 		}
 

@@ -48,6 +48,8 @@ type Server struct {
 	metrics *metrics.Metrics
 	// poller parks idle connections (--park-after; Linux), nil if not.
 	poller atomic.Pointer[park.Poller]
+	// accepting is the listener serving, nil before Serve.
+	accepting atomic.Pointer[listener.Server]
 	// policy is the handler that new connections get: the one built at
 	// start, then each one Apply builds. A connection keeps the one it
 	// was accepted with.
@@ -107,6 +109,12 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s.metrics.ServeParked(func() int {
 		if p := s.poller.Load(); p != nil {
 			return p.Parked()
+		}
+		return 0
+	})
+	s.metrics.ServeIdleWorkers(func() int {
+		if l := s.accepting.Load(); l != nil {
+			return l.IdleWorkers()
 		}
 		return 0
 	})
@@ -536,6 +544,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 			return h.idle, h.write, h.limits.MaxLifetime
 		},
 	}, func(ctx context.Context, lc *listener.Conn) { s.policy.Load().serve(ctx, lc) })
+	s.accepting.Store(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if s.Listening != nil {

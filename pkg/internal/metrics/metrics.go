@@ -358,6 +358,16 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
+// ServeIdleWorkers exports the gauge seclisten_workers_idle: goroutines
+// kept to serve the next connections (they explain go_goroutines above
+// the open connections). Call it once, before Handler.
+func (m *Metrics) ServeIdleWorkers(idle func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "seclisten_workers_idle",
+		Help: "Goroutines kept, with the stack they grew, to serve the next connections (at most 64, each for at most 10 s).",
+	}, func() float64 { return float64(idle()) }))
+}
+
 // ServeParked exports the gauge seclisten_connections_parked: open
 // connections parked without a goroutine (counted in
 // seclisten_connections_active too). Call it once, before Handler; parked
