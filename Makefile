@@ -54,12 +54,16 @@ test-short: deps
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
-## lint: gofmt, go vet and staticcheck (pinned as a tool in go.mod).
+## lint: gofmt, go vet and staticcheck (pinned as a tool in go.mod), and
+## builds for CROSS_OS (a Linux-only call outside a build-tagged file
+## breaks them).
+CROSS_OS ?= windows darwin freebsd
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	@for os in $(CROSS_OS); do echo "GOOS=$$os $(GO) build ./..."; GOOS=$$os $(GO) build ./... || exit 1; done
 
 ## bench: seclisten with its default defences against tlsref (the bare
 ## crypto/tls reference) on loopback, server and load generator pinned to

@@ -26,43 +26,21 @@
 #   OUT_DIR [bin/bench-fleet]  results/*.json, logs, fleet.md
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+LOG_NAME=bench-fleet
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh" # cd to the root; log, die, PIDS, wait_port, ...
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 RATE=${RATE:-100000}
 OUT_DIR=${OUT_DIR:-bin/bench-fleet}
 GO=${GO:-go}
 
-log() { printf '%s bench-fleet: %s\n' "$(date +%T)" "$*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
 for cmd in redis-server redis-cli curl; do
 	command -v "$cmd" >/dev/null || die "$cmd is missing (scripts/test-deps.sh bench installs it)"
 done
 
-mkdir -p "$OUT_DIR"
-OUT_DIR=$(cd "$OUT_DIR" && pwd)
-RESULTS=$OUT_DIR/results
-WORK=$OUT_DIR/work
-rm -rf "$RESULTS" "$WORK"
-mkdir -p "$RESULTS" "$WORK/redis"
-
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+fresh_out_dir
+mkdir -p "$WORK/redis"
 
 # free_port: a loopback port nothing listens on, from a random start, not
 # one handed out before.
@@ -80,17 +58,6 @@ free_port() {
 		fi
 	done
 	die "no free loopback port found"
-}
-
-# wait_port PORT PID: until PORT accepts, or fail if PID died.
-wait_port() {
-	local i
-	for i in $(seq 1 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		kill -0 "$2" 2>/dev/null || die "process $2 for port $1 exited"
-		sleep 0.1
-	done
-	die "port $1 not ready after 10s"
 }
 
 log "building bin/seclisten"

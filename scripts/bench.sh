@@ -54,8 +54,9 @@
 #   BENCHMARKS_MD [BENCHMARKS.md]  the report written (the SVG goes next to it)
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+LOG_NAME=bench
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh" # cd to the root; log, PIDS, stop, wait_port, ...
 RUNS=${RUNS:-cpu flood idle crypto}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8s}
@@ -84,52 +85,16 @@ P_IDLE=$((PORT_BASE + 5))     # the idle run's server (or HAProxy)
 P_BACKEND=$((PORT_BASE + 6))  # HAProxy's backend, tlsref --plain
 P_METRICS=$((PORT_BASE + 7))  # seclisten's --metrics-addr (the --client-ca one: + 10)
 
-log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 want() { case " $RUNS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-mkdir -p "$OUT_DIR"
-OUT_DIR=$(cd "$OUT_DIR" && pwd)
-RESULTS=$OUT_DIR/results
+fresh_out_dir
 IDLE_DIR=$OUT_DIR/idle
-WORK=$OUT_DIR/work
-rm -rf "$RESULTS" "$IDLE_DIR" "$WORK"
-mkdir -p "$RESULTS" "$IDLE_DIR" "$WORK"
+rm -rf "$IDLE_DIR"
+mkdir -p "$IDLE_DIR"
 META=$OUT_DIR/meta.txt
 : >"$META"
 meta() { printf '%s=%s\n' "$1" "$2" >>"$META"; }
 note() { log "note: $*"; meta note "$*"; }
-
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# stop PID...: end processes this script started, and wait for them.
-stop() {
-	local pid
-	for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
-}
-
-# wait_port PORT PID: until PORT accepts, or fail if PID died.
-wait_port() {
-	local i
-	for i in $(seq 1 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		kill -0 "$2" 2>/dev/null || { log "process $2 for port $1 exited"; return 1; }
-		sleep 0.1
-	done
-	log "port $1 not ready after 10s"
-	return 1
-}
 
 # Pinning: the server on SERVER_CPU, the load generator on LOAD_CPU.
 PIN_SERVER=()

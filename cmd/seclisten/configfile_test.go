@@ -233,7 +233,8 @@ func TestConfigFileErrors(t *testing.T) {
 	})
 }
 
-// `check` prints one line per section and exits 0 for a good setup.
+// `check` prints one line per section, then its flag lines, and exits 0
+// for a good setup.
 func TestCheckGood(t *testing.T) {
 	dir := pkiDir(t)
 	f := writeFile(t, "seclisten.toml", fmt.Sprintf("cert = %q\nkey = %q\nclient-ca = [%q]\ncrl = %q\nallow-cn = [\"client\"]\n",
@@ -251,6 +252,9 @@ func TestCheckGood(t *testing.T) {
 		`^CRLs: ok \(1 CRL, next update in \d+ days\)$`,
 		`^ACME: off$`,
 		`^limits: rate 5/s burst 20, max-conns-per-ip 32, `,
+	}
+	for range serveCategories() {
+		want = append(want, `^flags, [^:]+: `) // TestCheckFlags
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), out)

@@ -25,7 +25,8 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 		Panels []struct {
 			Title   string `json:"title"`
 			Targets []struct {
-				Expr string `json:"expr"`
+				Expr         string `json:"expr"`
+				LegendFormat string `json:"legendFormat"`
 			} `json:"targets"`
 		} `json:"panels"`
 	}
@@ -44,6 +45,10 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 		for _, q := range p.Targets {
 			if strings.Count(q.Expr, "(") != strings.Count(q.Expr, ")") || strings.Count(q.Expr, "{") != strings.Count(q.Expr, "}") {
 				t.Errorf("panel %q: unbalanced expression %q", p.Title, q.Expr)
+			}
+			// Grafana fills in {{label}}; {{{{label}}}} would show braces.
+			if strings.Contains(q.LegendFormat, "{{{") {
+				t.Errorf("panel %q: legend %q has doubled braces", p.Title, q.LegendFormat)
 			}
 			for _, m := range name.FindAllString(q.Expr, -1) {
 				used[m] = p.Title

@@ -84,7 +84,7 @@ func (b *lockedBuffer) next() (string, <-chan struct{}) {
 
 // proc is a running seclisten.
 type proc struct {
-	t      *testing.T
+	t      testing.TB // a test's, or a benchmark's
 	cmd    *osexec.Cmd
 	addr   string
 	stdout *lockedBuffer
@@ -110,13 +110,13 @@ func startServer(t *testing.T, args ...string) *proc {
 // startServe runs `seclisten serve` (TLS unless args say --plain) on a free
 // loopback port with JSON logs and the extra args, and waits until it
 // listens. The process is killed at the end of the test if still running.
-func startServe(t *testing.T, args ...string) *proc {
+func startServe(t testing.TB, args ...string) *proc {
 	t.Helper()
 	return startServeEnv(t, nil, args...)
 }
 
 // startServeEnv is startServe with extra KEY=VALUE environment variables.
-func startServeEnv(t *testing.T, env []string, args ...string) *proc {
+func startServeEnv(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := osexec.Command(binary, full...)
@@ -128,7 +128,7 @@ func startServeEnv(t *testing.T, env []string, args ...string) *proc {
 
 // startCmd starts cmd (seclisten, or a program that executes it) with its
 // output collected, and kills it at the end of the test if still running.
-func startCmd(t *testing.T, cmd *osexec.Cmd) *proc {
+func startCmd(t testing.TB, cmd *osexec.Cmd) *proc {
 	t.Helper()
 	p := &proc{t: t, cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -363,7 +363,7 @@ func (p *proc) stdoutLines(n int) []string {
 // waitFor polls cond, which depends on something that sends no event (a
 // port, a metric, a file), until it holds; it fails the test after the hang
 // guard.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(hangGuard)
 	for !cond() {
@@ -405,7 +405,7 @@ func splitLines(s string) []string {
 	return strings.Split(s, "\n")
 }
 
-func parseJSONLines(t *testing.T, s string) []map[string]any {
+func parseJSONLines(t testing.TB, s string) []map[string]any {
 	t.Helper()
 	var recs []map[string]any
 	for _, line := range splitLines(s) {
@@ -538,7 +538,7 @@ const defaultReply = "Message received! Thank you for connecting."
 var noLimits = []string{"--rate", "0", "--max-conns-per-ip", "0", "--msg-rate", "0"}
 
 // seclistenCmd returns a command running the seclisten binary with args.
-func seclistenCmd(t *testing.T, args ...string) *osexec.Cmd {
+func seclistenCmd(t testing.TB, args ...string) *osexec.Cmd {
 	t.Helper()
 	cmd := osexec.Command(binary, args...)
 	cmd.Env = cleanEnv()

@@ -121,7 +121,7 @@ func exchangeWith(t *testing.T, addr, line, reply string, args ...string) *sclie
 }
 
 // pkiDir makes the development PKI with the binary itself, as a user does.
-func pkiDir(t *testing.T) string {
+func pkiDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "certs")
 	out, err := seclistenCmd(t, "certs", "init", "--dir", dir).CombinedOutput()

@@ -4,14 +4,8 @@ package main
 
 import (
 	"fmt"
-	"net"
-	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -29,17 +23,17 @@ import (
 // server that never parks, interleaved, b.N samples each. It reports p50
 // and p99 in µs and the p99 difference (target: at most 1 ms).
 func BenchmarkParkFirstLine(b *testing.B) {
-	dir := benchPKI(b)
-	pm := freeAddrB(b)
-	parkedSrv, _ := benchServe(b, dir, "--park-after", "1ms", "--metrics-addr", pm)
-	plainSrv, _ := benchServe(b, dir, "--park-after", "0")
+	dir := pkiDir(b)
+	pm := freeAddr(b)
+	parkedSrv := benchServe(b, dir, "--park-after", "1ms", "--metrics-addr", pm)
+	plainSrv := benchServe(b, dir, "--park-after", "0")
 	cfg := clientTLS(b, dir)
-	pc, err := dialLine(parkedSrv, cfg)
+	pc, err := dialLine(parkedSrv.addr, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pc.close()
-	uc, err := dialLine(plainSrv, cfg)
+	uc, err := dialLine(plainSrv.addr, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,15 +49,20 @@ func BenchmarkParkFirstLine(b *testing.B) {
 	rtt(uc)
 	var parked, unparked []time.Duration
 	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		for scrape(b, pm, "seclisten_connections_parked") != 1 {
-			time.Sleep(time.Millisecond) // between polls of the gauge (a benchmark, not a test)
+	for i := range b.N {
+		// The silence: both connections are quiet until the parking
+		// server has parked its connection (the gauge counts it; it
+		// counts it no longer once its client's line wakes it). The
+		// other server never parks, so its connection has been quiet as
+		// long; which one answers first alternates.
+		waitMetric(b, pm, "seclisten_connections_parked", equals(1))
+		if i%2 == 0 {
+			parked = append(parked, rtt(pc))
+			unparked = append(unparked, rtt(uc))
+		} else {
+			unparked = append(unparked, rtt(uc))
+			parked = append(parked, rtt(pc))
 		}
-		parked = append(parked, rtt(pc))
-		// The same silence for the connection that is never parked.
-		time.Sleep(time.Since(start)) // the measured silence itself, not a synchronisation
-		unparked = append(unparked, rtt(uc))
 	}
 	b.StopTimer()
 	pct := func(d []time.Duration, q float64) float64 {
@@ -83,14 +82,14 @@ func BenchmarkParkFirstLine(b *testing.B) {
 // said hello and fell silent), parked and with a server that never parks.
 func BenchmarkParkIdleMemory(b *testing.B) {
 	const n = 2000
-	dir := benchPKI(b)
+	dir := pkiDir(b)
 	cfg := clientTLS(b, dir)
 	for _, park := range []string{"1ms", "0"} {
 		b.Run("park-after="+park, func(b *testing.B) {
 			for range b.N {
-				maddr := freeAddrB(b)
-				addr, pid := benchServe(b, dir, "--park-after", park, "--metrics-addr", maddr, "--max-conns", "3000")
-				warm, err := dialLine(addr, cfg)
+				maddr := freeAddr(b)
+				srv := benchServe(b, dir, "--park-after", park, "--metrics-addr", maddr, "--max-conns", "3000")
+				warm, err := dialLine(srv.addr, cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -98,10 +97,10 @@ func BenchmarkParkIdleMemory(b *testing.B) {
 					b.Fatal(err)
 				}
 				warm.close()
-				before := rssKiB(b, pid)
+				before := srv.status("VmRSS")
 				conns := make([]*lineConn, n)
 				for i := range conns {
-					c, err := dialLine(addr, cfg)
+					c, err := dialLine(srv.addr, cfg)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -111,11 +110,9 @@ func BenchmarkParkIdleMemory(b *testing.B) {
 					conns[i] = c
 				}
 				if park != "0" {
-					for scrape(b, maddr, "seclisten_connections_parked") != n {
-						time.Sleep(10 * time.Millisecond) // between polls of the gauge
-					}
+					waitMetric(b, maddr, "seclisten_connections_parked", equals(n))
 				}
-				b.ReportMetric(float64(rssKiB(b, pid)-before)/n, "KiB/conn")
+				b.ReportMetric(float64(srv.status("VmRSS")-before)/n, "KiB/conn")
 				b.ReportMetric(scrape(b, maddr, "go_goroutines"), "goroutines")
 				for _, c := range conns {
 					c.close()
@@ -125,65 +122,14 @@ func BenchmarkParkIdleMemory(b *testing.B) {
 	}
 }
 
-// --- the benchmarks' own helpers (the tests' take a *testing.T)
+// --- the benchmarks' own helpers
 
-func benchPKI(b *testing.B) string {
-	dir := filepath.Join(b.TempDir(), "certs")
-	if out, err := osexec.Command(binary, "certs", "init", "--dir", dir).CombinedOutput(); err != nil {
-		b.Fatalf("certs init: %v\n%s", err, out)
-	}
-	return dir
-}
+func freeAddr(b *testing.B) string { return fmt.Sprintf("127.0.0.1:%d", freePort(b)) }
 
-func freeAddrB(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// benchServe starts a TLS server (mTLS, the PKI's certificates) with args
-// and returns its address and pid once it accepts.
-func benchServe(b *testing.B, dir string, args ...string) (string, int) {
-	addr := freeAddrB(b)
-	cmd := osexec.Command(binary, append([]string{"serve", "--addr", addr,
+// benchServe starts a TLS server (mTLS, the PKI's certificates, no CRL)
+// with args and returns it once it listens.
+func benchServe(b *testing.B, dir string, args ...string) *proc {
+	return startServe(b, append([]string{
 		"--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"),
-		"--client-ca", filepath.Join(dir, "ca.pem"), "--log-level", "warn"}, args...)...)
-	cmd.Env = cleanEnv()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(hangGuard)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr, cmd.Process.Pid
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("server on %s did not start", addr)
-		}
-		time.Sleep(10 * time.Millisecond) // between polls of the port
-	}
-}
-
-func rssKiB(b *testing.B, pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.Fields(v)[0])
-			return n
-		}
-	}
-	b.Fatal("no VmRSS")
-	return 0
+		"--client-ca", filepath.Join(dir, "ca.pem")}, args...)...)
 }

@@ -53,7 +53,7 @@ func scrape(t testing.TB, maddr, series string) float64 {
 }
 
 // waitMetric waits until a series of /metrics satisfies ok.
-func waitMetric(t *testing.T, maddr, series string, ok func(float64) bool) float64 {
+func waitMetric(t testing.TB, maddr, series string, ok func(float64) bool) float64 {
 	t.Helper()
 	var v float64
 	waitFor(t, series, func() bool {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -44,10 +45,33 @@ func parsed(c *cli.Context, cfg config.Config, fromFile map[string]bool) setting
 		case *cli.BoolFlag:
 			st.values[name] = strconv.FormatBool(c.Bool(name))
 		default:
-			st.values[name] = showValue(c.String(name))
+			st.values[name] = secretValue(name, showValue(c.String(name)))
 		}
 	}
 	return st
+}
+
+// secretValue is how a flag's value v is shown wherever values are shown
+// (check's flag lines, the reload's log): as is, except a secret. The
+// ACME account's HMAC key is shown as "(set)" or "" (not set); a Redis
+// URL with its password replaced by xxxxx.
+func secretValue(name, v string) string {
+	switch name {
+	case flagACMEEABHMAC:
+		if v != `""` {
+			return "(set)"
+		}
+	case flagRedis:
+		s, err := strconv.Unquote(v)
+		if err != nil {
+			return v
+		}
+		if u, err := url.Parse(s); err == nil {
+			return strconv.Quote(u.Redacted())
+		}
+		return `"(not a URL)"`
+	}
+	return v
 }
 
 // bareValue matches the values shown without quotes: numbers, durations

@@ -214,7 +214,7 @@ func (r *tbRun) card() (map[string]cardRow, string) {
 
 // shell runs a command line as a user pastes it, in dir, and returns its exit
 // status and output. The hang guard kills its whole process group.
-func shell(t *testing.T, dir, line string) (int, string, string) {
+func shell(t testing.TB, dir, line string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
 )
 
 // openKeyLog opens the key log file for appending. It must be new (it is
@@ -19,7 +18,7 @@ func openKeyLog(path string) (*os.File, error) {
 	if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("open key log %q: %w", path, err)
 	}
-	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0)
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|noFollow, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open key log %q: %w", path, err)
 	}
@@ -39,10 +38,4 @@ func openKeyLog(path string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// ownedByUs reports whether the file belongs to the effective user.
-func ownedByUs(fi fs.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return !ok || int(st.Uid) == os.Geteuid()
 }

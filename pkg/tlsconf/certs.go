@@ -9,10 +9,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"io/fs"
 	"math/big"
 	"net"
-	"syscall"
 	"time"
 )
 
@@ -79,11 +77,4 @@ func Leaf(c *tls.Certificate) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("empty certificate")
 	}
 	return x509.ParseCertificate(c.Certificate[0])
-}
-
-func inode(fi fs.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Ino
-	}
-	return 0
 }
