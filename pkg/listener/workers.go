@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -16,29 +17,34 @@ import (
 // is already big enough. Idle connections do not keep a worker: they park
 // (Conn.Suspend) and their worker comes back here.
 //
-// The pool keeps at most maxIdle workers waiting, each for at most
-// idleFor; the others end, so a burst of connections does not leave a
-// burst of large stacks behind. The most recently used worker is reused
-// first: its stack is the one most likely in the CPU's caches.
+// The pool keeps at most maxIdle workers waiting; a sweep every idleFor
+// ends those that waited through a whole sweep interval, so a burst of
+// connections does not leave a burst of large stacks behind, and waiting
+// costs a worker no timer. The most recently used worker is reused first:
+// its stack is the one most likely in the CPU's caches, and the ones left
+// at the bottom are the ones the sweep ends.
 type workers struct {
 	maxIdle int
 	idleFor time.Duration
 
-	mu      sync.Mutex
-	idle    []*worker // a stack: the last one in is the first one out
-	stopped bool
+	mu       sync.Mutex
+	idle     []*worker // a stack: the last one in is the first one out
+	stopped  bool
+	sweeps   uint64 // sweeps done
+	sweeping bool   // the sweep goroutine runs
+	stopSwp  chan struct{}
 }
 
 // worker is one idle goroutine's mailbox. It holds one function, so
-// handing a function over never blocks, even when the worker has just
-// given up waiting.
+// handing a function over never blocks.
 type worker struct {
-	work chan func()
+	work  chan func()
+	sweep uint64 // the pool's sweep count when it began waiting
 }
 
 // Defaults for a Server's pool: more workers than a busy machine runs
 // handshakes at once, a wait long enough to bridge the gaps of a steady
-// load; at most 64 grown stacks (2 MiB) kept after a burst, for 10 s.
+// load; at most 64 grown stacks (2 MiB) kept after a burst, for 10-20 s.
 const (
 	defaultMaxIdleWorkers = 64
 	defaultWorkerIdle     = 10 * time.Second
@@ -60,37 +66,15 @@ func (p *workers) do(f func()) {
 }
 
 // run runs f, then waits in the pool for more work until it is full,
-// stopped, or nothing came for idleFor.
+// stopped, or swept.
 func (p *workers) run(f func()) {
-	var w *worker
-	var timer *time.Timer
-	for {
+	w := &worker{work: make(chan func(), 1)}
+	for f != nil {
 		f()
-		if w == nil {
-			w = &worker{work: make(chan func(), 1)}
-		}
 		if !p.wait(w) {
 			return
 		}
-		if timer == nil {
-			timer = time.NewTimer(p.idleFor)
-		} else {
-			timer.Reset(p.idleFor)
-		}
-		select {
-		case f = <-w.work:
-		case <-timer.C:
-			if !p.leave(w) {
-				// Taken from the pool as the timer fired: the work
-				// is on its way.
-				f = <-w.work
-			} else {
-				return
-			}
-		}
-		if f == nil {
-			return
-		}
+		f = <-w.work
 	}
 }
 
@@ -101,21 +85,45 @@ func (p *workers) wait(w *worker) bool {
 	if p.stopped || len(p.idle) >= p.maxIdle {
 		return false
 	}
+	if !p.sweeping {
+		p.sweeping = true
+		p.stopSwp = make(chan struct{})
+		go p.sweeper(p.stopSwp)
+	}
+	w.sweep = p.sweeps
 	p.idle = append(p.idle, w)
 	return true
 }
 
-// leave takes w out of the pool, and reports false if do took it first.
-func (p *workers) leave(w *worker) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, x := range p.idle {
-		if x == w {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			return true
+// sweeper sweeps every idleFor until stop.
+func (p *workers) sweeper(stop <-chan struct{}) {
+	t := time.NewTicker(p.idleFor)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			p.sweepOnce()
+		case <-stop:
+			return
 		}
 	}
-	return false
+}
+
+// sweepOnce ends the workers that have waited since before the last
+// sweep: idle for between idleFor and twice that.
+func (p *workers) sweepOnce() {
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle) && p.idle[n].sweep < p.sweeps {
+		n++
+	}
+	old := slices.Clone(p.idle[:n])
+	p.idle = slices.Delete(p.idle, 0, n)
+	p.sweeps++
+	p.mu.Unlock()
+	for _, w := range old {
+		w.work <- nil
+	}
 }
 
 // idleCount is the number of workers waiting.
@@ -125,13 +133,18 @@ func (p *workers) idleCount() int {
 	return len(p.idle)
 }
 
-// stop ends the idle workers, and the busy ones when they finish; do
-// still runs what it is given, each on a goroutine of its own.
+// stop ends the idle workers and the sweep, and the busy workers when
+// they finish; do still runs what it is given, each on a goroutine of its
+// own.
 func (p *workers) stop() {
 	p.mu.Lock()
 	p.stopped = true
 	idle := p.idle
 	p.idle = nil
+	if p.sweeping {
+		p.sweeping = false
+		close(p.stopSwp)
+	}
 	p.mu.Unlock()
 	for _, w := range idle {
 		w.work <- nil

@@ -56,8 +56,9 @@ func TestWorkersReuseAndBound(t *testing.T) {
 	})
 }
 
-// An idle worker ends after idleFor; one handed work as its wait ends
-// (both at the same instant) runs it.
+// An idle worker ends at the second sweep after it began waiting (idle
+// between idleFor and twice that); one handed work at the instant of a
+// sweep runs it.
 func TestWorkersIdleExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := &workers{maxIdle: 4, idleFor: time.Second}
@@ -65,16 +66,21 @@ func TestWorkersIdleExpiry(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(time.Second + time.Nanosecond)
 		synctest.Wait()
+		if n := p.idleCount(); n != 1 {
+			t.Fatalf("%d idle workers after one sweep, want 1", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
 		if n := p.idleCount(); n != 0 {
-			t.Fatalf("%d idle workers after idleFor, want 0", n)
+			t.Fatalf("%d idle workers after two sweeps, want 0", n)
 		}
 
 		var ran atomic.Int32
 		for i := range 50 {
 			p.do(func() {})
 			synctest.Wait()
-			// Fake time: the worker's timer and this do fire at the
-			// same instant, in either order.
+			// Fake time: a sweep and this do happen at the same
+			// instant, in either order.
 			time.Sleep(time.Second)
 			p.do(func() { ran.Add(1) })
 			synctest.Wait()

@@ -364,7 +364,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 func (m *Metrics) ServeIdleWorkers(idle func() int) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "seclisten_workers_idle",
-		Help: "Goroutines kept, with the stack they grew, to serve the next connections (at most 64, each for at most 10 s).",
+		Help: "Goroutines kept, with the stack they grew, to serve the next connections (at most 64, each for 10-20 s after its last connection).",
 	}, func() float64 { return float64(idle()) }))
 }
 
