@@ -82,7 +82,10 @@ func boolean(key string, v bool) fact { return fact{key: key, bool: v, kind: aBo
 
 // facts lists the connection's facts, in order, without the certificate.
 func (f *Facts) facts() []fact {
-	out := []fact{str("identity", f.Identity), str("remote_addr", f.Remote)}
+	// Room for every fact there can be: one allocation, not a growing
+	// slice (a fact is some 70 bytes and there are up to 20).
+	out := make([]fact, 0, 13+helloFactCount)
+	out = append(out, str("identity", f.Identity), str("remote_addr", f.Remote))
 	if f.TLS == nil {
 		return append(out, str("tls_version", "none"))
 	}
@@ -99,23 +102,27 @@ func (f *Facts) facts() []fact {
 	if t.KeyLog {
 		out = append(out, boolean("keylog", true))
 	}
-	return append(out, helloFacts(f.Hello)...)
+	return appendHelloFacts(out, f.Hello)
 }
 
-// helloFacts lists what the client offered, nothing without a ClientHello.
-func helloFacts(h *clienthello.Hello) []fact {
+// helloFactCount is how many facts appendHelloFacts appends.
+const helloFactCount = 7
+
+// appendHelloFacts appends what the client offered, nothing without a
+// ClientHello.
+func appendHelloFacts(out []fact, h *clienthello.Hello) []fact {
 	if h == nil {
-		return nil
+		return out
 	}
-	return []fact{list("hello_versions", h.Versions), list("hello_suites", h.Suites),
+	return append(out, list("hello_versions", h.Versions), list("hello_suites", h.Suites),
 		list("hello_groups", h.Groups), list("hello_sig_schemes", h.SigSchemes),
-		list("hello_alpn", h.ALPN), str("hello_sni", h.SNI), str("ja4", h.JA4)}
+		list("hello_alpn", h.ALPN), str("hello_sni", h.SNI), str("ja4", h.JA4))
 }
 
 // HelloAttrs appends what the client offered to attrs as slog key-value
 // pairs.
 func HelloAttrs(attrs []any, h *clienthello.Hello) []any {
-	return appendAttrs(attrs, "", helloFacts(h))
+	return appendAttrs(attrs, "", appendHelloFacts(make([]fact, 0, helloFactCount), h))
 }
 
 // certFacts lists what a certificate says.
@@ -329,7 +336,7 @@ func (c *Conn) Reject(code outcome.Code, text string, hello *clienthello.Hello, 
 	b := c.begin("reject")
 	b = appendField(b, "code", []byte(code))
 	b = appendField(b, "reason", []byte(text))
-	b = appendJSON(b, helloFacts(hello))
+	b = appendJSON(b, appendHelloFacts(make([]fact, 0, helloFactCount), hello))
 	if cert != nil {
 		b = appendCert(b, cert)
 	}
