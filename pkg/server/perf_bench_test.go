@@ -203,7 +203,9 @@ func BenchmarkCost(b *testing.B) {
 // runs them: server-ns/op is the server's CPU time (user and system, from
 // its getrusage) per connection, the figure the ratios compare;
 // server-reads/op and server-writes/op are its system calls that read and
-// write (/proc/self/io), exact where the CPU time is noisy.
+// write (/proc/self/io), exact where the CPU time is noisy, and
+// server-switches/op its context switches (a thread that slept and woke:
+// the scheduler's cost, from getrusage).
 func BenchmarkServerCPU(b *testing.B) {
 	p := newCostPKI(b)
 	for _, k := range costKinds {
@@ -221,6 +223,7 @@ func BenchmarkServerCPU(b *testing.B) {
 type serverUse struct {
 	cpu           time.Duration
 	reads, writes int64
+	switches      int64 // context switches, voluntary and not
 }
 
 // startCostProcess starts this binary as a cost server (kind "Seclisten"
@@ -258,7 +261,7 @@ func startCostProcess(b *testing.B, p *costPKI, kind string, mtls bool) (string,
 			b.Fatal(err)
 		}
 		var u serverUse
-		if _, err := fmt.Sscan(l, &u.cpu, &u.reads, &u.writes); err != nil {
+		if _, err := fmt.Sscan(l, &u.cpu, &u.reads, &u.writes, &u.switches); err != nil {
 			b.Fatalf("cost server: %q: %v", l, err)
 		}
 		return u
@@ -326,7 +329,7 @@ func TestCostServerProcess(t *testing.T) {
 				wc, _ = strconv.ParseInt(v, 10, 64)
 			}
 		}
-		fmt.Println(ru.Utime.Nano()+ru.Stime.Nano(), rc, wc)
+		fmt.Println(ru.Utime.Nano()+ru.Stime.Nano(), rc, wc, ru.Nvcsw+ru.Nivcsw)
 	}
 }
 
@@ -371,6 +374,7 @@ func benchCostKind(b *testing.B, p *costPKI, k costKind, addr string, use func()
 		b.ReportMetric(float64(after.cpu-before.cpu)/float64(b.N), "server-ns/op")
 		b.ReportMetric(float64(after.reads-before.reads)/float64(b.N), "server-reads/op")
 		b.ReportMetric(float64(after.writes-before.writes)/float64(b.N), "server-writes/op")
+		b.ReportMetric(float64(after.switches-before.switches)/float64(b.N), "server-switches/op")
 	}
 }
 
