@@ -5,8 +5,9 @@
 # then BENCHMARKS.md. Issue [8/8].
 #
 # Four groups of runs (RUNS selects them):
-#   cpu    ROUNDS interleaved rounds of seclisten and tlsref in turn, each
-#          mode for DURATION: handshake (full, GROUP), resume, mtls (full,
+#   cpu    ROUNDS interleaved rounds: each run of seclisten, then the same
+#          run of tlsref (the other way round in even rounds), each for
+#          DURATION: handshake (full, GROUP), resume, mtls (full,
 #          client certificate required), mlkem (full, X25519MLKEM768), line
 #          (connect + one line + close) and echo (ECHO_CONNS connections).
 #          Each run records the server's CPU time (utime + stime from
@@ -30,8 +31,8 @@
 #
 # Environment (defaults in brackets):
 #   RUNS ["cpu flood idle crypto"]  the groups to run (e.g. RUNS=idle)
-#   ROUNDS [3]          rounds of the cpu and flood groups (interleaved)
-#   DURATION [8s]       length of each cpu run
+#   ROUNDS [5]          rounds of the cpu and flood groups (interleaved)
+#   DURATION [5s]       length of each cpu run
 #   FLOOD_DURATION [5s] length of each flood and probe run
 #   ECHO_CONNS [100]    connections of the echo runs
 #   GROUP [X25519]      key exchange of every run but mlkem (and idle: X25519
@@ -58,8 +59,8 @@ LOG_NAME=bench
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh" # cd to the root; log, PIDS, stop, wait_port, ...
 RUNS=${RUNS:-cpu flood idle crypto}
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-8s}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5s}
 FLOOD_DURATION=${FLOOD_DURATION:-5s}
 ECHO_CONNS=${ECHO_CONNS:-100}
 GROUP=${GROUP:-X25519}
@@ -216,14 +217,24 @@ if want cpu; then
 	loop=(--duration "$DURATION" --concurrency "$CONCURRENCY")
 	for r in $(seq 1 "$ROUNDS"); do
 		log "cpu round $r/$ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-		for s in seclisten tlsref; do
-			a=127.0.0.1:${PORT[$s]}
-			run "$s-handshake-$r" "${PID[$s]}" --mode handshake --addr "$a" --group "$GROUP" "${loop[@]}"
-			run "$s-resume-$r" "${PID[$s]}" --mode resume --addr "$a" --group "$GROUP" "${loop[@]}"
-			run "$s-mtls-$r" "${MPID[$s]}" --mode handshake --addr "127.0.0.1:${MPORT[$s]}" --group "$GROUP" "${CLIENT[@]}" "${loop[@]}"
-			run "$s-mlkem-$r" "${PID[$s]}" --mode handshake --addr "$a" --group X25519MLKEM768 "${loop[@]}"
-			run "$s-line-$r" "${PID[$s]}" --mode line --addr "$a" --group "$GROUP" "${loop[@]}"
-			run "$s-echo-$r" "${PID[$s]}" --mode echo --conns "$ECHO_CONNS" --addr "$a" --group "$GROUP" --duration "$DURATION"
+		# Each run of seclisten and the same run of tlsref back to back,
+		# the first of the two alternating from round to round: the
+		# report divides the two runs of a round, so the machine's drift
+		# (other work, frequency) between rounds cancels out.
+		order=(seclisten tlsref)
+		if ((r % 2 == 0)); then order=(tlsref seclisten); fi
+		for m in handshake resume mtls mlkem line echo; do
+			for s in "${order[@]}"; do
+				a=127.0.0.1:${PORT[$s]}
+				case $m in
+				handshake) run "$s-handshake-$r" "${PID[$s]}" --mode handshake --addr "$a" --group "$GROUP" "${loop[@]}" ;;
+				resume) run "$s-resume-$r" "${PID[$s]}" --mode resume --addr "$a" --group "$GROUP" "${loop[@]}" ;;
+				mtls) run "$s-mtls-$r" "${MPID[$s]}" --mode handshake --addr "127.0.0.1:${MPORT[$s]}" --group "$GROUP" "${CLIENT[@]}" "${loop[@]}" ;;
+				mlkem) run "$s-mlkem-$r" "${PID[$s]}" --mode handshake --addr "$a" --group X25519MLKEM768 "${loop[@]}" ;;
+				line) run "$s-line-$r" "${PID[$s]}" --mode line --addr "$a" --group "$GROUP" "${loop[@]}" ;;
+				echo) run "$s-echo-$r" "${PID[$s]}" --mode echo --conns "$ECHO_CONNS" --addr "$a" --group "$GROUP" --duration "$DURATION" ;;
+				esac
+			done
 		done
 	done
 	stop "$PID_seclisten" "$PID_seclisten_mtls" "$PID_tlsref" "$PID_tlsref_mtls"

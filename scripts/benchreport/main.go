@@ -46,6 +46,8 @@ type result struct {
 	// ServerCPUS is the server's CPU time (user + system) over the run,
 	// added by bench.sh from /proc/PID/stat.
 	ServerCPUS float64 `json:"server_cpu_s"`
+	// round is the run's round, from its file name.
+	round int
 }
 
 // idleRun is one idle run at scale, written by bench.sh.
@@ -178,6 +180,9 @@ func load(dir string) (*report, error) {
 		if err := readJSON(f, &r); err != nil {
 			return nil, err
 		}
+		if r.round, err = strconv.Atoi(parts[2]); err != nil {
+			return nil, fmt.Errorf("%s: want SERVER-MODE-ROUND.json, ROUND a number", f)
+		}
 		k := key{parts[0], parts[1]}
 		rep.runs[k] = append(rep.runs[k], r)
 		for _, n := range r.Notes {
@@ -227,6 +232,14 @@ func (rep *report) median(k key, f func(result) float64) (float64, bool) {
 	for i, r := range runs {
 		v[i] = f(r)
 	}
+	return medianOf(v)
+}
+
+// medianOf is v's median (v is sorted); ok is false when v is empty.
+func medianOf(v []float64) (float64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
 	slices.Sort(v)
 	n := len(v)
 	if n%2 == 1 {
@@ -247,15 +260,22 @@ func perCPU(r result) float64 {
 	return r.Ops / r.ServerCPUS
 }
 
-// ratio of seclisten's median to tlsref's for mode; ok false if either is
-// missing or zero.
+// ratio is the median over rounds of seclisten's figure over tlsref's in
+// the same round (bench.sh runs the two back to back, in turn first), so
+// the drift of a shared machine between rounds cancels out of each
+// ratio; ok false if no round has both, non-zero.
 func (rep *report) ratio(mode string, f func(result) float64) (float64, bool) {
-	a, ok1 := rep.median(key{"seclisten", mode}, f)
-	b, ok2 := rep.median(key{"tlsref", mode}, f)
-	if !ok1 || !ok2 || a == 0 || b == 0 {
-		return 0, false
+	ref := map[int]float64{}
+	for _, r := range rep.runs[key{"tlsref", mode}] {
+		ref[r.round] = f(r)
 	}
-	return a / b, true
+	var v []float64
+	for _, r := range rep.runs[key{"seclisten", mode}] {
+		if b := ref[r.round]; b != 0 && f(r) != 0 {
+			v = append(v, f(r)/b)
+		}
+	}
+	return medianOf(v)
 }
 
 // idleAt is server's idle run of n connections.
@@ -495,7 +515,7 @@ func (rep *report) markdown(svgName, crypto string) string {
 	p("\n## How it was measured\n\n```sh\n%s\n```\n\n", orDash(rep.meta["command"]))
 	p("- Everything runs on this one machine over loopback, shared with other work (the load averages above): every figure is noisy, compare ratios from one run, not absolute rates across runs.\n")
 	p("- Pinning: %s. Ratios are per **server-CPU-second**: operations over the server process's CPU time (utime + stime from /proc/PID/stat, read before and after each run), because the load generator saturates its core first and the rate then measures the client. The load generator is `seclisten bench` (Go's crypto/tls client), the same for both servers; the server's CPU time covers the whole run, including the few handshakes that set up the echo connections.\n", orDash(rep.meta["pinning"]))
-	p("- Rounds are interleaved (round 1: seclisten, then tlsref, every run; round 2: ...) so drift hits both alike; figures are medians over %s rounds of %s each.\n", orDash(rep.meta["rounds"]), orDash(rep.meta["duration"]))
+	p("- Rounds are interleaved: in each round every run of seclisten and the same run of tlsref go back to back, the first of the two alternating from round to round, so drift hits both alike; figures are medians over %s rounds of %s each, and each ratio is the median of the rounds' ratios (seclisten's figure over tlsref's in the same round).\n", orDash(rep.meta["rounds"]), orDash(rep.meta["duration"]))
 	p("- seclisten runs with its **default defences**: per-IP limits (loopback exempt, as by default), timeouts, sanitising, logging at info to a file, metrics served (`--metrics-addr`); mTLS runs add `--client-ca` (`--client-auth require` by default). tlsref has no limits, no timeouts, no logging; with `--client-ca` it requires a client certificate. Both print every line to stdout, which goes to /dev/null.\n")
 	p("- Runs: handshake = full handshakes (no tickets), %[1]s; resume = session-ticket resumptions, %[1]s; mtls = full handshakes with a client certificate, %[1]s; mlkem = full handshakes with X25519MLKEM768; line = connect, full handshake, one line, its reply, close, %[1]s; echo = %[2]s persistent connections, closed loop. %[3]s workers for the short-lived runs.\n",
 		orDash(rep.meta["group"]), orDash(rep.meta["echo_conns"]), orDash(rep.meta["concurrency"]))
@@ -526,7 +546,7 @@ func (rep *report) markdown(svgName, crypto string) string {
 		row("seclisten (default limits, --limit-loopback)", m, key{"seclisten", m})
 	}
 
-	p("\n## Ratios\n\nseclisten's median over tlsref's (higher is better).\n\n")
+	p("\n## Ratios\n\nThe median over rounds of seclisten's figure over tlsref's in the same round (higher is better).\n\n")
 	p("| figure | per second | per server-CPU-second |\n|---|--:|--:|\n")
 	for _, m := range modes {
 		a, ok1 := rep.ratio(m, opsPerS)

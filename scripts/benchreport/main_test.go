@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,5 +98,36 @@ func TestIdleAndCPUFigures(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// A ratio pairs each round's runs: drift between rounds (here the machine
+// twice as fast in round 2 for both) cancels, where the ratio of medians
+// would mix rounds. Rounds count past 9 (file names sort 1, 10, 2).
+func TestRatioPairsRounds(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "results"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, ops float64) {
+		t.Helper()
+		body := fmt.Sprintf(`{"ops":%g,"ops_per_s":%g,"server_cpu_s":1}`, ops, ops)
+		if err := os.WriteFile(filepath.Join(dir, "results", name+".json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Round r: tlsref does 100·r per CPU-second, seclisten 0.9 of that.
+	for _, r := range []int{1, 2, 10} {
+		write(fmt.Sprintf("tlsref-echo-%d", r), float64(100*r))
+		write(fmt.Sprintf("seclisten-echo-%d", r), float64(90*r))
+	}
+	// A round without its pair is left out.
+	write("seclisten-echo-3", 1000)
+	rep, err := load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := rep.ratio("echo", perCPU); !ok || math.Abs(v-0.9) > 1e-9 {
+		t.Errorf("paired ratio = %v (%v), want 0.9", v, ok)
 	}
 }
