@@ -648,9 +648,11 @@ const limitsText = `- **Full handshakes** are bound by public-key work on the se
   for both sides together, about half of the ~700 µs an in-process
   handshake costs (BenchmarkHandshake); the rest is the key schedule,
   certificate parsing and about 120 KB of allocation. seclisten adds its
-  protocol sniffing, admission check, a goroutine for the handshake, a
-  log record and metrics per connection: what the per-CPU-second ratios
-  above measure.
+  protocol sniffing, admission check, the description of the ClientHello,
+  a log record and metrics per connection, and saves what a goroutine per
+  connection costs the reference (its start and stack growth: seclisten
+  reuses worker goroutines) and four setsockopt calls per accept: what
+  the per-CPU-second ratios above measure.
 - **Resumptions** are barely cheaper than full handshakes: crypto/tls
   still does a fresh X25519MLKEM768 key exchange when it resumes, and only
   the certificate, its signature and the verification are saved
@@ -659,22 +661,22 @@ const limitsText = `- **Full handshakes** are bound by public-key work on the se
   1.2).
 - **Echo round trips** are bound by syscalls: per message one read and one
   write on the socket (with AES-GCM on each record), and one write to
-  stdout for the printed line, plus a deadline update per read and per
-  write. seclisten's exchange loop allocates nothing per message
-  (BenchmarkRun: 0 allocs/op, ~16 ns/op outside the syscalls); what it pays
-  over the reference is the deadline updates and the escaping of each line.
+  stdout for the printed line. seclisten's exchange loop allocates nothing
+  per message (BenchmarkRun: 0 allocs/op, ~16 ns/op outside the syscalls)
+  and moves a socket deadline only when it must; what it pays over the
+  reference (which has no deadlines) is reading the clock for the idle,
+  write and --msg-rate checks, and the escaping of each line.
 - **connect + one line + close** is a full handshake plus one round trip:
   bound like full handshakes, plus seclisten's per-connection work
   (admission, logging, metrics) that a long-lived connection spreads.
-- **Memory per idle connection** is an 8 KiB goroutine stack (the blocking
-  read through tls.Conn) and about 7.5 KiB in crypto/tls (its input and
-  handshake buffers keep their grown size, plus the AES-GCM states), with
-  under 1 KiB of seclisten's own; the rest of the RSS growth is heap the
-  garbage collector keeps after the handshakes. seclisten uses less than the
-  reference because its framing buffer goes back to a pool while a
-  connection waits and its handshake's grown stack dies with the
-  handshake's own goroutine. HAProxy (OpenSSL) keeps no stack per
-  connection: its idle cost is OpenSSL's per-connection state.
+- **Memory per idle connection**: the reference keeps a goroutine stack
+  (8 KiB or more: the blocking read through tls.Conn) and about 7.5 KiB in
+  crypto/tls (its input and handshake buffers keep their grown size, plus
+  the AES-GCM states). seclisten parks a connection idle for --park-after
+  (1 s): no goroutine, no framing buffer, its worker back in the pool;
+  what stays is crypto/tls's state, the socket and under 1 KiB of
+  seclisten's own. HAProxy (OpenSSL) keeps no stack per connection either:
+  its idle cost is OpenSSL's per-connection state.
 - **Under a flood**, a refused connection costs an accept, a table lookup
   and a close: no TLS work. The second client's p99 rises because the
   flooder and the load generator take CPU from the same two cores.
