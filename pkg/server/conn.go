@@ -102,7 +102,18 @@ func (c connLog) log(level slog.Level, msg string, args []any) {
 	if !c.l.Enabled(ctx, level) {
 		return
 	}
-	c.l.Log(ctx, level, msg, append([]any{"conn_id", c.id, "remote_addr", c.remote}, args...)...)
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(slog.Uint64("conn_id", c.id), slog.String("remote_addr", c.remote))
+	r.Add(args...)
+	c.emit(ctx, r)
+}
+
+// emit hands r to the handler. Logger.Log would first walk the stack for
+// the caller's program counter (runtime.Callers), once per record, for
+// the source location no seclisten handler writes: records built here
+// leave it zero (log/slog's documented way for wrappers).
+func (c connLog) emit(ctx context.Context, r slog.Record) {
+	_ = c.l.Handler().Handle(ctx, r)
 }
 
 // handshake logs the handshake line at info: the facts as slog
@@ -113,8 +124,10 @@ func (c connLog) handshake(f *output.Facts) {
 		return
 	}
 	attrs := append(make([]slog.Attr, 0, 48), slog.Uint64("conn_id", c.id), slog.String("remote_addr", c.remote))
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "handshake", 0)
 	// The connection's attributes name remote_addr already.
-	c.l.LogAttrs(ctx, slog.LevelInfo, "handshake", f.LogAttrs(attrs, "remote_addr")...)
+	r.AddAttrs(f.LogAttrs(attrs, "remote_addr")...)
+	c.emit(ctx, r)
 }
 
 func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
@@ -259,6 +272,11 @@ func (h *handler) finish(c *conn, res exchange.Result, reason outcome.Code) {
 	d := time.Since(lc.Start())
 	c.out.Close(output.Summary{Reason: reason, Messages: res.Messages,
 		BytesIn: res.BytesIn, BytesOut: res.BytesOut, Duration: d})
+	if !c.log.l.Enabled(context.Background(), slog.LevelDebug) {
+		// Not even the attributes: boxing them costs allocations on
+		// every connection.
+		return
+	}
 	attrs := []any{"reason", reason, "messages", res.Messages,
 		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration", d}
 	if res.Err != nil {
