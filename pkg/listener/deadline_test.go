@@ -54,7 +54,7 @@ func TestReadKeepsEarlierDeadlineAndWaitsItsOwn(t *testing.T) {
 		if cc.reads != 1 {
 			t.Fatalf("%d read deadlines set for two reads in a row, want 1", cc.reads)
 		}
-		time.Sleep(6 * time.Second)
+		time.Sleep(6 * time.Second) // fake time (synctest): advances the bubble's clock at once
 		start := time.Now()
 		_, err := c.Read(b[:])
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -78,7 +78,7 @@ func TestReadParkDueFromItsOwnStart(t *testing.T) {
 		if _, err := c.Read(b[:]); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(600 * time.Millisecond)
+		time.Sleep(600 * time.Millisecond) // fake time (synctest): advances the bubble's clock at once
 		start := time.Now()
 		_, err := c.Read(b[:])
 		if !c.ParkDue(err) {
@@ -103,7 +103,7 @@ func TestWriteKeepsEarlierDeadlineAndWaitsItsOwn(t *testing.T) {
 		if _, err := c.Write([]byte("a")); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(6 * time.Second)
+		time.Sleep(6 * time.Second) // fake time (synctest): advances the bubble's clock at once
 		start := time.Now()
 		_, err := c.Write([]byte("b")) // nobody reads
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -127,7 +127,7 @@ func TestReadKeepingDeadlineDrains(t *testing.T) {
 		if _, err := c.Read(b[:]); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // fake time (synctest): advances the bubble's clock at once
 		errc := make(chan error, 1)
 		go func() {
 			_, err := c.Read(b[:])

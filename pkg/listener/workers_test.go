@@ -64,12 +64,12 @@ func TestWorkersIdleExpiry(t *testing.T) {
 		p := &workers{maxIdle: 4, idleFor: time.Second}
 		p.do(func() {})
 		synctest.Wait()
-		time.Sleep(time.Second + time.Nanosecond)
+		time.Sleep(time.Second + time.Nanosecond) // fake time (synctest): advances the bubble's clock at once
 		synctest.Wait()
 		if n := p.idleCount(); n != 1 {
 			t.Fatalf("%d idle workers after one sweep, want 1", n)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // fake time (synctest): advances the bubble's clock at once
 		synctest.Wait()
 		if n := p.idleCount(); n != 0 {
 			t.Fatalf("%d idle workers after two sweeps, want 0", n)
@@ -81,7 +81,7 @@ func TestWorkersIdleExpiry(t *testing.T) {
 			synctest.Wait()
 			// Fake time: a sweep and this do happen at the same
 			// instant, in either order.
-			time.Sleep(time.Second)
+			time.Sleep(time.Second) // fake time (synctest): advances the bubble's clock at once
 			p.do(func() { ran.Add(1) })
 			synctest.Wait()
 			if n := ran.Load(); n != int32(i+1) {
