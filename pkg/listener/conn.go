@@ -159,7 +159,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.parkAt, d, short = d, t, true
 		}
 	}
-	early := !c.readDL.IsZero() && !c.readDL.After(d) && c.readDL.After(now)
+	early := keeps(c.readDL, d, now)
 	if !early {
 		if err := c.setReadDeadline(d); err != nil {
 			return 0, err
@@ -187,6 +187,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// keeps reports whether set, the deadline on the socket, can stay for an
+// operation starting now whose deadline is d: it is known, comes no later
+// than d, and has not passed.
+func keeps(set, d, now time.Time) bool {
+	return !set.IsZero() && !set.After(d) && set.After(now)
+}
+
 // setReadDeadline sets the socket's read deadline to d, and returns
 // ErrShutdown if the server started shutting down: drain sets its flag,
 // then a past deadline, so checking the flag after setting d means one of
@@ -209,7 +216,7 @@ func (c *Conn) setReadDeadline(d time.Time) error {
 func (c *Conn) Write(b []byte) (int, error) {
 	now := time.Now()
 	d := c.deadlineAt(now, c.write)
-	early := !c.writeDL.IsZero() && !c.writeDL.After(d) && c.writeDL.After(now)
+	early := keeps(c.writeDL, d, now)
 	if !early {
 		if err := c.Conn.SetWriteDeadline(d); err != nil {
 			return 0, err
