@@ -26,11 +26,16 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/gcfloor"
 	"github.com/seclisten/seclisten/pkg/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// heapFloor is the heap goal the collector keeps while little is live
+// (pkg/gcfloor).
+const heapFloor = 16 << 20
 
 // Exit statuses.
 const (
@@ -228,6 +233,13 @@ func serve(start settings, args []string, log *slog.Logger, stdout, stderr io.Wr
 	cfg := start.cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+
+	// Unless the operator tuned the collector, it may let the heap reach
+	// 16 MiB before collecting while little is live: a small heap would
+	// otherwise be collected every few dozen handshakes (BENCHMARKS.md).
+	if os.Getenv("GOGC") == "" {
+		gcfloor.Keep(heapFloor)
+	}
 
 	// With SIGPIPE notified, a write to a closed stdout fails with EPIPE
 	// instead of killing the process silently (see os/signal).

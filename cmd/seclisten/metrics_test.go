@@ -182,3 +182,28 @@ func TestReadyzDuringShutdown(t *testing.T) {
 		t.Errorf("exit status %d after the drain, want 0", code)
 	}
 }
+
+// The collector's heap floor (pkg/gcfloor) is on unless GOGC is set:
+// go_gc_gogc_percent, Go's own metric of the setting, says which.
+func TestHeapFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name, gogc string
+		want       float64
+	}{
+		// A small live heap at start: GOGC 400, a 16 MiB goal.
+		{"GOGC unset: a 16 MiB floor", "", 400},
+		{"GOGC set: left alone", "150", 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			startServeEnv(t, []string{"GOGC=" + tc.gogc}, "--plain", "--metrics-addr", maddr)
+			code, body := curl(t, "http://"+maddr+"/metrics")
+			if code != 200 {
+				t.Fatalf("/metrics = %d", code)
+			}
+			if got := metric(t, body, "go_gc_gogc_percent"); got != tc.want {
+				t.Errorf("go_gc_gogc_percent = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

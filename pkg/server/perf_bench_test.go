@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/config"
+	"github.com/seclisten/seclisten/pkg/gcfloor"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/pki"
 )
@@ -296,6 +297,7 @@ func TestCostServerProcess(t *testing.T) {
 		addr = startCostBare(t, p, mtls)
 	} else {
 		addr = startCostSeclisten(t, p, mtls)
+		gcfloor.Keep(16 << 20) // as cmd/seclisten does when GOGC is unset
 	}
 	if f := os.Getenv("SECLISTEN_COST_CPUPROFILE"); f != "" {
 		// The server's own profile, without the client's work.
