@@ -331,7 +331,8 @@ func (c *Conn) Handshake(f *Facts) {
 	if c.p.format != JSON {
 		return
 	}
-	c.end(f.appendFacts(c.begin("handshake")))
+	bp, b := c.begin("handshake")
+	c.end(bp, f.appendFacts(b))
 }
 
 // Reject prints the reject event (JSON only): the connection is refused,
@@ -342,14 +343,14 @@ func (c *Conn) Reject(code outcome.Code, text string, hello *clienthello.Hello, 
 	if c.p.format != JSON {
 		return
 	}
-	b := c.begin("reject")
+	bp, b := c.begin("reject")
 	b = appendField(b, "code", []byte(code))
 	b = appendField(b, "reason", []byte(text))
 	b = appendJSON(b, appendHelloFacts(make([]fact, 0, helloFactCount), hello))
 	if cert != nil {
 		b = appendCert(b, cert)
 	}
-	c.end(b)
+	c.end(bp, b)
 }
 
 func appendStrings(b []byte, key string, vals []string) []byte {

@@ -69,27 +69,26 @@ func (c *Conn) Connect(remote, local string) {
 	if c.p.format != JSON {
 		return
 	}
-	b := c.begin("connect")
+	bp, b := c.begin("connect")
 	b = appendField(b, "remote_addr", []byte(remote))
 	b = appendField(b, "local_addr", []byte(local))
-	c.end(b)
+	c.end(bp, b)
 }
 
 // Message prints a message received. In text mode that is the whole output:
 // "[peer] message".
 func (c *Conn) Message(msg []byte) {
 	if c.p.format != JSON {
-		b := c.p.get()
-		b = append(b, c.prefix...)
+		bp := c.p.get()
+		b := append(*bp, c.prefix...)
 		b = sanitize.Append(b, msg)
-		b = append(b, '\n')
-		c.p.write(b)
+		c.p.write(bp, append(b, '\n'))
 		return
 	}
-	b := c.begin("message")
+	bp, b := c.begin("message")
 	b = appendField(b, "text", msg)
 	b = appendInt(b, "bytes", int64(len(msg)))
-	c.end(b)
+	c.end(bp, b)
 }
 
 // Reply prints a reply sent (JSON only).
@@ -97,10 +96,10 @@ func (c *Conn) Reply(reply []byte) {
 	if c.p.format != JSON {
 		return
 	}
-	b := c.begin("reply")
+	bp, b := c.begin("reply")
 	b = appendField(b, "text", reply)
 	b = appendInt(b, "bytes", int64(len(reply)))
-	c.end(b)
+	c.end(bp, b)
 }
 
 // Summary is what the close event reports.
@@ -117,18 +116,21 @@ func (c *Conn) Close(s Summary) {
 	if c.p.format != JSON {
 		return
 	}
-	b := c.begin("close")
+	bp, b := c.begin("close")
 	b = appendField(b, "reason", []byte(s.Reason))
 	b = appendInt(b, "messages", int64(s.Messages))
 	b = appendInt(b, "bytes_in", s.BytesIn)
 	b = appendInt(b, "bytes_out", s.BytesOut)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(s.Duration.Microseconds())/1000, 'f', 3, 64)
-	c.end(b)
+	c.end(bp, b)
 }
 
-func (c *Conn) begin(event string) []byte {
-	b := c.p.get()
+// begin starts a JSON event in a buffer from the pool: the buffer's
+// pointer, for end, and the event so far.
+func (c *Conn) begin(event string) (*[]byte, []byte) {
+	bp := c.p.get()
+	b := *bp
 	b = append(b, `{"time":"`...)
 	b = c.p.now().UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","event":"`...)
@@ -136,37 +138,77 @@ func (c *Conn) begin(event string) []byte {
 	b = append(b, '"')
 	b = appendInt(b, "conn_id", int64(c.id))
 	b = append(b, `,"peer":`...)
-	return appendString(b, c.peer)
+	return bp, appendString(b, c.peer)
 }
 
-func (c *Conn) end(b []byte) {
-	c.p.write(append(b, '}', '\n'))
+// end ends the event b and prints it; bp is its buffer from begin.
+func (c *Conn) end(bp *[]byte, b []byte) {
+	c.p.write(bp, append(b, '}', '\n'))
 }
 
-func (p *Printer) get() []byte {
-	if b, ok := p.pool.Get().(*[]byte); ok {
-		return (*b)[:0]
+// get takes an empty buffer from the pool. The pool keeps pointers, and
+// the pointer goes back with the buffer: putting back the address of a
+// slice it was handed would move that slice to the heap, an allocation
+// for every line printed.
+func (p *Printer) get() *[]byte {
+	if bp, ok := p.pool.Get().(*[]byte); ok {
+		*bp = (*bp)[:0]
+		return bp
 	}
-	return make([]byte, 0, 256)
+	b := make([]byte, 0, 256)
+	return &b
 }
 
-func (p *Printer) write(b []byte) {
+// write prints b, a line built in *bp (grown, perhaps), and gives the
+// buffer back to the pool.
+func (p *Printer) write(bp *[]byte, b []byte) {
 	p.mu.Lock()
 	// An error here (stdout closed) cannot be reported anywhere useful, and
 	// must not stop the exchange; the message is still answered.
 	_, _ = p.w.Write(b)
 	p.mu.Unlock()
 	if cap(b) <= 64<<10 {
-		p.pool.Put(&b)
+		*bp = b
+		p.pool.Put(bp)
 	}
 }
 
-// appendField appends ,"key":"value" with value sanitized.
+// appendField appends ,"key":"value" with value sanitized: into b, then
+// escaped where it lies (a message printed allocates nothing).
 func appendField(b []byte, key string, value []byte) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
-	b = append(b, `":`...)
-	return appendString(b, sanitize.Append(nil, value))
+	b = append(b, `":"`...)
+	start := len(b)
+	b = escapeTail(sanitize.Append(b, value), start)
+	return append(b, '"')
+}
+
+// escapeTail escapes b[start:], sanitized text, as appendString does: a
+// backslash before each quote and backslash, moving the text up in place.
+func escapeTail(b []byte, start int) []byte {
+	n := 0
+	for _, c := range b[start:] {
+		if c == '"' || c == '\\' {
+			n++
+		}
+	}
+	if n == 0 {
+		return b
+	}
+	end := len(b)
+	b = append(b, make([]byte, n)...)
+	j := len(b)
+	for i := end - 1; i >= start; i-- {
+		c := b[i]
+		j--
+		b[j] = c
+		if c == '"' || c == '\\' {
+			j--
+			b[j] = '\\'
+		}
+	}
+	return b
 }
 
 func sanitizeString(s string) []byte { return sanitize.Append(nil, []byte(s)) }
