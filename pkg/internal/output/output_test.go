@@ -421,12 +421,15 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
+// formats are the printer's two formats, by name.
+var formats = []struct {
+	name   string
+	format output.Format
+}{{"text", output.Text}, {"json", output.JSON}}
+
 func BenchmarkMessage(b *testing.B) {
 	msg := []byte("a typical line of text sent by a client, with some\ttabs and é")
-	for _, f := range []struct {
-		name   string
-		format output.Format
-	}{{"text", output.Text}, {"json", output.JSON}} {
+	for _, f := range formats {
 		b.Run(f.name, func(b *testing.B) {
 			c := output.New(io.Discard, f.format).Conn(1, "CN=alice 192.0.2.1:4000")
 			b.ReportAllocs()
@@ -487,10 +490,7 @@ func TestFactsBounded(t *testing.T) {
 // allocation a message: one for every message fails it.
 func TestMessageAllocs(t *testing.T) {
 	msg := []byte(`a line with "quotes", a \backslash and é`)
-	for _, f := range []struct {
-		name   string
-		format output.Format
-	}{{"text", output.Text}, {"json", output.JSON}} {
+	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {
 			c := output.New(io.Discard, f.format).Conn(1, "CN=alice 192.0.2.1:4000")
 			if got := testing.AllocsPerRun(1000, func() { c.Message(msg) }); got >= 0.5 {
