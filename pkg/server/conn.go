@@ -221,7 +221,7 @@ func (s *session) exchange(timedOut bool) bool {
 		// What the read that parked would have returned.
 		s.res.End, s.res.Err = exchange.EndReadError, os.ErrDeadlineExceeded
 	} else {
-		s.res = exchange.Resume(s.rw, s.opts, counted{s.c.out, s.h.metrics}, s.res)
+		s.res = exchange.Resume(s.rw, s.opts, &counted{s.c.out, s.h.metrics}, s.res)
 	}
 	if s.res.End == exchange.EndParked {
 		s.c.lc.Suspend(s.resume)
@@ -698,12 +698,12 @@ type counted struct {
 	m   *metrics.Metrics
 }
 
-func (c counted) Message(msg []byte) {
+func (c *counted) Message(msg []byte) {
 	c.out.Message(msg)
 	c.m.Message()
 }
 
-func (c counted) Reply(reply []byte) {
+func (c *counted) Reply(reply []byte) {
 	c.out.Reply(reply)
 	c.m.Reply()
 }

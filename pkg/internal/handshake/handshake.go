@@ -39,6 +39,16 @@ var peekBufs = sync.Pool{New: func() any { return new([peekRead]byte) }}
 // first 64 of them (a copy) with a connection that replays all it read
 // before reading from c.
 func Peek(c net.Conn) (*replay.Conn, []byte, error) {
+	buf, n, first, err := peek(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return replay.NewReleased(c, buf[:n], func() { peekBufs.Put(buf) }), first, nil
+}
+
+// peek is Peek's read: a pooled buffer, how much of it was read, and a
+// copy of the first peekSize bytes.
+func peek(c net.Conn) (*[peekRead]byte, int, []byte, error) {
 	buf := peekBufs.Get().(*[peekRead]byte)
 	n, err := c.Read(buf[:])
 	if n == 0 {
@@ -46,12 +56,11 @@ func Peek(c net.Conn) (*replay.Conn, []byte, error) {
 		if err == nil {
 			err = io.ErrNoProgress
 		}
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	first := append([]byte(nil), buf[:min(n, peekSize)]...)
 	// The buffer goes back once the stream has been read past it; a
 	// connection refused before that leaves it to the collector.
-	return replay.NewReleased(c, buf[:n], func() { peekBufs.Put(buf) }), first, nil
+	return buf, n, append([]byte(nil), buf[:min(n, peekSize)]...), nil
 }
 
 // IsTLS reports whether b starts like a TLS handshake record (RFC 8446
@@ -122,10 +131,13 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// helloConn is the connection a handshake runs on: it keeps the
-// ClientHello the server's GetConfigForClient records (clienthello.Record).
+// helloConn is the connection a handshake runs on: it replays what the
+// sniffing read, and keeps the ClientHello the server's GetConfigForClient
+// records (clienthello.Record). It stays under the tls.Conn for the
+// connection's life, so the replaying Conn is embedded by value: every
+// Read and Write of the exchange goes through it.
 type helloConn struct {
-	*replay.Conn
+	replay.Conn
 	hello  *clienthello.Hello
 	server *tls.Config
 	other  bool // the ticket opened was another replica's
@@ -140,14 +152,15 @@ func (c *helloConn) RecordHello(h *clienthello.Hello, server *tls.Config) {
 // Server sniffs the first bytes of c and runs the TLS handshake. c should
 // carry the handshake deadline; ctx ending aborts the handshake too.
 func Server(ctx context.Context, c net.Conn, cfg *tls.Config) (*Result, error) {
-	pc, first, err := Peek(c)
+	buf, n, first, err := peek(c)
 	if err != nil {
 		return nil, err
 	}
 	if !IsTLS(first) {
+		peekBufs.Put(buf)
 		return nil, &NotTLSError{First: first}
 	}
-	hc := &helloConn{Conn: pc}
+	hc := &helloConn{Conn: replay.Released(c, buf[:n], func() { peekBufs.Put(buf) })}
 	tc := tls.Server(hc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		if hc.hello != nil {

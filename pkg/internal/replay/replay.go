@@ -18,7 +18,15 @@ func New(c net.Conn, prefix []byte) *Conn { return &Conn{Conn: c, prefix: prefix
 // NewReleased is New, and calls release once every byte of prefix has been
 // read, when prefix is no longer used (a pooled buffer goes back).
 func NewReleased(c net.Conn, prefix []byte, release func()) *Conn {
-	return &Conn{Conn: c, prefix: prefix, release: release}
+	c2 := Released(c, prefix, release)
+	return &c2
+}
+
+// Released is NewReleased as a value, for a connection type that embeds
+// a Conn: its Read and Write then reach c without loading a pointer to
+// the Conn first (a memory access every call).
+func Released(c net.Conn, prefix []byte, release func()) Conn {
+	return Conn{Conn: c, prefix: prefix, release: release}
 }
 
 // Read returns the replayed bytes first.
