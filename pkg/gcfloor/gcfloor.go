@@ -78,8 +78,9 @@ func (f *Floor) adjust() bool {
 	}
 	metrics.Read(f.samples[:])
 	p := Percent(f.floor, f.samples[0].Value.Uint64(), f.base)
-	// Small changes are not worth the runtime's lock: within an eighth.
-	if d := p - f.percent; d > f.percent/8 || -d > f.percent/8 {
+	// Small changes are not worth the runtime's lock (within an eighth),
+	// but the base is always given back exactly.
+	if d := p - f.percent; d != 0 && (p == f.base || d > f.percent/8 || -d > f.percent/8) {
 		debug.SetGCPercent(p)
 		f.percent = p
 	}

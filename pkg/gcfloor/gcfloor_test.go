@@ -136,3 +136,21 @@ func TestFloorKeepsAHigherBase(t *testing.T) {
 		t.Errorf("GOGC with base 800 = %d, want 800", got)
 	}
 }
+
+// A GOGC a little above the base (within the eighth not worth a change)
+// still goes back to the base exactly once the heap is large.
+func TestFloorGivesBackTheBaseExactly(t *testing.T) {
+	atBase(t, 100)
+	f := start(16 * mib)
+	defer f.stop()
+	f.mu.Lock()
+	f.percent = 110
+	debug.SetGCPercent(110)
+	f.mu.Unlock()
+	held = make([]byte, 64*mib)
+	defer func() { held = nil }()
+	collect(t, f)
+	if got := gogc(); got != 100 {
+		t.Errorf("GOGC with 64 MiB live, from 110 = %d, want the base, 100", got)
+	}
+}
