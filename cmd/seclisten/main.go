@@ -28,6 +28,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/gcfloor"
 	"github.com/seclisten/seclisten/pkg/server"
+	"github.com/seclisten/seclisten/pkg/slogtext"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -339,5 +340,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// slog's text format, with the ClientHello lists of each handshake
+	// record rendered once per kind of client (pkg/slogtext).
+	return slog.New(slogtext.New(w, opts))
 }

@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
+	"github.com/seclisten/seclisten/pkg/slogtext"
 )
 
 // Facts is what the server saw of a connection: how the client is named,
@@ -67,12 +69,16 @@ type factKind uint8
 const (
 	aString factKind = iota
 	aList
+	aHelloList // a list from clienthello's table of kinds (HelloList)
 	aBool
 )
 
 func str(key, v string) fact { return fact{key: key, str: clienthello.String(v)} }
 func list(key string, v []string) fact {
 	return fact{key: key, list: clienthello.Strings(v), kind: aList}
+}
+func helloList(key string, v []string) fact {
+	return fact{key: key, list: clienthello.Strings(v), kind: aHelloList}
 }
 
 // text is a string of the server's making, such as a verdict's text,
@@ -122,9 +128,9 @@ func appendHelloFacts(out []fact, h *clienthello.Hello) []fact {
 	if h == nil {
 		return out
 	}
-	return append(out, list("hello_versions", h.Versions), list("hello_suites", h.Suites),
-		list("hello_groups", h.Groups), list("hello_sig_schemes", h.SigSchemes),
-		list("hello_alpn", h.ALPN), str("hello_sni", h.SNI), str("ja4", h.JA4))
+	return append(out, helloList("hello_versions", h.Versions), helloList("hello_suites", h.Suites),
+		helloList("hello_groups", h.Groups), helloList("hello_sig_schemes", h.SigSchemes),
+		helloList("hello_alpn", h.ALPN), str("hello_sni", h.SNI), str("ja4", h.JA4))
 }
 
 // HelloAttrs appends what the client offered to attrs as slog key-value
@@ -190,7 +196,7 @@ func (f fact) attr(prefix string) slog.Attr {
 		key = prefix + key
 	}
 	switch f.kind {
-	case aList:
+	case aList, aHelloList:
 		// The list itself when no entry needs escaping (the usual case:
 		// names of crypto/tls's making), else a sanitised copy.
 		l := List(f.list)
@@ -201,6 +207,10 @@ func (f fact) attr(prefix string) slog.Attr {
 				}
 				l[i] = t
 			}
+		}
+		if f.kind == aHelloList && (len(l) == 0 || &l[0] == &f.list[0]) {
+			// The kind's own list, shared by its clients.
+			return slog.Any(key, HelloList(l))
 		}
 		return slog.Any(key, l)
 	case aBool:
@@ -243,6 +253,61 @@ func (l List) MarshalJSON() ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
+// HelloList is a list a client offered, as clienthello's table of kinds
+// keeps it: the same slice for every client of a kind. It renders as List
+// does, and keeps its rendering for the text log (slogtext.Quoted): the
+// text handler would otherwise quote the same few hundred bytes rune by
+// rune in every handshake record, the largest cost of the record.
+type HelloList []string
+
+// MarshalText is List's.
+func (l HelloList) MarshalText() ([]byte, error) { return List(l).MarshalText() }
+
+// MarshalJSON is List's.
+func (l HelloList) MarshalJSON() ([]byte, error) { return List(l).MarshalJSON() }
+
+// AppendSlogText appends the list as slog's text handler writes it,
+// from the rendering kept for this list.
+func (l HelloList) AppendSlogText(dst []byte) []byte {
+	if len(l) == 0 {
+		return slogtext.AppendString(dst, "[]")
+	}
+	key := &l[0]
+	quoted.RLock()
+	e, ok := quoted.m[key]
+	quoted.RUnlock()
+	if ok && slices.Equal(e.list, l) {
+		return append(dst, e.text...)
+	}
+	t, _ := List(l).MarshalText()
+	text := slogtext.AppendString(nil, string(t))
+	quoted.Lock()
+	if len(quoted.m) >= maxQuoted {
+		clear(quoted.m)
+	}
+	quoted.m[key] = quotedList{list: slices.Clone([]string(l)), text: text}
+	quoted.Unlock()
+	return append(dst, text...)
+}
+
+// quoted keeps the text-log renderings of HelloLists, by the address of
+// their first entry. An entry holds a copy of the list it renders and
+// serves only a list equal to it, so a list changed in place, or a new
+// one at a reused address, is rendered afresh.
+var quoted = struct {
+	sync.RWMutex
+	m map[*string]quotedList
+}{m: map[*string]quotedList{}}
+
+type quotedList struct {
+	list []string
+	text []byte
+}
+
+// maxQuoted bounds quoted; it is emptied when full (clienthello keeps at
+// most 1,024 kinds, each with five lists).
+const maxQuoted = 8192
+
 // appendFacts appends the facts as JSON members (each with its leading
 // comma), the certificate as a "client_cert" object.
 func (f *Facts) appendFacts(b []byte) []byte {
@@ -275,7 +340,7 @@ func appendJSON(b []byte, facts []fact) []byte {
 		switch f.kind {
 		case aString:
 			b = appendField(b, f.key, []byte(f.str))
-		case aList:
+		case aList, aHelloList:
 			b = appendStrings(b, f.key, f.list)
 		case aBool:
 			b = append(b, ',', '"')
@@ -310,7 +375,7 @@ func (f *Facts) Report(asJSON bool) string {
 		switch f.kind {
 		case aString:
 			val = sanitize.String([]byte(f.str))
-		case aList:
+		case aList, aHelloList:
 			val = sanitize.String([]byte(strings.Join(f.list, ",")))
 		case aBool:
 			val = strconv.FormatBool(f.bool)

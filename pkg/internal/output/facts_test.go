@@ -16,6 +16,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/output"
 	"github.com/seclisten/seclisten/pkg/outcome"
+	"github.com/seclisten/seclisten/pkg/slogtext"
 )
 
 // The facts of a connection are one description: the log attributes, the
@@ -70,6 +71,8 @@ func TestFactsRenderedAlike(t *testing.T) {
 func flat(v any) string {
 	switch v := v.(type) {
 	case output.List:
+		return strings.Join(v, ",")
+	case output.HelloList:
 		return strings.Join(v, ",")
 	case []string:
 		return strings.Join(v, ",")
@@ -151,7 +154,10 @@ func TestLogAttrsLogAlike(t *testing.T) {
 					continue
 				}
 				v := attrs[i+1]
-				if l, ok := v.(output.List); ok {
+				switch l := v.(type) {
+				case output.List:
+					v = []string(l)
+				case output.HelloList:
 					v = []string(l)
 				}
 				kept = append(kept, attrs[i], v)
@@ -162,5 +168,48 @@ func TestLogAttrsLogAlike(t *testing.T) {
 				t.Errorf("LogAttrs logs\n%s\nAttrs with []string logs\n%s", g, w)
 			}
 		}
+	}
+}
+
+// With slogtext's handler, which takes the ClientHello lists' kept
+// rendering, the handshake line is still byte for byte slog's text
+// handler's, the first time and from the kept rendering after.
+func TestLogAttrsSlogtext(t *testing.T) {
+	hello := &clienthello.Hello{Versions: []string{"TLS 1.3", "TLS 1.2"}, Suites: []string{"TLS_AES_128_GCM_SHA256", "0x1337"},
+		Groups: []string{"X25519MLKEM768", "X25519"}, SigSchemes: []string{}, ALPN: []string{"h2", "x \"q\" <y>", "\x1b[31m"}, SNI: "localhost", JA4: "t13d"}
+	f := &output.Facts{Identity: "CN=al ice", Remote: "192.0.2.9:5555", TLS: &output.TLS{Version: "TLS 1.3", Cipher: "c",
+		Group: "X25519", ClientAuth: "require"}, Verdict: outcome.OK, VerdictText: "client certificate verified", Hello: hello}
+	at := time.Date(2026, 12, 1, 5, 0, 0, 123456789, time.UTC)
+	for i := range 3 {
+		var got, want bytes.Buffer
+		r := slog.NewRecord(at, slog.LevelInfo, "handshake", 0)
+		r.AddAttrs(f.LogAttrs(nil, "")...)
+		if err := slogtext.New(&got, nil).Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if err := slog.NewTextHandler(&want, nil).Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() || !strings.Contains(got.String(), `hello_suites="[TLS_AES_128_GCM_SHA256 0x1337]"`) {
+			t.Errorf("round %d: slogtext wrote\n%s\nslog wrote\n%s", i, got.String(), want.String())
+		}
+	}
+}
+
+// A list changed in place is rendered afresh, not from what was kept.
+func TestHelloListChangedInPlace(t *testing.T) {
+	l := output.HelloList{"TLS 1.3", "TLS 1.2"}
+	if got := string(l.AppendSlogText(nil)); got != `"[TLS 1.3 TLS 1.2]"` {
+		t.Fatalf("first rendering %s", got)
+	}
+	l[1] = "x=y"
+	if got := string(l.AppendSlogText(nil)); got != `"[TLS 1.3 x=y]"` {
+		t.Errorf("after a change in place: %s, want \"[TLS 1.3 x=y]\"", got)
+	}
+	if got := string(output.HelloList{"a"}.AppendSlogText(nil)); got != `[a]` {
+		t.Errorf("one entry: %s, want [a] (slog quotes only what needs it)", got)
+	}
+	if got := string(output.HelloList(nil).AppendSlogText(nil)); got != `[]` {
+		t.Errorf("empty: %s, want []", got)
 	}
 }
