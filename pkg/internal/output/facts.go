@@ -241,6 +241,14 @@ func (l List) MarshalText() ([]byte, error) {
 	return append(b, ']'), nil
 }
 
+// AppendSlogText appends the list as slog's text handler writes it
+// (slogtext.Quoted), so that a record holding it, the handshake record of
+// a client with a certificate, stays on slogtext's own path.
+func (l List) AppendSlogText(dst []byte) []byte {
+	t, _ := l.MarshalText()
+	return slogtext.AppendString(dst, string(t))
+}
+
 // MarshalJSON is the JSON array encoding/json writes for []string(l),
 // HTML characters unescaped as slog's JSON handler leaves them.
 func (l List) MarshalJSON() ([]byte, error) {
@@ -279,8 +287,7 @@ func (l HelloList) AppendSlogText(dst []byte) []byte {
 	if ok && slices.Equal(e.list, l) {
 		return append(dst, e.text...)
 	}
-	t, _ := List(l).MarshalText()
-	text := slogtext.AppendString(nil, string(t))
+	text := List(l).AppendSlogText(nil)
 	quoted.Lock()
 	if len(quoted.m) >= maxQuoted {
 		clear(quoted.m)

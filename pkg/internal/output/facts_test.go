@@ -177,8 +177,10 @@ func TestLogAttrsLogAlike(t *testing.T) {
 func TestLogAttrsSlogtext(t *testing.T) {
 	hello := &clienthello.Hello{Versions: []string{"TLS 1.3", "TLS 1.2"}, Suites: []string{"TLS_AES_128_GCM_SHA256", "0x1337"},
 		Groups: []string{"X25519MLKEM768", "X25519"}, SigSchemes: []string{}, ALPN: []string{"h2", "x \"q\" <y>", "\x1b[31m"}, SNI: "localhost", JA4: "t13d"}
+	id := &identity.Identity{Name: "CN=al ice", Subject: "CN=al ice", Issuer: "CN=<CA>", DNSNames: []string{"a.example", "b&c"},
+		Serial: "0x1f", Fingerprint: "ab", NotBefore: time.Unix(0, 0), NotAfter: time.Unix(86400, 0)}
 	f := &output.Facts{Identity: "CN=al ice", Remote: "192.0.2.9:5555", TLS: &output.TLS{Version: "TLS 1.3", Cipher: "c",
-		Group: "X25519", ClientAuth: "require"}, Verdict: outcome.OK, VerdictText: "client certificate verified", Hello: hello}
+		Group: "X25519", ClientAuth: "require"}, Verdict: outcome.OK, VerdictText: "client certificate verified", Cert: id, Hello: hello}
 	at := time.Date(2026, 12, 1, 5, 0, 0, 123456789, time.UTC)
 	for i := range 3 {
 		var got, want bytes.Buffer
@@ -190,7 +192,8 @@ func TestLogAttrsSlogtext(t *testing.T) {
 		if err := slog.NewTextHandler(&want, nil).Handle(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}
-		if got.String() != want.String() || !strings.Contains(got.String(), `hello_suites="[TLS_AES_128_GCM_SHA256 0x1337]"`) {
+		if got.String() != want.String() || !strings.Contains(got.String(), `hello_suites="[TLS_AES_128_GCM_SHA256 0x1337]"`) ||
+			!strings.Contains(got.String(), `client_sans="[DNS:a.example DNS:b&c]"`) {
 			t.Errorf("round %d: slogtext wrote\n%s\nslog wrote\n%s", i, got.String(), want.String())
 		}
 	}
