@@ -107,38 +107,32 @@ func appendRecord(b []byte, r slog.Record) ([]byte, bool) {
 
 // appendAttr appends " key=value", or reports false for a value slog's
 // handler should write (it resolves, groups, formats times, errors and
-// everything else with fmt, and drops empty attributes).
+// everything else with fmt, and drops empty attributes): the record then
+// goes to slog's handler whole, and what was appended is dropped.
 func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
-	v := a.Value
-	switch v.Kind() {
-	case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindBool, slog.KindDuration, slog.KindFloat64:
-	case slog.KindAny:
-		if _, ok := v.Any().(Quoted); !ok {
-			return b, false
-		}
-	default:
-		return b, false
-	}
 	b = append(b, ' ')
 	b = AppendString(b, a.Key)
 	b = append(b, '=')
+	v := a.Value
 	switch v.Kind() {
 	case slog.KindString:
-		b = AppendString(b, v.String())
+		return AppendString(b, v.String()), true
 	case slog.KindInt64:
-		b = strconv.AppendInt(b, v.Int64(), 10)
+		return strconv.AppendInt(b, v.Int64(), 10), true
 	case slog.KindUint64:
-		b = strconv.AppendUint(b, v.Uint64(), 10)
+		return strconv.AppendUint(b, v.Uint64(), 10), true
 	case slog.KindBool:
-		b = strconv.AppendBool(b, v.Bool())
+		return strconv.AppendBool(b, v.Bool()), true
 	case slog.KindDuration:
-		b = append(b, v.Duration().String()...)
+		return append(b, v.Duration().String()...), true
 	case slog.KindFloat64:
-		b = strconv.AppendFloat(b, v.Float64(), 'g', -1, 64)
-	default:
-		b = v.Any().(Quoted).AppendSlogText(b)
+		return strconv.AppendFloat(b, v.Float64(), 'g', -1, 64), true
+	case slog.KindAny:
+		if q, ok := v.Any().(Quoted); ok {
+			return q.AppendSlogText(b), true
+		}
 	}
-	return b, true
+	return b, false
 }
 
 // AppendString appends s as slog's text handler writes a string: as it

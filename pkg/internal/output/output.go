@@ -184,7 +184,7 @@ func appendField(b []byte, key string, value []byte) []byte {
 	return append(b, '"')
 }
 
-// escapeTail escapes b[start:], sanitized text, as appendString does: a
+// escapeTail escapes b[start:], sanitized text, for a JSON string: a
 // backslash before each quote and backslash, moving the text up in place.
 func escapeTail(b []byte, start int) []byte {
 	n := 0
@@ -225,15 +225,8 @@ func appendInt(b []byte, key string, v int64) []byte {
 // escaping.
 func appendString(b, s []byte) []byte {
 	b = append(b, '"')
-	for _, c := range s {
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
+	start := len(b)
+	return append(escapeTail(append(b, s...), start), '"')
 }
 
 // JSON reports whether the printer prints JSON events.
