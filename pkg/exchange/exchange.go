@@ -7,7 +7,7 @@ import (
 
 // Observer is told what happens on a connection, in order. The exchange
 // calls Message before it writes the reply, so a message a client got an
-// answer for has always been observed (printed) first.
+// answer for has always been observed (handed to the printer) first.
 type Observer interface {
 	// Message is a message received, without its line terminator. The slice
 	// is only valid during the call.

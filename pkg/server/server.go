@@ -379,6 +379,9 @@ func (s *Server) Run(ctx context.Context) error {
 // logged), and an error if accepting failed for good.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
+	// Last, once every connection (parked ones too) has ended: what they
+	// printed is on stdout when Serve returns.
+	defer s.printer.Flush()
 	// The policy in service (New's, or one a reload put in service since)
 	// learns how to name what governs an outcome.
 	s.reloadMu.Lock()

@@ -403,8 +403,7 @@ func (c *Conn) Handshake(f *Facts) {
 	if c.p.format != JSON {
 		return
 	}
-	bp, b := c.begin("handshake")
-	c.end(bp, f.appendFacts(b))
+	c.end(f.appendFacts(c.begin("handshake")))
 }
 
 // Reject prints the reject event (JSON only): the connection is refused,
@@ -415,14 +414,14 @@ func (c *Conn) Reject(code outcome.Code, text string, hello *clienthello.Hello, 
 	if c.p.format != JSON {
 		return
 	}
-	bp, b := c.begin("reject")
+	b := c.begin("reject")
 	b = appendField(b, "code", []byte(code))
 	b = appendField(b, "reason", []byte(text))
 	b = appendJSON(b, appendHelloFacts(make([]fact, 0, helloFactCount), hello))
 	if cert != nil {
 		b = appendCert(b, cert)
 	}
-	c.end(bp, b)
+	c.end(b)
 }
 
 func appendStrings(b []byte, key string, vals []string) []byte {

@@ -2,6 +2,7 @@ package output
 
 import (
 	"io"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -22,16 +23,36 @@ const (
 	JSON
 )
 
-// Printer writes events to one writer. Each event is a single Write of a
-// whole line, made under a lock, so lines from concurrent connections never
-// interleave. It is safe for concurrent use.
+// Printer writes events to one writer. Lines from concurrent connections
+// never interleave: each is built whole, under a lock, at the end of the
+// lines waiting to be written.
+//
+// The waiting lines are written together, in one Write, as soon as the
+// goroutines ready to run have run: under load the lines of many
+// connections cost one system call instead of one each (the write is
+// about as dear as the rest of an echo round trip), and a lone client's
+// line is written at once, before the server next waits for the network.
+// A line may so reach the writer just after its reply reaches the
+// client; Flush writes what waits (the server flushes once its
+// connections have ended). A writer that falls behind slows the
+// connections that print: at most maxPending bytes wait, plus one line.
+// It is safe for concurrent use.
 type Printer struct {
-	mu     sync.Mutex
+	mu      sync.Mutex
+	pending []byte // whole lines, in the order they were printed
+	due     bool   // a goroutine will write pending (flushSoon)
+
+	wmu   sync.Mutex // one Write at a time, in order; guards spare
+	spare []byte     // the buffer of the last Write, for the next lines
+
 	w      io.Writer
 	format Format
 	now    func() time.Time
-	pool   sync.Pool
 }
+
+// maxPending bounds the lines waiting to be written: a line printed
+// beyond it waits until they are.
+const maxPending = 64 << 10
 
 // New returns a Printer writing to w in the given format.
 func New(w io.Writer, format Format) *Printer {
@@ -69,26 +90,25 @@ func (c *Conn) Connect(remote, local string) {
 	if c.p.format != JSON {
 		return
 	}
-	bp, b := c.begin("connect")
+	b := c.begin("connect")
 	b = appendField(b, "remote_addr", []byte(remote))
 	b = appendField(b, "local_addr", []byte(local))
-	c.end(bp, b)
+	c.end(b)
 }
 
 // Message prints a message received. In text mode that is the whole output:
 // "[peer] message".
 func (c *Conn) Message(msg []byte) {
 	if c.p.format != JSON {
-		bp := c.p.get()
-		b := append(*bp, c.prefix...)
+		b := append(c.p.lock(), c.prefix...)
 		b = sanitize.Append(b, msg)
-		c.p.write(bp, append(b, '\n'))
+		c.p.unlock(append(b, '\n'))
 		return
 	}
-	bp, b := c.begin("message")
+	b := c.begin("message")
 	b = appendField(b, "text", msg)
 	b = appendInt(b, "bytes", int64(len(msg)))
-	c.end(bp, b)
+	c.end(b)
 }
 
 // Reply prints a reply sent (JSON only).
@@ -96,10 +116,10 @@ func (c *Conn) Reply(reply []byte) {
 	if c.p.format != JSON {
 		return
 	}
-	bp, b := c.begin("reply")
+	b := c.begin("reply")
 	b = appendField(b, "text", reply)
 	b = appendInt(b, "bytes", int64(len(reply)))
-	c.end(bp, b)
+	c.end(b)
 }
 
 // Summary is what the close event reports.
@@ -116,21 +136,20 @@ func (c *Conn) Close(s Summary) {
 	if c.p.format != JSON {
 		return
 	}
-	bp, b := c.begin("close")
+	b := c.begin("close")
 	b = appendField(b, "reason", []byte(s.Reason))
 	b = appendInt(b, "messages", int64(s.Messages))
 	b = appendInt(b, "bytes_in", s.BytesIn)
 	b = appendInt(b, "bytes_out", s.BytesOut)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(s.Duration.Microseconds())/1000, 'f', 3, 64)
-	c.end(bp, b)
+	c.end(b)
 }
 
-// begin starts a JSON event in a buffer from the pool: the buffer's
-// pointer, for end, and the event so far.
-func (c *Conn) begin(event string) (*[]byte, []byte) {
-	bp := c.p.get()
-	b := *bp
+// begin starts a JSON event at the end of the waiting lines, under the
+// printer's lock (Printer.lock): the lines so far and the event's start.
+func (c *Conn) begin(event string) []byte {
+	b := c.p.lock()
 	b = append(b, `{"time":"`...)
 	b = c.p.now().UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","event":"`...)
@@ -138,38 +157,68 @@ func (c *Conn) begin(event string) (*[]byte, []byte) {
 	b = append(b, '"')
 	b = appendInt(b, "conn_id", int64(c.id))
 	b = append(b, `,"peer":`...)
-	return bp, appendString(b, c.peer)
+	return appendString(b, c.peer)
 }
 
-// end ends the event b and prints it; bp is its buffer from begin.
-func (c *Conn) end(bp *[]byte, b []byte) {
-	c.p.write(bp, append(b, '}', '\n'))
+// end ends the event that b ends with, and unlocks the printer.
+func (c *Conn) end(b []byte) {
+	c.p.unlock(append(b, '}', '\n'))
 }
 
-// get takes an empty buffer from the pool. The pool keeps pointers, and
-// the pointer goes back with the buffer: putting back the address of a
-// slice it was handed would move that slice to the heap, an allocation
-// for every line printed.
-func (p *Printer) get() *[]byte {
-	if bp, ok := p.pool.Get().(*[]byte); ok {
-		*bp = (*bp)[:0]
-		return bp
-	}
-	b := make([]byte, 0, 256)
-	return &b
-}
-
-// write prints b, a line built in *bp (grown, perhaps), and gives the
-// buffer back to the pool.
-func (p *Printer) write(bp *[]byte, b []byte) {
+// lock locks the printer and returns the lines waiting to be written,
+// for the caller to append one whole line to and give to unlock. Lines
+// are built where they wait: no buffer of their own, no copy.
+func (p *Printer) lock() []byte {
 	p.mu.Lock()
+	for len(p.pending) >= maxPending {
+		p.mu.Unlock()
+		p.Flush()
+		p.mu.Lock()
+	}
+	return p.pending
+}
+
+// unlock keeps b as the lines waiting, makes sure a goroutine will write
+// them, and unlocks the printer.
+func (p *Printer) unlock(b []byte) {
+	p.pending = b
+	start := !p.due
+	p.due = true
+	p.mu.Unlock()
+	if start {
+		go p.flushSoon()
+	}
+}
+
+// flushSoon writes the waiting lines once the goroutines ready to run
+// have run, so that the lines they print go in the same Write: the
+// scheduler runs a goroutine that yields after those of its own run
+// queue (and at least every few dozen switches, so the lines never wait
+// on a busy server for long).
+func (p *Printer) flushSoon() {
+	runtime.Gosched()
+	p.Flush()
+}
+
+// Flush writes the lines printed so far, if any, and returns once they
+// are written.
+func (p *Printer) Flush() {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.mu.Lock()
+	b := p.pending
+	p.pending, p.spare = p.spare[:0], nil
+	p.due = false
+	p.mu.Unlock()
+	if len(b) == 0 {
+		p.spare = b
+		return
+	}
 	// An error here (stdout closed) cannot be reported anywhere useful, and
 	// must not stop the exchange; the message is still answered.
 	_, _ = p.w.Write(b)
-	p.mu.Unlock()
-	if cap(b) <= 64<<10 {
-		*bp = b
-		p.pool.Put(bp)
+	if cap(b) <= 2*maxPending {
+		p.spare = b[:0]
 	}
 }
 

@@ -161,6 +161,7 @@ func TestJSONEvents(t *testing.T) {
 			}
 			before := time.Now().Add(-time.Second)
 			tt.event(p.Conn(42, "192.0.2.9:5555"))
+			p.Flush()
 			ls := lines(t, buf.Bytes())
 			if len(ls) != 1 {
 				t.Fatalf("%d lines: %q", len(ls), ls)
@@ -247,6 +248,7 @@ func TestJSONHostile(t *testing.T) {
 			c.Reject(outcome.Code(hostile), hostile, nil, &id)
 			c.SetPeer(id.Name)
 			c.Close(output.Summary{Reason: outcome.Code(hostile)})
+			p.Flush()
 			ls := lines(t, buf.Bytes())
 			if len(ls) != 6 {
 				t.Fatalf("%d lines, want 6: %q", len(ls), ls)
@@ -331,6 +333,7 @@ func TestText(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			buf.Reset()
 			s.do()
+			p.Flush()
 			if got := buf.String(); got != s.want {
 				t.Errorf("output %q, want %q", got, s.want)
 			}
@@ -372,47 +375,49 @@ func TestConcurrent(t *testing.T) {
 			p := output.New(w, format)
 			var wg sync.WaitGroup
 			for g := range goroutines {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					c := p.Conn(uint64(g), fmt.Sprintf("peer-%d", g))
 					for i := range each {
-						// Lengths vary so pooled buffers are reused at
-						// different sizes.
+						// Lengths vary so lines cross the buffers' ends.
 						c.Message([]byte(fmt.Sprintf("g%d-m%d-%s", g, i, strings.Repeat("x", (g*i)%300))))
 						c.Reply([]byte("ok"))
 					}
-				}()
+				})
 			}
 			wg.Wait()
+			p.Flush()
 			seen := make(map[string]bool)
+			next := make(map[int]int) // each goroutine's next message
 			for _, wr := range w.writes {
-				ls := lines(t, []byte(wr))
-				if len(ls) != 1 {
-					t.Fatalf("a Write of %d lines: %q", len(ls), wr)
-				}
-				var peer, text string
-				if format == output.JSON {
-					m := decode(t, ls[0])
-					if m["event"] == "reply" {
-						continue
+				// A Write holds whole lines, one or more.
+				for _, l := range lines(t, []byte(wr)) {
+					var peer, text string
+					if format == output.JSON {
+						m := decode(t, l)
+						if m["event"] == "reply" {
+							continue
+						}
+						peer, text = m["peer"].(string), m["text"].(string)
+					} else {
+						var ok bool
+						peer, text, ok = strings.Cut(strings.TrimPrefix(l, "["), "] ")
+						if !ok {
+							t.Fatalf("line %q", l)
+						}
 					}
-					peer, text = m["peer"].(string), m["text"].(string)
-				} else {
-					var ok bool
-					peer, text, ok = strings.Cut(strings.TrimPrefix(ls[0], "["), "] ")
-					if !ok {
-						t.Fatalf("line %q", ls[0])
+					var g, i int
+					if _, err := fmt.Sscanf(text, "g%d-m%d-", &g, &i); err != nil || peer != fmt.Sprintf("peer-%d", g) {
+						t.Fatalf("line %q: peer %q, text %q (%v)", l, peer, text, err)
 					}
+					if want := fmt.Sprintf("g%d-m%d-%s", g, i, strings.Repeat("x", (g*i)%300)); text != want {
+						t.Fatalf("text %q, want %q", text, want)
+					}
+					if i != next[g] {
+						t.Fatalf("goroutine %d: message %d printed after %d", g, i, next[g]-1)
+					}
+					next[g]++
+					seen[text] = true
 				}
-				var g, i int
-				if _, err := fmt.Sscanf(text, "g%d-m%d-", &g, &i); err != nil || peer != fmt.Sprintf("peer-%d", g) {
-					t.Fatalf("line %q: peer %q, text %q (%v)", ls[0], peer, text, err)
-				}
-				if want := fmt.Sprintf("g%d-m%d-%s", g, i, strings.Repeat("x", (g*i)%300)); text != want {
-					t.Fatalf("text %q, want %q", text, want)
-				}
-				seen[text] = true
 			}
 			if len(seen) != goroutines*each {
 				t.Errorf("%d distinct messages, want %d", len(seen), goroutines*each)
@@ -463,7 +468,9 @@ func TestFactsBounded(t *testing.T) {
 	// of 33 entries: far below the megabytes the client sent.
 	const most = 96 << 10
 	var buf bytes.Buffer
-	output.New(&buf, output.JSON).Conn(1, "x").Handshake(f)
+	p := output.New(&buf, output.JSON)
+	p.Conn(1, "x").Handshake(f)
+	p.Flush()
 	for _, r := range []struct{ name, s string }{
 		{"JSON event", buf.String()},
 		{"report", f.Report(false)},
@@ -485,8 +492,8 @@ func TestFactsBounded(t *testing.T) {
 }
 
 // TestMessageAllocs checks that printing a message allocates nothing in
-// the steady state, in both formats. The race detector drops a quarter of
-// what goes back to a sync.Pool on purpose, so the bound is half an
+// the steady state, in both formats: lines are built where they wait to
+// be written, in buffers that are used again. The bound is half an
 // allocation a message: one for every message fails it.
 func TestMessageAllocs(t *testing.T) {
 	msg := []byte(`a line with "quotes", a \backslash and é`)
@@ -498,4 +505,110 @@ func TestMessageAllocs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWrittenUnasked checks that a line is written without Flush, and
+// soon: a lone client's line does not wait for others to join it.
+func TestWrittenUnasked(t *testing.T) {
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			w := &signalWriter{wrote: make(chan string, 1)}
+			c := output.New(w, f.format).Conn(1, "peer")
+			c.Message([]byte("hello"))
+			select {
+			case got := <-w.wrote:
+				if !strings.Contains(got, "hello") {
+					t.Errorf("wrote %q", got)
+				}
+			case <-time.After(hangGuard):
+				t.Fatal("the line was not written")
+			}
+		})
+	}
+}
+
+// signalWriter sends each Write on wrote.
+type signalWriter struct{ wrote chan string }
+
+func (w *signalWriter) Write(b []byte) (int, error) {
+	w.wrote <- string(b)
+	return len(b), nil
+}
+
+// hangGuard bounds a wait that an event ends.
+const hangGuard = 30 * time.Second
+
+// TestBatchedBehindSlowWriter checks what a writer that falls behind
+// sees: the lines printed while it writes come in the next Write, whole
+// and in order, and no Write holds more than the bound on waiting lines
+// (64 KiB) and one line more, however many lines are printed meanwhile:
+// the connections that print wait instead.
+func TestBatchedBehindSlowWriter(t *testing.T) {
+	const lineLen, total = 1024, 300 // 300 KiB
+	reached := make(chan struct{})   // 64 lines printed: as many as wait
+	w := &gateWriter{open: reached}
+	p := output.New(w, output.Text)
+	c := p.Conn(1, "p")
+	prefix := len("[p] ")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			msg := fmt.Sprintf("%04d-%s", i, strings.Repeat("x", lineLen-prefix-len("0000-")-1))
+			c.Message([]byte(msg))
+			if i == 63 {
+				close(reached)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("printing did not end")
+	}
+	p.Flush()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.writes) < 2 {
+		t.Fatalf("%d Writes for %d lines behind a blocked writer, want them batched in a few", len(w.writes), total)
+	}
+	next := 0
+	for _, wr := range w.writes {
+		if len(wr) > 64<<10+lineLen {
+			t.Errorf("a Write of %d bytes, over the bound", len(wr))
+		}
+		for _, l := range lines(t, []byte(wr)) {
+			if len(l) != lineLen-1 || !strings.HasPrefix(l, fmt.Sprintf("[p] %04d-", next)) {
+				t.Fatalf("line %d is %.20q… (%d bytes)", next, l, len(l))
+			}
+			next++
+		}
+	}
+	if next != total {
+		t.Errorf("%d lines written, want %d", next, total)
+	}
+	if len(w.writes) >= total/2 {
+		t.Errorf("%d Writes for %d lines: not batched", len(w.writes), total)
+	}
+}
+
+// gateWriter holds its first Write until open is closed, and records
+// each Write.
+type gateWriter struct {
+	open   chan struct{}
+	mu     sync.Mutex
+	first  bool
+	writes []string
+}
+
+func (w *gateWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	first := !w.first
+	w.first = true
+	w.writes = append(w.writes, string(b))
+	w.mu.Unlock()
+	if first {
+		<-w.open
+	}
+	return len(b), nil
 }
