@@ -2,12 +2,11 @@ package output
 
 import (
 	"io"
-	"runtime"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/clienthello"
+	"github.com/seclisten/seclisten/pkg/internal/batch"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 )
@@ -25,39 +24,30 @@ const (
 
 // Printer writes events to one writer. Lines from concurrent connections
 // never interleave: each is built whole, under a lock, at the end of the
-// lines waiting to be written.
+// lines waiting to be written (package batch).
 //
 // The waiting lines are written together, in one Write, as soon as the
 // goroutines ready to run have run: under load the lines of many
-// connections cost one system call instead of one each (the write is
-// about as dear as the rest of an echo round trip), and a lone client's
-// line is written at once, before the server next waits for the network.
-// A line may so reach the writer just after its reply reaches the
-// client; Flush writes what waits (the server flushes once its
-// connections have ended). A writer that falls behind slows the
-// connections that print: at most maxPending bytes wait, plus one line.
-// It is safe for concurrent use.
+// connections cost one system call instead of one each, and a lone
+// client's line is written at once. A line may so reach the writer just
+// after its reply reaches the client; Flush writes what waits (the
+// server flushes once its connections have ended). A writer that falls
+// behind slows the connections that print: at most batch.MaxPending
+// bytes wait, plus one line. It is safe for concurrent use.
 type Printer struct {
-	mu      sync.Mutex
-	pending []byte // whole lines, in the order they were printed
-	due     bool   // a goroutine will write pending (flushSoon)
-
-	wmu   sync.Mutex // one Write at a time, in order; guards spare
-	spare []byte     // the buffer of the last Write, for the next lines
-
-	w      io.Writer
+	out    *batch.Writer
 	format Format
 	now    func() time.Time
 }
 
-// maxPending bounds the lines waiting to be written: a line printed
-// beyond it waits until they are.
-const maxPending = 64 << 10
-
 // New returns a Printer writing to w in the given format.
 func New(w io.Writer, format Format) *Printer {
-	return &Printer{w: w, format: format, now: time.Now}
+	return &Printer{out: batch.New(w), format: format, now: time.Now}
 }
+
+// Flush writes the lines printed so far, if any, and returns once they
+// are written.
+func (p *Printer) Flush() { p.out.Flush() }
 
 // Conn returns the printer of one connection. id numbers the connection in
 // JSON events; peer names it (an address now; a certificate identity once
@@ -100,9 +90,9 @@ func (c *Conn) Connect(remote, local string) {
 // "[peer] message".
 func (c *Conn) Message(msg []byte) {
 	if c.p.format != JSON {
-		b := append(c.p.lock(), c.prefix...)
+		b := append(c.p.out.Lock(), c.prefix...)
 		b = sanitize.Append(b, msg)
-		c.p.unlock(append(b, '\n'))
+		c.p.out.Unlock(append(b, '\n'))
 		return
 	}
 	b := c.begin("message")
@@ -147,9 +137,9 @@ func (c *Conn) Close(s Summary) {
 }
 
 // begin starts a JSON event at the end of the waiting lines, under the
-// printer's lock (Printer.lock): the lines so far and the event's start.
+// printer's lock (batch.Writer.Lock): the lines so far and the event's start.
 func (c *Conn) begin(event string) []byte {
-	b := c.p.lock()
+	b := c.p.out.Lock()
 	b = append(b, `{"time":"`...)
 	b = c.p.now().UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","event":"`...)
@@ -162,64 +152,7 @@ func (c *Conn) begin(event string) []byte {
 
 // end ends the event that b ends with, and unlocks the printer.
 func (c *Conn) end(b []byte) {
-	c.p.unlock(append(b, '}', '\n'))
-}
-
-// lock locks the printer and returns the lines waiting to be written,
-// for the caller to append one whole line to and give to unlock. Lines
-// are built where they wait: no buffer of their own, no copy.
-func (p *Printer) lock() []byte {
-	p.mu.Lock()
-	for len(p.pending) >= maxPending {
-		p.mu.Unlock()
-		p.Flush()
-		p.mu.Lock()
-	}
-	return p.pending
-}
-
-// unlock keeps b as the lines waiting, makes sure a goroutine will write
-// them, and unlocks the printer.
-func (p *Printer) unlock(b []byte) {
-	p.pending = b
-	start := !p.due
-	p.due = true
-	p.mu.Unlock()
-	if start {
-		go p.flushSoon()
-	}
-}
-
-// flushSoon writes the waiting lines once the goroutines ready to run
-// have run, so that the lines they print go in the same Write: the
-// scheduler runs a goroutine that yields after those of its own run
-// queue (and at least every few dozen switches, so the lines never wait
-// on a busy server for long).
-func (p *Printer) flushSoon() {
-	runtime.Gosched()
-	p.Flush()
-}
-
-// Flush writes the lines printed so far, if any, and returns once they
-// are written.
-func (p *Printer) Flush() {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	p.mu.Lock()
-	b := p.pending
-	p.pending, p.spare = p.spare[:0], nil
-	p.due = false
-	p.mu.Unlock()
-	if len(b) == 0 {
-		p.spare = b
-		return
-	}
-	// An error here (stdout closed) cannot be reported anywhere useful, and
-	// must not stop the exchange; the message is still answered.
-	_, _ = p.w.Write(b)
-	if cap(b) <= 2*maxPending {
-		p.spare = b[:0]
-	}
+	c.p.out.Unlock(append(b, '}', '\n'))
 }
 
 // appendField appends ,"key":"value" with value sanitized: into b, then
