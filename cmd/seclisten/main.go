@@ -25,6 +25,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seclisten/seclisten/pkg/batch"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/gcfloor"
 	"github.com/seclisten/seclisten/pkg/server"
@@ -164,7 +165,13 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 					defer sd.close()
 					sdErr := sd.resolveNames(c)
 					cfg, fromFile, err := parseFlags(c, args)
-					log := newLogger(cfg, stderr)
+					// All that serve writes to stderr goes through one
+					// batching writer, in order: under load, the log
+					// records of many handshakes cost one write.
+					errw := batch.New(stderr)
+					defer errw.Flush()
+					stderr := errw
+					log := newLogger(cfg, errw)
 					warnUnknownEnv(log, c.Command.Flags)
 					if sd.err != nil {
 						return sd.err
@@ -335,12 +342,41 @@ func (ww *watchedWriter) err() error {
 	return ww.first
 }
 
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+// newLogger returns the logger of serve, writing to w. A record at warn
+// or above is written at once, with all that waits before it: those are
+// the records to read if the process then dies.
+func newLogger(cfg config.Config, w *batch.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		// slog's text format, with the ClientHello lists of each handshake
+		// record rendered once per kind of client (pkg/slogtext).
+		h = slogtext.New(w, opts)
 	}
-	// slog's text format, with the ClientHello lists of each handshake
-	// record rendered once per kind of client (pkg/slogtext).
-	return slog.New(slogtext.New(w, opts))
+	return slog.New(urgent{h, w.Flush})
+}
+
+// urgent hands records to a handler, and flushes after each one at warn
+// or above.
+type urgent struct {
+	slog.Handler
+	flush func()
+}
+
+func (u urgent) Handle(ctx context.Context, r slog.Record) error {
+	err := u.Handler.Handle(ctx, r)
+	if r.Level >= slog.LevelWarn {
+		u.flush()
+	}
+	return err
+}
+
+func (u urgent) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return urgent{u.Handler.WithAttrs(attrs), u.flush}
+}
+
+func (u urgent) WithGroup(name string) slog.Handler {
+	return urgent{u.Handler.WithGroup(name), u.flush}
 }

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/batch"
 	"github.com/seclisten/seclisten/pkg/clienthello"
-	"github.com/seclisten/seclisten/pkg/internal/batch"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 )

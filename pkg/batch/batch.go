@@ -1,9 +1,10 @@
-// Package batch writes records (printed lines) from many goroutines to
-// one writer, many records to a Write under load.
+// Package batch writes records (printed lines, log records) from many
+// goroutines to one writer, many records to a Write under load.
 //
-// A Write to stdout is a system call, about as dear on a virtual machine
-// as the rest of an echo round trip. When many connections print in the
-// same instant, their lines can share one. Writer gathers them without a timer: the first record into an
+// A Write to stdout or stderr is a system call, about as dear on a
+// virtual machine as the rest of an echo round trip. When many
+// connections print or log in the same instant, their records can share
+// one. Writer gathers them without a timer: the first record into an
 // empty buffer starts a goroutine that yields once, then writes what
 // waits. A goroutine that yields runs after the others ready to run (and
 // at least every few dozen switches), so the records of a whole
@@ -24,7 +25,7 @@ const MaxPending = 64 << 10
 
 // Writer gathers whole records and writes them to an io.Writer, in the
 // order they were added, never splitting one. It is safe for concurrent
-// use. A record may reach the writer a moment after Unlock returns: Flush
+// use. A record may reach the writer a moment after it was added: Flush
 // writes what waits, and must be called before the program ends.
 type Writer struct {
 	mu      sync.Mutex
@@ -39,6 +40,14 @@ type Writer struct {
 
 // New returns a Writer that writes to w.
 func New(w io.Writer) *Writer { return &Writer{w: w} }
+
+// Write adds p, one whole record (a log handler's Write), and returns
+// len(p), nil: an error of the underlying writer comes later, to no
+// caller (wrap that writer to watch for it).
+func (b *Writer) Write(p []byte) (int, error) {
+	b.Unlock(append(b.Lock(), p...))
+	return len(p), nil
+}
 
 // Lock locks the Writer and returns the records waiting, for the caller
 // to append one whole record to and hand to Unlock: a record built where
