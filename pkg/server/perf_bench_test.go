@@ -19,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seclisten/seclisten/pkg/batch"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/gcfloor"
 	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/pki"
+	"github.com/seclisten/seclisten/pkg/slogtext"
 )
 
 // The Cost benchmarks drive the real server pipeline (Server.Serve with
@@ -97,7 +99,11 @@ func startCostSeclisten(b testing.TB, p *costPKI, mtls bool) string {
 		cfg.TLS.ClientCAFiles = []string{p.caFile}
 	}
 	out := devNull(b)
-	srv, err := New(cfg, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel})), out)
+	// The log as cmd/seclisten's serve makes it: slog's text format
+	// (pkg/slogtext), through a batching writer.
+	logw := batch.New(out)
+	b.Cleanup(logw.Flush)
+	srv, err := New(cfg, slog.New(slogtext.New(logw, &slog.HandlerOptions{Level: cfg.LogLevel})), out)
 	if err != nil {
 		b.Fatal(err)
 	}
