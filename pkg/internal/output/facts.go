@@ -182,11 +182,81 @@ func (f *Facts) LogAttrs(dst []slog.Attr, skip string) []slog.Attr {
 		}
 	}
 	if f.Cert != nil {
-		for _, ft := range certFacts(f.Cert) {
-			dst = append(dst, ft.attr("client_"))
-		}
+		dst = append(dst, clientCertAttrs(f.Cert)...)
 	}
 	return dst
+}
+
+// clientCertAttrs is certFacts(id) as slog attributes keyed "client_…",
+// kept per certificate: a client that comes back, and every client of
+// a fleet's one certificate, would otherwise cost each handshake two
+// times formatted, eight keys joined and seven strings sanitised. The
+// attributes are shared: read only.
+func clientCertAttrs(id *identity.Identity) []slog.Attr {
+	if id.Fingerprint == "" {
+		return buildCertAttrs(id)
+	}
+	certAttrCache.RLock()
+	e, ok := certAttrCache.m[id.Fingerprint]
+	certAttrCache.RUnlock()
+	if ok && e.id.sameFacts(id) {
+		return e.attrs
+	}
+	e = certAttrEntry{id: describedBy(id), attrs: buildCertAttrs(id)}
+	certAttrCache.Lock()
+	if len(certAttrCache.m) >= maxCertAttrs {
+		// Bounded, without bookkeeping: start afresh.
+		clear(certAttrCache.m)
+	}
+	if certAttrCache.m == nil {
+		certAttrCache.m = make(map[string]certAttrEntry)
+	}
+	certAttrCache.m[id.Fingerprint] = e
+	certAttrCache.Unlock()
+	return e.attrs
+}
+
+func buildCertAttrs(id *identity.Identity) []slog.Attr {
+	facts := certFacts(id)
+	attrs := make([]slog.Attr, len(facts))
+	for i, ft := range facts {
+		attrs[i] = ft.attr("client_")
+	}
+	return attrs
+}
+
+// maxCertAttrs bounds the certificates whose attributes are kept (a few
+// KiB each, at most: every string in them is bounded).
+const maxCertAttrs = 1024
+
+var certAttrCache struct {
+	sync.RWMutex
+	m map[string]certAttrEntry // by the certificate's SHA-256
+}
+
+type certAttrEntry struct {
+	id    certSource
+	attrs []slog.Attr
+}
+
+// certSource is what certFacts reads of an Identity: an entry is used
+// only for an identity that says the same, so an Identity made by hand
+// with another's fingerprint gets its own attributes.
+type certSource struct {
+	name, subject, issuer, serial string
+	dns, ips, uris, emails        []string
+	notBefore, notAfter           time.Time
+}
+
+func describedBy(id *identity.Identity) certSource {
+	return certSource{name: id.Name, subject: id.Subject, issuer: id.Issuer, serial: id.Serial,
+		dns: id.DNSNames, ips: id.IPs, uris: id.URIs, emails: id.Emails, notBefore: id.NotBefore, notAfter: id.NotAfter}
+}
+
+func (c certSource) sameFacts(id *identity.Identity) bool {
+	return c.name == id.Name && c.subject == id.Subject && c.issuer == id.Issuer && c.serial == id.Serial &&
+		slices.Equal(c.dns, id.DNSNames) && slices.Equal(c.ips, id.IPs) && slices.Equal(c.uris, id.URIs) &&
+		slices.Equal(c.emails, id.Emails) && c.notBefore.Equal(id.NotBefore) && c.notAfter.Equal(id.NotAfter)
 }
 
 // attr is the fact as a sanitised slog attribute, its key prefixed.

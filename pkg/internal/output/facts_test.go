@@ -216,3 +216,57 @@ func TestHelloListChangedInPlace(t *testing.T) {
 		t.Errorf("empty: %s, want []", got)
 	}
 }
+
+// TestCertAttrsKept checks the client certificate's attributes kept per
+// certificate: the same attributes for the same certificate, and
+// another identity's own even when it claims the same fingerprint.
+func TestCertAttrsKept(t *testing.T) {
+	id := identity.Identity{Name: "CN=kept", Subject: "CN=kept", Issuer: "CN=CA", DNSNames: []string{"a.example"},
+		Serial: "0x2a", Fingerprint: "f00d-kept", NotBefore: time.Unix(0, 0), NotAfter: time.Unix(86400, 0)}
+	render := func(id identity.Identity) string {
+		f := &output.Facts{Identity: id.Name, Remote: "192.0.2.9:5555", Cert: &id}
+		var b bytes.Buffer
+		r := slog.NewRecord(time.Time{}, slog.LevelInfo, "handshake", 0)
+		r.AddAttrs(f.LogAttrs(nil, "")...)
+		if err := slog.NewTextHandler(&b, nil).Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	first := render(id)
+	if !strings.Contains(first, `client_name="CN=kept"`) || !strings.Contains(first, `client_not_after=1970-01-02T00:00:00Z`) ||
+		!strings.Contains(first, `client_sans=[DNS:a.example]`) {
+		t.Fatalf("first record: %s", first)
+	}
+	if again := render(id); again != first {
+		t.Errorf("the same certificate again:\n%s\nwant\n%s", again, first)
+	}
+	// The same fingerprint, other facts: each field in turn.
+	for name, change := range map[string]func(*identity.Identity){
+		"name":       func(o *identity.Identity) { o.Name = "CN=other" },
+		"subject":    func(o *identity.Identity) { o.Subject = "CN=other" },
+		"issuer":     func(o *identity.Identity) { o.Issuer = "CN=other" },
+		"serial":     func(o *identity.Identity) { o.Serial = "0x2b" },
+		"SAN":        func(o *identity.Identity) { o.DNSNames = []string{"other.example"} },
+		"IP":         func(o *identity.Identity) { o.IPs = []string{"192.0.2.1"} },
+		"URI":        func(o *identity.Identity) { o.URIs = []string{"spiffe://other"} },
+		"email":      func(o *identity.Identity) { o.Emails = []string{"other@example"} },
+		"not before": func(o *identity.Identity) { o.NotBefore = time.Unix(1, 0) },
+		"not after":  func(o *identity.Identity) { o.NotAfter = time.Unix(1, 0) },
+	} {
+		other := id
+		change(&other)
+		if got := render(other); got == first {
+			t.Errorf("%s changed: the kept attributes were used:\n%s", name, got)
+		}
+		if again := render(id); again != first {
+			t.Errorf("after another identity with the same fingerprint (%s):\n%s\nwant\n%s", name, again, first)
+		}
+	}
+	// Kept attributes cost no allocation per record.
+	f := &output.Facts{Identity: id.Name, Remote: "192.0.2.9:5555", Cert: &id}
+	dst := make([]slog.Attr, 0, 48)
+	if n := testing.AllocsPerRun(100, func() { dst = f.LogAttrs(dst[:0], "") }); n > 0 {
+		t.Errorf("%v allocations for a kept certificate's attributes, want none", n)
+	}
+}
