@@ -199,10 +199,10 @@ func clientCertAttrs(id *identity.Identity) []slog.Attr {
 	certAttrCache.RLock()
 	e, ok := certAttrCache.m[id.Fingerprint]
 	certAttrCache.RUnlock()
-	if ok && e.id.sameFacts(id) {
+	if ok && sameFacts(&e.id, id) {
 		return e.attrs
 	}
-	e = certAttrEntry{id: describedBy(id), attrs: buildCertAttrs(id)}
+	e = certAttrEntry{id: *id, attrs: buildCertAttrs(id)}
 	certAttrCache.Lock()
 	if len(certAttrCache.m) >= maxCertAttrs {
 		// Bounded, without bookkeeping: start afresh.
@@ -235,28 +235,18 @@ var certAttrCache struct {
 }
 
 type certAttrEntry struct {
-	id    certSource
+	id    identity.Identity // what the attributes were made from
 	attrs []slog.Attr
 }
 
-// certSource is what certFacts reads of an Identity: an entry is used
-// only for an identity that says the same, so an Identity made by hand
-// with another's fingerprint gets its own attributes.
-type certSource struct {
-	name, subject, issuer, serial string
-	dns, ips, uris, emails        []string
-	notBefore, notAfter           time.Time
-}
-
-func describedBy(id *identity.Identity) certSource {
-	return certSource{name: id.Name, subject: id.Subject, issuer: id.Issuer, serial: id.Serial,
-		dns: id.DNSNames, ips: id.IPs, uris: id.URIs, emails: id.Emails, notBefore: id.NotBefore, notAfter: id.NotAfter}
-}
-
-func (c certSource) sameFacts(id *identity.Identity) bool {
-	return c.name == id.Name && c.subject == id.Subject && c.issuer == id.Issuer && c.serial == id.Serial &&
-		slices.Equal(c.dns, id.DNSNames) && slices.Equal(c.ips, id.IPs) && slices.Equal(c.uris, id.URIs) &&
-		slices.Equal(c.emails, id.Emails) && c.notBefore.Equal(id.NotBefore) && c.notAfter.Equal(id.NotAfter)
+// sameFacts reports whether a and b say the same in every field
+// certFacts reads: an entry is used only for such an identity, so an
+// Identity made by hand with another's fingerprint gets its own
+// attributes.
+func sameFacts(a, b *identity.Identity) bool {
+	return a.Name == b.Name && a.Subject == b.Subject && a.Issuer == b.Issuer && a.Serial == b.Serial &&
+		slices.Equal(a.DNSNames, b.DNSNames) && slices.Equal(a.IPs, b.IPs) && slices.Equal(a.URIs, b.URIs) &&
+		slices.Equal(a.Emails, b.Emails) && a.NotBefore.Equal(b.NotBefore) && a.NotAfter.Equal(b.NotAfter)
 }
 
 // attr is the fact as a sanitised slog attribute, its key prefixed.
