@@ -116,17 +116,16 @@ func (c connLog) emit(ctx context.Context, r slog.Record) {
 	_ = c.l.Handler().Handle(ctx, r)
 }
 
-// handshake logs the handshake line at info: the facts as slog
-// attributes (Facts.LogAttrs), built only when info is enabled.
+// handshake logs the handshake line at info: the facts as one slog
+// attribute (Facts.LogAttr), made only when info is enabled.
 func (c connLog) handshake(f *output.Facts) {
 	ctx := context.Background()
 	if !c.l.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	attrs := append(make([]slog.Attr, 0, 48), slog.Uint64("conn_id", c.id), slog.String("remote_addr", c.remote))
 	r := slog.NewRecord(time.Now(), slog.LevelInfo, "handshake", 0)
 	// The connection's attributes name remote_addr already.
-	r.AddAttrs(f.LogAttrs(attrs, "remote_addr")...)
+	r.AddAttrs(slog.Uint64("conn_id", c.id), slog.String("remote_addr", c.remote), f.LogAttr("remote_addr"))
 	c.emit(ctx, r)
 }
 

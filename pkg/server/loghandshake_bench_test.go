@@ -5,9 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/seclisten/seclisten/pkg/clienthello"
+	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/output"
+	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/slogtext"
 )
 
@@ -31,15 +34,30 @@ var goClientHello = &tls.ClientHelloInfo{
 
 // BenchmarkLogHandshake is the handshake record of one full handshake
 // at info, as serve writes it: the facts, the record, slog's text format
-// (pkg/slogtext).
+// (pkg/slogtext); with kind=MTLS, with a client certificate's facts.
 func BenchmarkLogHandshake(b *testing.B) {
-	log := slog.New(slogtext.New(io.Discard, &slog.HandlerOptions{}))
-	c := connLog{l: log, id: 42, remote: "127.0.0.1:45182"}
-	f := &output.Facts{Identity: c.remote, Remote: c.remote, TLS: &output.TLS{Version: "TLS 1.3",
-		Cipher: "TLS_AES_128_GCM_SHA256", Group: "X25519", ClientAuth: "none"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		f.Hello = clienthello.New(goClientHello)
-		c.handshake(f)
+	id := &identity.Identity{Name: "CN=client", Subject: "CN=client,O=seclisten development",
+		Issuer: "CN=seclisten Dev CA,O=seclisten development", DNSNames: []string{"client"}, Serial: "0x2a",
+		Fingerprint: "d80baafc8e89e92f7655daa58da192fcece139ed4b5c7916f51c4c4f6ec16a7a",
+		NotBefore:   time.Unix(1764550000, 0), NotAfter: time.Unix(1796086000, 0)}
+	for _, k := range []struct {
+		name string
+		cert *identity.Identity
+	}{{"Full", nil}, {"MTLS", id}} {
+		b.Run("kind="+k.name, func(b *testing.B) {
+			log := slog.New(slogtext.New(io.Discard, &slog.HandlerOptions{}))
+			c := connLog{l: log, id: 42, remote: "127.0.0.1:45182"}
+			f := &output.Facts{Identity: c.remote, Remote: c.remote, TLS: &output.TLS{Version: "TLS 1.3",
+				Cipher: "TLS_AES_128_GCM_SHA256", Group: "X25519", ClientAuth: "none"}}
+			if k.cert != nil {
+				f.Identity, f.Cert, f.TLS.ClientAuth = k.cert.Name, k.cert, "require"
+				f.Verdict, f.VerdictText = outcome.OK, "client certificate verified"
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				f.Hello = clienthello.New(goClientHello)
+				c.handshake(f)
+			}
+		})
 	}
 }

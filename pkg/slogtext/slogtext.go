@@ -18,6 +18,18 @@ type Quoted interface {
 	AppendSlogText(dst []byte) []byte
 }
 
+// Attrs is a value that stands for attributes of its own. Under an empty
+// key slog's handlers resolve it (LogValue, a group) and write the group's
+// attributes in its place; Handler writes them with AppendSlogTextAttrs,
+// without an slog.Attr for each.
+type Attrs interface {
+	slog.LogValuer
+	// AppendSlogTextAttrs appends " key=value" for each attribute of
+	// LogValue's group, as slog's text handler writes them outside any
+	// group: nothing for an empty group.
+	AppendSlogTextAttrs(dst []byte) []byte
+}
+
 // Handler writes records in slog's text format.
 type Handler struct {
 	w     *lockedWriter
@@ -110,6 +122,11 @@ func appendRecord(b []byte, r slog.Record) ([]byte, bool) {
 // everything else with fmt, and drops empty attributes): the record then
 // goes to slog's handler whole, and what was appended is dropped.
 func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
+	if a.Key == "" && a.Value.Kind() == slog.KindLogValuer {
+		if at, ok := a.Value.Any().(Attrs); ok {
+			return at.AppendSlogTextAttrs(b), true
+		}
+	}
 	b = append(b, ' ')
 	b = AppendString(b, a.Key)
 	b = append(b, '=')
@@ -140,10 +157,20 @@ func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
 // space, '=', '"', a control character, invalid UTF-8 or a character
 // that is not printable.
 func AppendString(b []byte, s string) []byte {
-	if needsQuoting(s) {
-		return strconv.AppendQuote(b, s)
+	if !needsQuoting(s) {
+		return append(b, s...)
 	}
-	return append(b, s...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	// Printable ASCII without a quote or a backslash, such as "TLS 1.3"
+	// or "CN=alice": AppendQuote would only add the quotes, after asking
+	// of each rune whether it is printable.
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // needsQuoting is log/slog's rule (text_handler.go): in ASCII, anything

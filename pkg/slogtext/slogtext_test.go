@@ -27,6 +27,28 @@ func (l list) AppendSlogText(dst []byte) []byte {
 	return slogtext.AppendString(dst, string(t))
 }
 
+// inline is an Attrs value as a caller would write one: string
+// attributes, key and value in turn.
+type inline []string
+
+func (in inline) LogValue() slog.Value {
+	var attrs []slog.Attr
+	for i := 0; i+1 < len(in); i += 2 {
+		attrs = append(attrs, slog.String(in[i], in[i+1]))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+func (in inline) AppendSlogTextAttrs(dst []byte) []byte {
+	for i := 0; i+1 < len(in); i += 2 {
+		dst = append(dst, ' ')
+		dst = slogtext.AppendString(dst, in[i])
+		dst = append(dst, '=')
+		dst = slogtext.AppendString(dst, in[i+1])
+	}
+	return dst
+}
+
 // attrsFrom turns fuzz bytes into attributes of every kind: fields split
 // by 0xff, the first byte of each choosing the kind.
 func attrsFrom(data []byte) []slog.Attr {
@@ -44,7 +66,7 @@ func attrsFrom(data []byte) []slog.Attr {
 		if len(f) >= 9 {
 			n = binary.LittleEndian.Uint64(f[1:9])
 		}
-		switch kind % 14 {
+		switch kind % 16 {
 		case 0:
 			attrs = append(attrs, slog.String(key, rest))
 		case 1:
@@ -73,6 +95,10 @@ func attrsFrom(data []byte) []slog.Attr {
 			attrs = append(attrs, slog.Any(key, []string{rest}))
 		case 13:
 			attrs = append(attrs, slog.Int(key, i))
+		case 14: // attributes of their own, inlined
+			attrs = append(attrs, slog.Any("", inline(strings.Split(rest, ","))))
+		case 15: // the same under a key: a group, slog's
+			attrs = append(attrs, slog.Any(key, inline(strings.Split(rest, ","))))
 		}
 	}
 	return attrs
@@ -103,6 +129,7 @@ func FuzzHandle(f *testing.F) {
 		"\x08t=\x01\x02\x03\x04\x05\x06\x07\x08\xff\x00s=x",
 		"\x09err=boom\xff\x0ag=x\xff\x0b\xff\x0cbytes=raw",
 		"\x00k=\x7f\xff\x00k\x01=v\xff\x00k=tab\there",
+		"\x0eidentity,CN=a b,tls_version,TLS 1.3,sni,,alpn,x\"y\xff\x0e\xff\x0eodd\xff\x0fg=k,v\xff\x00k=v",
 	} {
 		f.Add("handshake", int8(0), int64(1764556800123456789), []byte(s))
 	}

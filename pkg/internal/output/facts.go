@@ -187,56 +187,121 @@ func (f *Facts) LogAttrs(dst []slog.Attr, skip string) []slog.Attr {
 	return dst
 }
 
+// LogAttr is LogAttrs(nil, skip) as one attribute, for a record of its
+// own: slog's handlers write the facts' attributes in its place (an empty
+// key and, resolved, a group: slog.LogValuer), and slogtext's writes them
+// from the facts directly (slogtext.Attrs), without an slog.Attr for each
+// of some thirty facts, or a scan of each ClientHello list.
+func (f *Facts) LogAttr(skip string) slog.Attr {
+	return slog.Attr{Value: slog.AnyValue(&logFacts{f: f, skip: skip})}
+}
+
+type logFacts struct {
+	f    *Facts
+	skip string
+}
+
+// LogValue is the facts' attributes, as a group.
+func (l *logFacts) LogValue() slog.Value {
+	return slog.GroupValue(l.f.LogAttrs(nil, l.skip)...)
+}
+
+// AppendSlogTextAttrs appends what slog's text handler writes for the
+// attributes of LogValue.
+func (l *logFacts) AppendSlogTextAttrs(b []byte) []byte {
+	var room [maxFacts]fact
+	for _, ft := range l.f.listFacts(room[:0]) {
+		if ft.key != l.skip {
+			b = ft.appendSlogText(b, "")
+		}
+	}
+	if l.f.Cert != nil {
+		b = append(b, keptCert(l.f.Cert).text...)
+	}
+	return b
+}
+
+// appendSlogText appends " key=value" as slog's text handler writes
+// f.attr(prefix): keys are the package's own, never quoted.
+func (f fact) appendSlogText(b []byte, prefix string) []byte {
+	b = append(b, ' ')
+	b = append(b, prefix...)
+	b = append(b, f.key...)
+	b = append(b, '=')
+	switch f.kind {
+	case aBool:
+		return strconv.AppendBool(b, f.bool)
+	case aString:
+		return slogtext.AppendString(b, sanitize.Text(f.str))
+	case aHelloList:
+		if e, ok := keptList(f.list); ok && e.clean {
+			return append(b, e.text...)
+		}
+	}
+	if len(f.list) == 0 {
+		return slogtext.AppendString(b, "[]")
+	}
+	// A list the first time, or one that needs escaping.
+	return f.attr(prefix).Value.Any().(slogtext.Quoted).AppendSlogText(b)
+}
+
 // clientCertAttrs is certFacts(id) as slog attributes keyed "client_…",
-// kept per certificate: a client that comes back, and every client of
-// a fleet's one certificate, would otherwise cost each handshake two
-// times formatted, eight keys joined and seven strings sanitised. The
-// attributes are shared: read only.
+// kept per certificate (keptCert). The attributes are shared: read only.
 func clientCertAttrs(id *identity.Identity) []slog.Attr {
+	return keptCert(id).attrs
+}
+
+// keptCert is the client certificate's facts rendered, kept per
+// certificate: a client that comes back, and every client of a fleet's
+// one certificate, would otherwise cost each handshake two times
+// formatted, eight keys joined and seven strings sanitised.
+func keptCert(id *identity.Identity) *certAttrEntry {
 	if id.Fingerprint == "" {
-		return buildCertAttrs(id)
+		return newCertEntry(id)
 	}
 	certAttrCache.RLock()
 	e, ok := certAttrCache.m[id.Fingerprint]
 	certAttrCache.RUnlock()
 	if ok && sameFacts(&e.id, id) {
-		return e.attrs
+		return e
 	}
-	e = certAttrEntry{id: *id, attrs: buildCertAttrs(id)}
+	e = newCertEntry(id)
 	certAttrCache.Lock()
 	if len(certAttrCache.m) >= maxCertAttrs {
 		// Bounded, without bookkeeping: start afresh.
 		clear(certAttrCache.m)
 	}
 	if certAttrCache.m == nil {
-		certAttrCache.m = make(map[string]certAttrEntry)
+		certAttrCache.m = make(map[string]*certAttrEntry)
 	}
 	certAttrCache.m[id.Fingerprint] = e
 	certAttrCache.Unlock()
-	return e.attrs
+	return e
 }
 
-func buildCertAttrs(id *identity.Identity) []slog.Attr {
+func newCertEntry(id *identity.Identity) *certAttrEntry {
 	facts := certFacts(id)
-	attrs := make([]slog.Attr, len(facts))
+	e := &certAttrEntry{id: *id, attrs: make([]slog.Attr, len(facts))}
 	for i, ft := range facts {
-		attrs[i] = ft.attr("client_")
+		e.attrs[i] = ft.attr("client_")
+		e.text = ft.appendSlogText(e.text, "client_")
 	}
-	return attrs
+	return e
 }
 
-// maxCertAttrs bounds the certificates whose attributes are kept (a few
-// KiB each, at most: every string in them is bounded).
+// maxCertAttrs bounds the certificates whose facts are kept (a few KiB
+// each, at most: every string in them is bounded).
 const maxCertAttrs = 1024
 
 var certAttrCache struct {
 	sync.RWMutex
-	m map[string]certAttrEntry // by the certificate's SHA-256
+	m map[string]*certAttrEntry // by the certificate's SHA-256
 }
 
 type certAttrEntry struct {
 	id    identity.Identity // what the attributes were made from
 	attrs []slog.Attr
+	text  []byte // the attributes as slog's text handler writes them
 }
 
 // sameFacts reports whether a and b say the same in every field
@@ -257,6 +322,10 @@ func (f fact) attr(prefix string) slog.Attr {
 	}
 	switch f.kind {
 	case aList, aHelloList:
+		if f.kind == aHelloList && isClean(f.list) {
+			// Known to need no escaping: not scanned again.
+			return slog.Any(key, HelloList(f.list))
+		}
 		// The list itself when no entry needs escaping (the usual case:
 		// names of crypto/tls's making), else a sanitised copy.
 		l := List(f.list)
@@ -340,21 +409,39 @@ func (l HelloList) AppendSlogText(dst []byte) []byte {
 	if len(l) == 0 {
 		return slogtext.AppendString(dst, "[]")
 	}
-	key := &l[0]
-	quoted.RLock()
-	e, ok := quoted.m[key]
-	quoted.RUnlock()
-	if ok && slices.Equal(e.list, l) {
+	if e, ok := keptList(l); ok {
 		return append(dst, e.text...)
 	}
 	text := List(l).AppendSlogText(nil)
+	clean := true
+	for _, s := range l {
+		clean = clean && sanitize.Text(s) == s
+	}
 	quoted.Lock()
 	if len(quoted.m) >= maxQuoted {
 		clear(quoted.m)
 	}
-	quoted.m[key] = quotedList{list: slices.Clone([]string(l)), text: text}
+	quoted.m[&l[0]] = quotedList{list: slices.Clone([]string(l)), text: text, clean: clean}
 	quoted.Unlock()
 	return append(dst, text...)
+}
+
+// isClean reports whether l is known to need no escaping: a list kept
+// as it was found clean.
+func isClean(l []string) bool {
+	e, ok := keptList(l)
+	return ok && e.clean
+}
+
+// keptList is the rendering kept for l, if there is one.
+func keptList(l []string) (quotedList, bool) {
+	if len(l) == 0 {
+		return quotedList{}, false
+	}
+	quoted.RLock()
+	e, ok := quoted.m[&l[0]]
+	quoted.RUnlock()
+	return e, ok && slices.Equal(e.list, l)
 }
 
 // quoted keeps the text-log renderings of HelloLists, by the address of
@@ -367,8 +454,9 @@ var quoted = struct {
 }{m: map[*string]quotedList{}}
 
 type quotedList struct {
-	list []string
-	text []byte
+	list  []string
+	text  []byte
+	clean bool // no entry needs escaping (sanitize.Text)
 }
 
 // maxQuoted bounds quoted; it is emptied when full (clienthello keeps at

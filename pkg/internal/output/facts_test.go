@@ -199,6 +199,122 @@ func TestLogAttrsSlogtext(t *testing.T) {
 	}
 }
 
+// handshakeRecords writes the handshake record twice: the facts as one
+// attribute (LogAttr) with h, and as LogAttrs's attributes with slog's
+// text handler, which is what the line must be.
+func handshakeRecords(t testing.TB, h slog.Handler, f *output.Facts, skip string) (got, want string) {
+	t.Helper()
+	at := time.Date(2026, 12, 1, 5, 0, 0, 123456789, time.UTC)
+	var g, w bytes.Buffer
+	r := slog.NewRecord(at, slog.LevelInfo, "handshake", 0)
+	r.AddAttrs(slog.Uint64("conn_id", 7), f.LogAttr(skip))
+	if h == nil {
+		h = slogtext.New(&g, nil)
+	} else {
+		h = h.WithAttrs(nil)
+	}
+	if err := h.Handle(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	r = slog.NewRecord(at, slog.LevelInfo, "handshake", 0)
+	r.AddAttrs(slog.Uint64("conn_id", 7))
+	r.AddAttrs(f.LogAttrs(nil, skip)...)
+	if err := slog.NewTextHandler(&w, nil).Handle(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return g.String(), w.String()
+}
+
+// The facts as one attribute (LogAttr) make the line LogAttrs's
+// attributes make: slogtext writes it from the facts, the first time and
+// from what it kept after, and slog's handlers inline it.
+func TestLogAttrAlike(t *testing.T) {
+	hello := func() *clienthello.Hello {
+		return &clienthello.Hello{Versions: []string{"TLS 1.3", "TLS 1.2"}, Suites: []string{"TLS_AES_128_GCM_SHA256", "0x1337"},
+			Groups: nil, SigSchemes: []string{}, ALPN: []string{"h2", "x \"q\" <y>", "\x1b[31m"}, SNI: "a b", JA4: "t13d"}
+	}
+	id := &identity.Identity{Name: "CN=al ice", Subject: "CN=al ice\x1b", Issuer: "CN=<CA>", DNSNames: []string{"a.example", "b&c"},
+		Serial: "0x1f", Fingerprint: "alike", NotBefore: time.Unix(0, 0), NotAfter: time.Unix(86400, 0)}
+	shared := hello()
+	for name, f := range map[string]*output.Facts{
+		"plain TCP": {Identity: "192.0.2.9:5555", Remote: "192.0.2.9:5555"},
+		"TLS":       {Identity: "192.0.2.9:5555", Remote: "192.0.2.9:5555", TLS: &output.TLS{Version: "TLS 1.3", Cipher: "c", Group: "X25519", ClientAuth: "none"}, Hello: shared},
+		"mTLS": {Identity: "CN=al ice", Remote: "192.0.2.9:5555", TLS: &output.TLS{Version: "TLS 1.3", Cipher: "c",
+			Group: "X25519", ALPN: "p", SNI: "localhost \x1b[31m", Resumed: true, ResumedTicket: "own", ClientAuth: "require", KeyLog: true},
+			Verdict: outcome.OK, VerdictText: "client certificate verified", Cert: id, Hello: shared},
+		"a new hello each time": {Identity: "x", Remote: "y", TLS: &output.TLS{}, Hello: hello()},
+	} {
+		for _, skip := range []string{"", "remote_addr"} {
+			for round := range 3 {
+				got, want := handshakeRecords(t, nil, f, skip)
+				if got != want || !strings.Contains(got, "conn_id=7 ") || (f.Hello != nil) != strings.Contains(got, "hello_suites=") {
+					t.Errorf("%s, skip %q, round %d: slogtext wrote\n%s\nslog wrote\n%s", name, skip, round, got, want)
+				}
+				for _, h := range []func(io.Writer) slog.Handler{
+					func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
+					func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) },
+				} {
+					var one, each bytes.Buffer
+					slog.New(h(&one)).LogAttrs(context.Background(), slog.LevelInfo, "handshake", f.LogAttr(skip))
+					slog.New(h(&each)).LogAttrs(context.Background(), slog.LevelInfo, "handshake", f.LogAttrs(nil, skip)...)
+					if o, e := dropTime(one.String()), dropTime(each.String()); o != e {
+						t.Errorf("%s, skip %q: slog's handler wrote\n%s\nfor LogAttr, and\n%s\nfor LogAttrs", name, skip, o, e)
+					}
+				}
+			}
+		}
+	}
+	// What was kept is written without an allocation.
+	clean := hello()
+	clean.ALPN = []string{"h2"}
+	f := &output.Facts{Identity: "CN=al ice", Remote: "192.0.2.9:5555", TLS: &output.TLS{Version: "TLS 1.3", Cipher: "c",
+		Group: "X25519", ClientAuth: "require"}, Verdict: outcome.OK, VerdictText: "client certificate verified", Cert: id, Hello: clean}
+	var buf []byte
+	attr := f.LogAttr("remote_addr").Value.Any().(slogtext.Attrs)
+	buf = attr.AppendSlogTextAttrs(buf)
+	if n := testing.AllocsPerRun(50, func() { buf = attr.AppendSlogTextAttrs(buf[:0]) }); n > 0 {
+		t.Errorf("%v allocations for a record from what was kept, want none", n)
+	}
+	// slogtext writes the record itself: slog's handler would allocate.
+	h := slogtext.New(io.Discard, nil)
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "handshake", 0)
+	r.AddAttrs(slog.Uint64("conn_id", 7), f.LogAttr("remote_addr"))
+	if n := testing.AllocsPerRun(50, func() { _ = h.Handle(context.Background(), r) }); n > 0 {
+		t.Errorf("%v allocations for writing the record, want none: not slogtext's own path", n)
+	}
+}
+
+// dropTime removes a line's time, the one part two calls write apart.
+func dropTime(line string) string {
+	if i := strings.Index(line, "level"); i > 0 {
+		return line[i:]
+	}
+	return line
+}
+
+// FuzzLogAttr checks that slogtext writes the facts of any client as
+// slog's text handler writes their attributes.
+func FuzzLogAttr(f *testing.F) {
+	f.Add("CN=alice", "localhost", "h2,http/1.1", "client certificate verified", "CN=alice", true)
+	f.Add("", "", "", "", "", false)
+	f.Add("a=b \"c\"", "\x1b[31m", "x y,\xff,é\u00a0,", "expired 3 days ago", "\\", true)
+	f.Fuzz(func(t *testing.T, identity_, sni, alpn, verdictText, certName string, resumed bool) {
+		hello := &clienthello.Hello{Versions: []string{"TLS 1.3"}, Suites: strings.Split(alpn+",TLS_AES_128_GCM_SHA256", ","),
+			Groups: []string{sni}, ALPN: strings.Split(alpn, ","), SNI: sni, JA4: identity_}
+		fs := &output.Facts{Identity: identity_, Remote: sni, TLS: &output.TLS{Version: "TLS 1.3", Cipher: alpn, ALPN: alpn,
+			SNI: sni, Resumed: resumed, ClientAuth: "require"}, Verdict: outcome.Code(verdictText), VerdictText: verdictText, Hello: hello}
+		if certName != "" {
+			fs.Cert = &identity.Identity{Name: certName, Subject: certName, Issuer: sni, DNSNames: strings.Split(alpn, ","),
+				Fingerprint: "fuzz", NotAfter: time.Unix(int64(len(certName)), 0)}
+		}
+		for range 2 {
+			if got, want := handshakeRecords(t, nil, fs, "remote_addr"); got != want {
+				t.Fatalf("slogtext wrote\n%q\nslog wrote\n%q", got, want)
+			}
+		}
+	})
+}
+
 // A list changed in place is rendered afresh, not from what was kept.
 func TestHelloListChangedInPlace(t *testing.T) {
 	l := output.HelloList{"TLS 1.3", "TLS 1.2"}
