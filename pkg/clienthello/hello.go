@@ -294,9 +294,13 @@ func CheckServerName(name string) error {
 	if len(name) > MaxServerName {
 		return bad(strconv.Itoa(len(name)) + " bytes, the most is " + strconv.Itoa(MaxServerName))
 	}
-	if _, err := netip.ParseAddr(name); err == nil {
-		return nil
+	if strings.ContainsRune(name, ':') {
+		// Only an IPv6 address: no host name holds a colon.
+		if _, err := netip.ParseAddr(name); err == nil {
+			return nil
+		}
 	}
+	// An IPv4 address passes as a host name of digits.
 	for label := range strings.SplitSeq(name, ".") {
 		switch {
 		case label == "":

@@ -90,6 +90,16 @@ func TestBounds(t *testing.T) {
 	}
 }
 
+// A host name, what nearly every client sends, is checked without an
+// allocation.
+func TestCheckServerNameAllocs(t *testing.T) {
+	for _, sni := range []string{"example.com", "127.0.0.1", "::1"} {
+		if n := testing.AllocsPerRun(100, func() { _ = clienthello.CheckServerName(sni) }); n > 0 {
+			t.Errorf("%s: %v allocations, want none", sni, n)
+		}
+	}
+}
+
 func TestCheckServerName(t *testing.T) {
 	tests := []struct {
 		name, sni, why string
@@ -100,6 +110,9 @@ func TestCheckServerName(t *testing.T) {
 		{"underscore", "_dmarc.example.com", ""},
 		{"IPv4", "127.0.0.1", ""},
 		{"IPv6", "::1", ""},
+		{"IPv6 with a zone", "fe80::1%eth0", ""},
+		{"IPv4-mapped IPv6", "::ffff:192.0.2.1", ""},
+		{"a colon, no address", "a:b", "byte 0x3a is not allowed in a host name"},
 		{"longest", strings.Repeat(strings.Repeat("a", 62)+".", 4) + "b", ""},
 		{"too long", strings.Repeat(strings.Repeat("a", 62)+".", 4) + "bc", "254 bytes, the most is 253"},
 		{"60,000 escapes", strings.Repeat("\x1b", 60000), "60000 bytes, the most is 253"},

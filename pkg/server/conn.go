@@ -70,7 +70,6 @@ type conn struct {
 	lc     *listener.Conn // deadlines, lifetime, close
 	stream net.Conn       // the client's byte stream (after any PROXY header)
 	remote string         // the real client address
-	key    string         // the client as the limits see it (IPv6 by prefix)
 	out    *output.Conn   // prints the connection's events
 	log    connLog
 	addr   netip.Addr // the real client IP address (limits, bans, a reload's lists)
@@ -163,7 +162,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 	h.metrics.Open()
 
 	remote := client.String()
-	c := &conn{lc: lc, stream: rw, remote: remote, key: h.admit.Key(client.Addr()), out: h.printer.Conn(lc.ID(), remote),
+	c := &conn{lc: lc, stream: rw, remote: remote, out: h.printer.Conn(lc.ID(), remote),
 		log: connLog{l: h.log, id: lc.ID(), remote: remote}, addr: client.Addr()}
 	h.inFlight.add(c)
 	defer func() {
@@ -171,7 +170,7 @@ func (h *handler) serve(ctx context.Context, lc *listener.Conn) {
 			h.inFlight.remove(c)
 		}
 	}()
-	c.out.Connect(remote, lc.LocalAddr().String())
+	c.out.Connect(remote, lc.LocalAddr())
 	c.log.Debug("connection opened")
 
 	opts := h.opts
@@ -261,7 +260,7 @@ func (h *handler) finish(c *conn, res exchange.Result, reason outcome.Code) {
 	if c.denied.Load() {
 		reason = outcome.ReloadDenied
 	}
-	if reason == outcome.LineTooLong && h.reporter.Note(c.key, reason) {
+	if reason == outcome.LineTooLong && h.reporter.Note(h.admit.Key(c.addr), reason) {
 		// Info, not debug: the client was cut off, and whoever runs the
 		// server should learn why without turning on debug logging.
 		c.log.Info("closed: line too long", h.withFlags(reason, "code", reason, "limit", h.maxLine,
@@ -567,7 +566,7 @@ func (h *handler) refused(c *conn, f handshake.Failure) handshake.Failure {
 	// from many connections cannot flood the log; a developer trying each
 	// broken certificate in turn still sees every verdict.
 	closed := f.Code == outcome.HandshakeClosed
-	full := closed || h.reporter.Note(c.key, f.Code)
+	full := closed || h.reporter.Note(h.admit.Key(c.addr), f.Code)
 	switch {
 	case closed:
 		// Port probes and TCP health checks connect and leave: not news.

@@ -39,16 +39,16 @@ var peekBufs = sync.Pool{New: func() any { return new([peekRead]byte) }}
 // first 64 of them (a copy) with a connection that replays all it read
 // before reading from c.
 func Peek(c net.Conn) (*replay.Conn, []byte, error) {
-	buf, n, first, err := peek(c)
+	buf, n, err := peek(c)
 	if err != nil {
 		return nil, nil, err
 	}
+	first := firstBytes(buf[:n])
 	return replay.NewReleased(c, buf[:n], func() { peekBufs.Put(buf) }), first, nil
 }
 
-// peek is Peek's read: a pooled buffer, how much of it was read, and a
-// copy of the first peekSize bytes.
-func peek(c net.Conn) (*[peekRead]byte, int, []byte, error) {
+// peek is Peek's read: a pooled buffer and how much of it was read.
+func peek(c net.Conn) (*[peekRead]byte, int, error) {
 	buf := peekBufs.Get().(*[peekRead]byte)
 	n, err := c.Read(buf[:])
 	if n == 0 {
@@ -56,11 +56,16 @@ func peek(c net.Conn) (*[peekRead]byte, int, []byte, error) {
 		if err == nil {
 			err = io.ErrNoProgress
 		}
-		return nil, 0, nil, err
+		return nil, 0, err
 	}
 	// The buffer goes back once the stream has been read past it; a
 	// connection refused before that leaves it to the collector.
-	return buf, n, append([]byte(nil), buf[:min(n, peekSize)]...), nil
+	return buf, n, nil
+}
+
+// firstBytes is a copy of the first peekSize bytes of b.
+func firstBytes(b []byte) []byte {
+	return append([]byte(nil), b[:min(len(b), peekSize)]...)
 }
 
 // IsTLS reports whether b starts like a TLS handshake record (RFC 8446
@@ -152,11 +157,12 @@ func (c *helloConn) RecordHello(h *clienthello.Hello, server *tls.Config) {
 // Server sniffs the first bytes of c and runs the TLS handshake. c should
 // carry the handshake deadline; ctx ending aborts the handshake too.
 func Server(ctx context.Context, c net.Conn, cfg *tls.Config) (*Result, error) {
-	buf, n, first, err := peek(c)
+	buf, n, err := peek(c)
 	if err != nil {
 		return nil, err
 	}
-	if !IsTLS(first) {
+	if !IsTLS(buf[:n]) {
+		first := firstBytes(buf[:n])
 		peekBufs.Put(buf)
 		return nil, &NotTLSError{First: first}
 	}

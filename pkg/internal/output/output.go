@@ -2,6 +2,7 @@ package output
 
 import (
 	"io"
+	"net"
 	"strconv"
 	"time"
 
@@ -53,9 +54,7 @@ func (p *Printer) Flush() { p.out.Flush() }
 // JSON events; peer names it (an address now; a certificate identity once
 // one is known) and prefixes every message in text mode.
 func (p *Printer) Conn(id uint64, peer string) *Conn {
-	c := &Conn{p: p, id: id}
-	c.SetPeer(peer)
-	return c
+	return &Conn{p: p, id: id, name: peer}
 }
 
 // Conn prints the events of one connection. Its methods must not be called
@@ -63,26 +62,36 @@ func (p *Printer) Conn(id uint64, peer string) *Conn {
 type Conn struct {
 	p      *Printer
 	id     uint64
-	peer   []byte // sanitized
-	prefix []byte // "[peer] ", sanitized
+	name   string // the peer's name as given
+	prefix []byte // "[name] ", sanitized; made when first printed
 }
 
 // SetPeer changes how the connection is named from now on.
 func (c *Conn) SetPeer(peer string) {
-	// A certificate name can be megabytes long: the prefix of every
-	// message is bounded like any client string.
-	c.peer = sanitize.Append(c.peer[:0], []byte(clienthello.String(peer)))
-	c.prefix = append(append(append(c.prefix[:0], '['), c.peer...), "] "...)
+	c.name, c.prefix = peer, c.prefix[:0]
 }
 
-// Connect prints the connect event (JSON only).
-func (c *Conn) Connect(remote, local string) {
+// named is "[peer] ", made once per name: a connection that prints
+// nothing, such as a handshake alone in text mode, never makes it.
+func (c *Conn) named() []byte {
+	if len(c.prefix) == 0 {
+		// A certificate name can be megabytes long: the prefix of every
+		// message is bounded like any client string.
+		c.prefix = sanitize.Append(append(c.prefix, '['), []byte(clienthello.String(c.name)))
+		c.prefix = append(c.prefix, "] "...)
+	}
+	return c.prefix
+}
+
+// Connect prints the connect event (JSON only). The local address is
+// formatted only then.
+func (c *Conn) Connect(remote string, local net.Addr) {
 	if c.p.format != JSON {
 		return
 	}
 	b := c.begin("connect")
 	b = appendField(b, "remote_addr", []byte(remote))
-	b = appendField(b, "local_addr", []byte(local))
+	b = appendField(b, "local_addr", []byte(local.String()))
 	c.end(b)
 }
 
@@ -90,7 +99,8 @@ func (c *Conn) Connect(remote, local string) {
 // "[peer] message".
 func (c *Conn) Message(msg []byte) {
 	if c.p.format != JSON {
-		b := append(c.p.out.Lock(), c.prefix...)
+		p := c.named()
+		b := append(c.p.out.Lock(), p...)
 		b = sanitize.Append(b, msg)
 		c.p.out.Unlock(append(b, '\n'))
 		return
@@ -139,6 +149,7 @@ func (c *Conn) Close(s Summary) {
 // begin starts a JSON event at the end of the waiting lines, under the
 // printer's lock (batch.Writer.Lock): the lines so far and the event's start.
 func (c *Conn) begin(event string) []byte {
+	p := c.named()
 	b := c.p.out.Lock()
 	b = append(b, `{"time":"`...)
 	b = c.p.now().UTC().AppendFormat(b, time.RFC3339Nano)
@@ -147,7 +158,7 @@ func (c *Conn) begin(event string) []byte {
 	b = append(b, '"')
 	b = appendInt(b, "conn_id", int64(c.id))
 	b = append(b, `,"peer":`...)
-	return appendString(b, c.peer)
+	return appendString(b, p[1:len(p)-2])
 }
 
 // end ends the event that b ends with, and unlocks the printer.

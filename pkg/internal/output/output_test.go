@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/url"
 	"reflect"
 	"strings"
@@ -111,7 +112,7 @@ func TestJSONEvents(t *testing.T) {
 		event func(c *output.Conn)
 		want  map[string]any // besides time, conn_id and peer
 	}{
-		{"connect", func(c *output.Conn) { c.Connect("192.0.2.9:5555", "127.0.0.1:8443") },
+		{"connect", func(c *output.Conn) { c.Connect("192.0.2.9:5555", addr("127.0.0.1:8443")) },
 			map[string]any{"event": "connect", "remote_addr": "192.0.2.9:5555", "local_addr": "127.0.0.1:8443"}},
 		{"message", func(c *output.Conn) { c.Message([]byte("hello")) },
 			map[string]any{"event": "message", "text": "hello", "bytes": json.Number("5")}},
@@ -239,7 +240,7 @@ func TestJSONHostile(t *testing.T) {
 			var buf bytes.Buffer
 			p := output.New(&buf, output.JSON)
 			c := p.Conn(1, hostile)
-			c.Connect(hostile, hostile)
+			c.Connect(hostile, addr(hostile))
 			c.Message([]byte(hostile))
 			c.Reply([]byte(hostile))
 			c.Handshake(&output.Facts{Identity: hostile, Remote: hostile, TLS: &output.TLS{Version: hostile, Cipher: hostile,
@@ -317,7 +318,7 @@ func TestText(t *testing.T) {
 		do   func()
 		want string
 	}{
-		{"connect prints nothing", func() { c.Connect("a", "b") }, ""},
+		{"connect prints nothing", func() { c.Connect("a", addr("b")) }, ""},
 		{"handshake prints nothing", func() { c.Handshake(&output.Facts{TLS: &output.TLS{Version: "TLS 1.3"}, Cert: id}) }, ""},
 		{"message", func() { c.Message([]byte("hello world")) }, "[192.0.2.1:4000] hello world\n"},
 		{"empty message", func() { c.Message(nil) }, "[192.0.2.1:4000] \n"},
@@ -506,3 +507,12 @@ func TestMessageAllocs(t *testing.T) {
 		})
 	}
 }
+
+// addr is a local address as a listener reports it: anything its String
+// says.
+type addr string
+
+func (a addr) Network() string { return "tcp" }
+func (a addr) String() string  { return string(a) }
+
+var _ net.Addr = addr("")
