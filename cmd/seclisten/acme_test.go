@@ -142,6 +142,42 @@ func TestACMERenewalUnderRequiredMTLS(t *testing.T) {
 	p.stop()
 }
 
+// A CA that refuses the renewal order's name for the certificate it
+// replaces (ARI's "replaces") does not block renewal: here the contact
+// address changed over a restart, so the renewal comes from a new account,
+// and the CA refuses to let it replace another account's certificate.
+// The refusals are logged; a retry without the name renews.
+func TestACMERenewalReplacesRefused(t *testing.T) {
+	port := freePort(t)
+	peb := startPebble(t, pebbleOptions{tlsPort: port, httpPort: freePort(t)})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	storage := t.TempDir()
+	const name = "replaces.seclisten.test"
+	args := func() []string {
+		return peb.acmeArgs(t, storage, "--addr", addr, "--acme-domain", name,
+			"--acme-http-addr", "off", "--acme-profile", "tiny", "--log-level", "debug")
+	}
+	p := startServe(t, args()...)
+	p.waitLogWithin("ACME certificate in service", 1, 30*time.Second)
+	first := servedSerial(t, addr, name)
+	p.stop()
+
+	p = startServe(t, args()...) // a new address: a new account
+	p.waitLogWithin("ACME certificate in service", 1, 30*time.Second)
+	if got := servedSerial(t, addr, name); got != first {
+		t.Fatalf("after the restart the served serial is %s, want the stored %s", got, first)
+	}
+	rec := p.waitLogWithin(msgRenewFailed, 1, 60*time.Second)
+	if !strings.Contains(fmt.Sprint(rec["err"]), "urn:ietf:params:acme:error:") || rec["attempt"] != float64(1) {
+		t.Errorf("failure record %v, want the CA's refusal", rec)
+	}
+	p.waitLogWithin("ACME certificate renewed", 1, 60*time.Second)
+	waitFor(t, "the renewed certificate in service", func() bool {
+		return servedSerial(t, addr, name) != first
+	})
+	p.stop()
+}
+
 // On demand: an allowed name gets a certificate at its first handshake; a
 // name outside the allowlist gets none, and no order is placed.
 func TestACMEOnDemand(t *testing.T) {
