@@ -146,7 +146,8 @@ func TestACMERenewalUnderRequiredMTLS(t *testing.T) {
 // replaces (ARI's "replaces") does not block renewal: here the contact
 // address changed over a restart, so the renewal comes from a new account,
 // and the CA refuses to let it replace another account's certificate.
-// The refusals are logged; a retry without the name renews.
+// The refusal is logged, and the retry, which leaves the name out,
+// renews.
 func TestACMERenewalReplacesRefused(t *testing.T) {
 	port := freePort(t)
 	peb := startPebble(t, pebbleOptions{tlsPort: port, httpPort: freePort(t)})
@@ -172,6 +173,9 @@ func TestACMERenewalReplacesRefused(t *testing.T) {
 		t.Errorf("failure record %v, want the CA's refusal", rec)
 	}
 	p.waitLogWithin("ACME certificate renewed", 1, 60*time.Second)
+	if n := len(p.logRecords(msgRenewFailed)); n != 1 {
+		t.Errorf("%d failed attempts before the renewal, want 1: the first retry leaves the name out", n)
+	}
 	waitFor(t, "the renewed certificate in service", func() bool {
 		return servedSerial(t, addr, name) != first
 	})

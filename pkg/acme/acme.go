@@ -84,6 +84,9 @@ type Manager struct {
 	cache  *certmagic.Cache
 	cfg    *certmagic.Config
 	issuer *certmagic.ACMEIssuer
+	// noARI is cfg without ACME Renewal Information: its renewal orders
+	// do not name the certificate they replace (renewDue).
+	noARI  *certmagic.Config
 	log    *slog.Logger
 	http   *http.Server
 	wake   chan struct{} // tells renewLoop of a certificate put in service
@@ -153,6 +156,16 @@ func New(opts Options) (*Manager, error) {
 	}
 	m.issuer = certmagic.NewACMEIssuer(m.cfg, tmpl)
 	m.cfg.Issuers = []certmagic.Issuer{m.issuer}
+	// The same storage, account, challenges and events, one setting
+	// apart. Its cache is cfg's, which it only reads: renewDue puts what
+	// it renews in service through cfg.
+	m.noARI = certmagic.New(m.cache, certmagic.Config{
+		Storage:    storage,
+		Logger:     zl,
+		OnEvent:    m.onEvent,
+		DisableARI: true,
+	})
+	m.noARI.Issuers = []certmagic.Issuer{certmagic.NewACMEIssuer(m.noARI, tmpl)}
 	return m, nil
 }
 

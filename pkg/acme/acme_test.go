@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 )
 
@@ -167,17 +166,5 @@ func TestZapBridge(t *testing.T) {
 	quiet.Info("hidden at info")
 	if buf.Len() != 0 {
 		t.Errorf("certmagic info chatter shown at level info: %s", buf.String())
-	}
-}
-
-// The attempt certmagic's issuer is told: the name of the certificate
-// being replaced is left out at every other retry from the second on.
-func TestWithAttempt(t *testing.T) {
-	want := []int{0, 1, 2, 1, 2, 1, 2}
-	for failures, w := range want {
-		p, ok := withAttempt(context.Background(), failures).Value(certmagic.AttemptsCtxKey).(*int)
-		if !ok || *p != w {
-			t.Errorf("after %d failures: attempt %v, want %d", failures, p, w)
-		}
 	}
 }

@@ -112,11 +112,21 @@ func (m *Manager) renewDue(ctx context.Context, fails map[string]*renewFailure) 
 			wait = min(wait, f.next.Sub(now))
 			continue
 		}
-		tries := 0
-		if f != nil {
-			tries = f.attempts
+		cfg := m.cfg
+		if f != nil && f.attempts%2 == 1 {
+			// Every other retry names no certificate replaced (ARI's
+			// "replaces"), in case the CA refuses the name: an account
+			// other than the one that ordered it (a changed contact
+			// address makes a new account, and Let's Encrypt refuses
+			// it), a CA that lost the old order, or one that reads the
+			// serial differently (Pebble, whenever its first byte is
+			// 0x80 or more). certmagic's issuer leaves the name out at
+			// its own retry loop's third attempt, but on a retry it
+			// orders from Let's Encrypt's staging CA first and then
+			// from production as a first attempt, with the name.
+			cfg = m.noARI
 		}
-		err := m.cfg.RenewCertSync(withAttempt(ctx, tries), d, false)
+		err := cfg.RenewCertSync(ctx, d, false)
 		if ctx.Err() != nil {
 			return wait
 		}
@@ -146,25 +156,6 @@ func (m *Manager) renewDue(ctx context.Context, fails map[string]*renewFailure) 
 		m.log.Warn("ACME renewal failed; the certificate in service stays until a renewal succeeds", attrs...)
 	}
 	return max(wait, 10*time.Millisecond)
-}
-
-// withAttempt tells certmagic's issuer which attempt this is after
-// failures failed ones, as certmagic's own retry loop does. The issuer names
-// the certificate being replaced (ARI's "replaces") in a renewal order
-// except at attempt 2, in case the CA refuses that name: an account other
-// than the one that ordered it (a changed contact address makes a new
-// account), a CA that lost the old order, or one that reads the serial
-// differently (Pebble, whenever the serial's first byte is 0x80 or more).
-// Every other retry from the second on is made an attempt 2, so a
-// refusal of the name never blocks renewal, even after a failure of
-// another kind. On a retry the issuer tries the CA's test endpoint first
-// where it has one (Let's Encrypt's staging), as in certmagic's loop.
-func withAttempt(ctx context.Context, failures int) context.Context {
-	n := failures
-	if n > 2 {
-		n = 2 - n%2
-	}
-	return context.WithValue(ctx, certmagic.AttemptsCtxKey, &n)
 }
 
 // renewalDue reports whether leaf is within its renewal window: at most
