@@ -163,7 +163,7 @@ func TestACMERenewalReplacesRefused(t *testing.T) {
 	first := servedSerial(t, addr, name)
 	p.stop()
 
-	p = startServe(t, args()...) // a new address: a new account
+	p = startServe(t, args()...) // a new contact address: a new account
 	p.waitLogWithin("ACME certificate in service", 1, 30*time.Second)
 	if got := servedSerial(t, addr, name); got != first {
 		t.Fatalf("after the restart the served serial is %s, want the stored %s", got, first)

@@ -157,8 +157,8 @@ func New(opts Options) (*Manager, error) {
 	m.issuer = certmagic.NewACMEIssuer(m.cfg, tmpl)
 	m.cfg.Issuers = []certmagic.Issuer{m.issuer}
 	// The same storage, account, challenges and events, one setting
-	// apart. Its cache is cfg's, which it only reads: renewDue puts what
-	// it renews in service through cfg.
+	// apart. It renews into storage only; renewDue puts the certificate
+	// in service through cfg.
 	m.noARI = certmagic.New(m.cache, certmagic.Config{
 		Storage:    storage,
 		Logger:     zl,
