@@ -4,17 +4,23 @@
 // A Write to stdout or stderr is a system call, about as dear on a
 // virtual machine as the rest of an echo round trip. When many
 // connections print or log in the same instant, their records can share
-// one. Writer gathers them without a timer: the first record into an
-// empty buffer starts a goroutine that yields once, then writes what
-// waits. A goroutine that yields runs after the others ready to run (and
-// at least every few dozen switches), so the records of a whole
-// scheduling round go in one Write, and a lone record is written at once.
+// one. The first record into an empty buffer starts a goroutine that
+// yields once, so that the records of a whole scheduling round join it,
+// then writes what waits. A lone record is written at once.
+//
+// A scheduling round is not enough on one CPU: a server handshaking
+// there has few goroutines ready at a time, so most rounds hold one
+// record, and the handshake record's Write cost as much as building it.
+// So while records keep coming, Writes are also at least Gap apart: a
+// record that comes within Gap of the last Write waits for the next, at
+// most Gap, with every record that comes meanwhile.
 package batch
 
 import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // MaxPending bounds the bytes waiting to be written: a record added
@@ -23,14 +29,21 @@ import (
 // records, as an unbuffered one would.
 const MaxPending = 64 << 10
 
+// Gap is the least time between two Writes while records keep coming:
+// a record added within Gap of the last Write waits for the next one, at
+// most Gap, unseen by a reader and far below a terminal's refresh. A
+// record after a quiet spell is written at once.
+const Gap = 2 * time.Millisecond
+
 // Writer gathers whole records and writes them to an io.Writer, in the
 // order they were added, never splitting one. It is safe for concurrent
 // use. A record may reach the writer a moment after it was added: Flush
 // writes what waits, and must be called before the program ends.
 type Writer struct {
 	mu      sync.Mutex
-	pending []byte // whole records, in order
-	due     bool   // a goroutine will write pending (flushSoon)
+	pending []byte    // whole records, in order
+	due     bool      // a goroutine will write pending (flushSoon)
+	last    time.Time // when the last Write started
 
 	wmu   sync.Mutex // one Write at a time, in order; guards spare
 	spare []byte     // the buffer of the last Write, for the next records
@@ -76,9 +89,16 @@ func (b *Writer) Unlock(p []byte) {
 }
 
 // flushSoon writes the records waiting once the goroutines ready to run
-// have run, so that the records they add go in the same Write.
+// have run, and no sooner than Gap after the last Write, so that the
+// records added meanwhile go in the same Write.
 func (b *Writer) flushSoon() {
 	runtime.Gosched()
+	b.mu.Lock()
+	wait := Gap - time.Since(b.last)
+	b.mu.Unlock()
+	if wait > 0 {
+		time.Sleep(wait)
+	}
 	b.Flush()
 }
 
@@ -91,6 +111,9 @@ func (b *Writer) Flush() {
 	p := b.pending
 	b.pending, b.spare = b.spare[:0], nil
 	b.due = false
+	if len(p) > 0 {
+		b.last = time.Now()
+	}
 	b.mu.Unlock()
 	if len(p) == 0 {
 		b.spare = p

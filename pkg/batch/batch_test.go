@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/seclisten/seclisten/pkg/batch"
@@ -63,6 +64,51 @@ func TestWrittenUnasked(t *testing.T) {
 		t.Errorf("Flush with nothing waiting wrote %q", got)
 	default:
 	}
+}
+
+// TestGap checks the spacing of Writes while records keep coming (on the
+// bubble's fake clock): a lone record is written at once; records added
+// within Gap of the last Write wait for the next, Gap after it, together;
+// Flush does not wait; after a quiet spell a record is written at once
+// again.
+func TestGap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &recordWriter{t: t}
+		b := batch.New(w)
+		writes := func() []string {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return append([]string(nil), w.writes...)
+		}
+		check := func(when string, want ...string) {
+			t.Helper()
+			synctest.Wait()
+			if got := writes(); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("%s: writes %q, want %q", when, got, want)
+			}
+		}
+		start := time.Now()
+		write(b, []byte("a\n"))
+		check("a lone record", "a\n")
+		write(b, []byte("b\n"))
+		write(b, []byte("c\n"))
+		check("records within Gap of a Write", "a\n")
+		time.Sleep(batch.Gap - time.Nanosecond)
+		check("a moment before Gap", "a\n")
+		time.Sleep(time.Nanosecond)
+		check("Gap after the last Write", "a\n", "b\nc\n")
+		if d := time.Since(start); d != batch.Gap {
+			t.Errorf("second Write %v after the first, want %v", d, batch.Gap)
+		}
+		write(b, []byte("d\n"))
+		b.Flush()
+		check("Flush", "a\n", "b\nc\n", "d\n")
+		time.Sleep(batch.Gap)
+		check("the waiting goroutine's turn, nothing left", "a\n", "b\nc\n", "d\n")
+		time.Sleep(10 * batch.Gap)
+		write(b, []byte("e\n"))
+		check("a record after a quiet spell", "a\n", "b\nc\n", "d\n", "e\n")
+	})
 }
 
 // recordWriter records each Write, and fails on overlapping ones.
