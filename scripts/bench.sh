@@ -11,9 +11,13 @@
 #          client certificate required), mlkem (full, X25519MLKEM768), line
 #          (connect + one line + close) and echo (ECHO_CONNS connections).
 #          Each run records the server's CPU time (utime + stime from
-#          /proc/PID/stat, before and after) beside its rate.
-#   flood  ROUNDS x (probe alone, flood + probe) against seclisten's default
-#          limits with --limit-loopback.
+#          /proc/PID/stat, before and after) beside its rate. Every round
+#          starts fresh server processes and warms them up unmeasured: two
+#          processes of one binary can differ by 2-3% for their whole life,
+#          and many short rounds, each with its own processes, average that
+#          out with the machine's drift.
+#   flood  FLOOD_ROUNDS x (probe alone, flood + probe) against seclisten's
+#          default limits with --limit-loopback.
 #   idle   once per size (IDLE_SIZES, then the largest the descriptor limit
 #          allows), a fresh server each: seclisten, tlsref and HAProxy hold
 #          N idle TLS connections; the server's RSS growth, descriptors
@@ -24,15 +28,16 @@
 # bench) to LOAD_CPU (taskset, when there are two CPUs or more), so the
 # per-CPU-second figures are not blurred by the client.
 #
-# Bounded: about ROUNDS x 2 x 6 x (DURATION + 1s) + ROUNDS x (2 x
-# FLOOD_DURATION + 3s) + the idle runs (each: open, IDLE_SETTLE, at most
-# IDLE_STABLE_MAX more, stop): about 12 minutes with the defaults.
+# Bounded: about ROUNDS x (2 x 6 x (DURATION + 0.5s) + 4s) + FLOOD_ROUNDS x
+# (2 x FLOOD_DURATION + 3s) + the idle runs (each: open, IDLE_SETTLE, at
+# most IDLE_STABLE_MAX more, stop): about 14 minutes with the defaults.
 # Self-cleaning: the trap stops every process this script started.
 #
 # Environment (defaults in brackets):
 #   RUNS ["cpu flood idle crypto"]  the groups to run (e.g. RUNS=idle)
-#   ROUNDS [5]          rounds of the cpu and flood groups (interleaved)
-#   DURATION [5s]       length of each cpu run
+#   ROUNDS [15]         rounds of the cpu group (interleaved)
+#   DURATION [2s]       length of each cpu run
+#   FLOOD_ROUNDS [5]    rounds of the flood group
 #   FLOOD_DURATION [5s] length of each flood and probe run
 #   ECHO_CONNS [100]    connections of the echo runs
 #   GROUP [X25519]      key exchange of every run but mlkem (and idle: X25519
@@ -59,8 +64,9 @@ LOG_NAME=bench
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh" # cd to the root; log, PIDS, stop, wait_port, ...
 RUNS=${RUNS:-cpu flood idle crypto}
-ROUNDS=${ROUNDS:-5}
-DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-15}
+DURATION=${DURATION:-2s}
+FLOOD_ROUNDS=${FLOOD_ROUNDS:-5}
 FLOOD_DURATION=${FLOOD_DURATION:-5s}
 ECHO_CONNS=${ECHO_CONNS:-100}
 GROUP=${GROUP:-X25519}
@@ -155,11 +161,12 @@ seclisten_serve() { # PORT METRICS_PORT LOG EXTRA...
 		--metrics-addr "127.0.0.1:$mport" "$@" >/dev/null 2>"$logf" &
 }
 
-CMD="RUNS='$RUNS' ROUNDS=$ROUNDS DURATION=$DURATION ECHO_CONNS=$ECHO_CONNS GROUP=$GROUP IDLE_SIZES='$IDLE_SIZES' IDLE_MAX=$IDLE_MAX HAPROXY_MAX=$HAPROXY_MAX IDLE_SETTLE=$IDLE_SETTLE scripts/bench.sh"
+CMD="RUNS='$RUNS' ROUNDS=$ROUNDS DURATION=$DURATION FLOOD_ROUNDS=$FLOOD_ROUNDS ECHO_CONNS=$ECHO_CONNS GROUP=$GROUP IDLE_SIZES='$IDLE_SIZES' IDLE_MAX=$IDLE_MAX HAPROXY_MAX=$HAPROXY_MAX IDLE_SETTLE=$IDLE_SETTLE scripts/bench.sh"
 meta command "$CMD"
 meta runs "$RUNS"
 meta rounds "$ROUNDS"
 meta duration "$DURATION"
+meta flood_rounds "$FLOOD_ROUNDS"
 meta flood_duration "$FLOOD_DURATION"
 meta echo_conns "$ECHO_CONNS"
 meta group "$GROUP"
@@ -191,8 +198,10 @@ run() {
 	fi
 }
 
-if want cpu; then
-	log "starting seclisten (default defences) on :$P_SECLISTEN, with --client-ca on :$P_MTLS; tlsref on :$P_TLSREF, with --client-ca on :$P_TLSREF_MTLS"
+# start_cpu_servers: fresh seclisten and tlsref processes, with and
+# without --client-ca, each warmed up by a short unmeasured run of every
+# kind it serves (first handshakes grow stacks, heaps and caches).
+start_cpu_servers() {
 	seclisten_serve "$P_SECLISTEN" "$P_METRICS" "$WORK/seclisten.log"
 	PID_seclisten=$!
 	PIDS+=("$PID_seclisten")
@@ -210,13 +219,27 @@ if want cpu; then
 	wait_port "$P_MTLS" "$PID_seclisten_mtls"
 	wait_port "$P_TLSREF" "$PID_tlsref"
 	wait_port "$P_TLSREF_MTLS" "$PID_tlsref_mtls"
+	local p m warm=(--ca "$CA" --duration 300ms --concurrency "$CONCURRENCY" --max-error-rate 100%)
+	for p in "$P_SECLISTEN" "$P_TLSREF"; do
+		for m in handshake resume line; do
+			"${PIN_LOAD[@]}" "$BIN" bench --mode "$m" --addr "127.0.0.1:$p" "${warm[@]}" >/dev/null 2>&1 || true
+		done
+	done
+	for p in "$P_MTLS" "$P_TLSREF_MTLS"; do
+		"${PIN_LOAD[@]}" "$BIN" bench --mode handshake --addr "127.0.0.1:$p" "${CLIENT[@]}" "${warm[@]}" >/dev/null 2>&1 || true
+	done
+}
+
+if want cpu; then
+	log "seclisten (default defences) on :$P_SECLISTEN, with --client-ca on :$P_MTLS; tlsref on :$P_TLSREF, with --client-ca on :$P_TLSREF_MTLS; fresh processes every round"
 	declare -A PORT=([seclisten]=$P_SECLISTEN [tlsref]=$P_TLSREF)
 	declare -A MPORT=([seclisten]=$P_MTLS [tlsref]=$P_TLSREF_MTLS)
-	declare -A PID=([seclisten]=$PID_seclisten [tlsref]=$PID_tlsref)
-	declare -A MPID=([seclisten]=$PID_seclisten_mtls [tlsref]=$PID_tlsref_mtls)
 	loop=(--duration "$DURATION" --concurrency "$CONCURRENCY")
 	for r in $(seq 1 "$ROUNDS"); do
 		log "cpu round $r/$ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+		start_cpu_servers
+		declare -A PID=([seclisten]=$PID_seclisten [tlsref]=$PID_tlsref)
+		declare -A MPID=([seclisten]=$PID_seclisten_mtls [tlsref]=$PID_tlsref_mtls)
 		# Each run of seclisten and the same run of tlsref back to back,
 		# the first of the two alternating from round to round: the
 		# report divides the two runs of a round, so the machine's drift
@@ -236,8 +259,8 @@ if want cpu; then
 				esac
 			done
 		done
+		stop "$PID_seclisten" "$PID_seclisten_mtls" "$PID_tlsref" "$PID_tlsref_mtls"
 	done
-	stop "$PID_seclisten" "$PID_seclisten_mtls" "$PID_tlsref" "$PID_tlsref_mtls"
 fi
 
 if want flood; then
@@ -253,8 +276,8 @@ if want flood; then
 	meta flood_rate "$(sed -n 's/.*--rate N .*(default: "\([0-9.]*\)").*/\1/p' <<<"$help")"
 	meta flood_burst "$(sed -n 's/.*--burst N .*(default: "\([0-9]*\)").*/\1/p' <<<"$help")"
 	faddr=127.0.0.1:$P_FLOOD
-	for r in $(seq 1 "$ROUNDS"); do
-		log "flood round $r/$ROUNDS"
+	for r in $(seq 1 "$FLOOD_ROUNDS"); do
+		log "flood round $r/$FLOOD_ROUNDS"
 		# The probe's round trips alone, then with the flood running.
 		run "seclisten-probe-$r" "$PID_flood" --mode echo --conns 1 --source 127.0.0.3 --addr "$faddr" --duration "$FLOOD_DURATION"
 		run "seclisten-flood-$r" "$PID_flood" --mode flood --source 127.0.0.2 --addr "$faddr" --duration "$FLOOD_DURATION" &
