@@ -6,7 +6,7 @@
 #
 # Four groups of runs (RUNS selects them):
 #   cpu    ROUNDS interleaved rounds: each run of seclisten, then the same
-#          run of tlsref (the other way round in even rounds), each for
+#          run of tlsref (the other way round every other round), each for
 #          DURATION: handshake (full, GROUP), resume, mtls (full,
 #          client certificate required), mlkem (full, X25519MLKEM768), line
 #          (connect + one line + close) and echo (ECHO_CONNS connections).
@@ -15,7 +15,8 @@
 #          starts fresh server processes and warms them up unmeasured: two
 #          processes of one binary can differ by 2-3% for their whole life,
 #          and many short rounds, each with its own processes, average that
-#          out with the machine's drift.
+#          out with the machine's drift. Which server starts first
+#          alternates too (the order of the runs every other round).
 #   flood  FLOOD_ROUNDS x (probe alone, flood + probe) against seclisten's
 #          default limits with --limit-loopback.
 #   idle   once per size (IDLE_SIZES, then the largest the descriptor limit
@@ -35,7 +36,7 @@
 #
 # Environment (defaults in brackets):
 #   RUNS ["cpu flood idle crypto"]  the groups to run (e.g. RUNS=idle)
-#   ROUNDS [15]         rounds of the cpu group (interleaved)
+#   ROUNDS [16]         rounds of the cpu group (interleaved)
 #   DURATION [2s]       length of each cpu run
 #   FLOOD_ROUNDS [5]    rounds of the flood group
 #   FLOOD_DURATION [5s] length of each flood and probe run
@@ -64,7 +65,7 @@ LOG_NAME=bench
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh" # cd to the root; log, PIDS, stop, wait_port, ...
 RUNS=${RUNS:-cpu flood idle crypto}
-ROUNDS=${ROUNDS:-15}
+ROUNDS=${ROUNDS:-16}
 DURATION=${DURATION:-2s}
 FLOOD_ROUNDS=${FLOOD_ROUNDS:-5}
 FLOOD_DURATION=${FLOOD_DURATION:-5s}
@@ -198,23 +199,30 @@ run() {
 	fi
 }
 
-# start_cpu_servers: fresh seclisten and tlsref processes, with and
-# without --client-ca, each warmed up by a short unmeasured run of every
-# kind it serves (first handshakes grow stacks, heaps and caches).
+# start_cpu_servers FIRST: fresh seclisten and tlsref processes, with and
+# without --client-ca, FIRST's (seclisten or tlsref) started first, each
+# warmed up by a short unmeasured run of every kind it serves (first
+# handshakes grow stacks, heaps and caches).
 start_cpu_servers() {
-	seclisten_serve "$P_SECLISTEN" "$P_METRICS" "$WORK/seclisten.log"
-	PID_seclisten=$!
-	PIDS+=("$PID_seclisten")
-	# --client-ca alone: --client-auth require is its default.
-	seclisten_serve "$P_MTLS" "$((P_METRICS + 10))" "$WORK/seclisten-mtls.log" --client-ca "$CA"
-	PID_seclisten_mtls=$!
-	PIDS+=("$PID_seclisten_mtls")
-	"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF" --cert "$CERT" --key "$KEY" >/dev/null 2>"$WORK/tlsref.log" &
-	PID_tlsref=$!
-	PIDS+=("$PID_tlsref")
-	"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF_MTLS" --cert "$CERT" --key "$KEY" --client-ca "$CA" >/dev/null 2>"$WORK/tlsref-mtls.log" &
-	PID_tlsref_mtls=$!
-	PIDS+=("$PID_tlsref_mtls")
+	local s
+	for s in "$1" $([[ $1 == seclisten ]] && echo tlsref || echo seclisten); do
+		if [[ $s == seclisten ]]; then
+			seclisten_serve "$P_SECLISTEN" "$P_METRICS" "$WORK/seclisten.log"
+			PID_seclisten=$!
+			PIDS+=("$PID_seclisten")
+			# --client-ca alone: --client-auth require is its default.
+			seclisten_serve "$P_MTLS" "$((P_METRICS + 10))" "$WORK/seclisten-mtls.log" --client-ca "$CA"
+			PID_seclisten_mtls=$!
+			PIDS+=("$PID_seclisten_mtls")
+		else
+			"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF" --cert "$CERT" --key "$KEY" >/dev/null 2>"$WORK/tlsref.log" &
+			PID_tlsref=$!
+			PIDS+=("$PID_tlsref")
+			"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF_MTLS" --cert "$CERT" --key "$KEY" --client-ca "$CA" >/dev/null 2>"$WORK/tlsref-mtls.log" &
+			PID_tlsref_mtls=$!
+			PIDS+=("$PID_tlsref_mtls")
+		fi
+	done
 	wait_port "$P_SECLISTEN" "$PID_seclisten"
 	wait_port "$P_MTLS" "$PID_seclisten_mtls"
 	wait_port "$P_TLSREF" "$PID_tlsref"
@@ -237,7 +245,13 @@ if want cpu; then
 	loop=(--duration "$DURATION" --concurrency "$CONCURRENCY")
 	for r in $(seq 1 "$ROUNDS"); do
 		log "cpu round $r/$ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-		start_cpu_servers
+		# Which server starts first and which runs first each alternate,
+		# every round and every other round: each of the four orders in
+		# four rounds. (Of two processes of one binary started together,
+		# the first started has measured up to 1.5% slower.)
+		first=seclisten
+		if ((r % 2 == 0)); then first=tlsref; fi
+		start_cpu_servers "$first"
 		declare -A PID=([seclisten]=$PID_seclisten [tlsref]=$PID_tlsref)
 		declare -A MPID=([seclisten]=$PID_seclisten_mtls [tlsref]=$PID_tlsref_mtls)
 		# Each run of seclisten and the same run of tlsref back to back,
@@ -245,7 +259,7 @@ if want cpu; then
 		# report divides the two runs of a round, so the machine's drift
 		# (other work, frequency) between rounds cancels out.
 		order=(seclisten tlsref)
-		if ((r % 2 == 0)); then order=(tlsref seclisten); fi
+		if (((r - 1) / 2 % 2 == 1)); then order=(tlsref seclisten); fi
 		for m in handshake resume mtls mlkem line echo; do
 			for s in "${order[@]}"; do
 				a=127.0.0.1:${PORT[$s]}
