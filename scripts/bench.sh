@@ -31,7 +31,7 @@
 #
 # Bounded: about ROUNDS x (2 x 6 x (DURATION + 0.5s) + 4s) + FLOOD_ROUNDS x
 # (2 x FLOOD_DURATION + 3s) + the idle runs (each: open, IDLE_SETTLE, at
-# most IDLE_STABLE_MAX more, stop): about 14 minutes with the defaults.
+# most IDLE_STABLE_MAX more, stop): about 13 minutes with the defaults.
 # Self-cleaning: the trap stops every process this script started.
 #
 # Environment (defaults in brackets):
