@@ -66,48 +66,45 @@ func TestWrittenUnasked(t *testing.T) {
 	}
 }
 
-// TestGap checks the spacing of Writes while records keep coming (on the
-// bubble's fake clock): a lone record is written at once; records added
-// within Gap of the last Write wait for the next, Gap after it, together;
-// Flush does not wait; after a quiet spell a record is written at once
-// again.
+// TestGap checks the spacing of Writes while records keep coming, on the
+// bubble's fake clock, waiting on each Write: a lone record is written at
+// once; records added within Gap of the last Write come in the next,
+// together, exactly Gap after it; Flush does not wait; after a quiet spell
+// a record is written at once again.
 func TestGap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := &recordWriter{t: t}
+		w := &signalWriter{wrote: make(chan string, 1)}
 		b := batch.New(w)
-		writes := func() []string {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			return append([]string(nil), w.writes...)
-		}
-		check := func(when string, want ...string) {
+		start := time.Now()
+		next := func(when, want string, after time.Duration) {
 			t.Helper()
-			synctest.Wait()
-			if got := writes(); strings.Join(got, "|") != strings.Join(want, "|") {
-				t.Fatalf("%s: writes %q, want %q", when, got, want)
+			if got := <-w.wrote; got != want {
+				t.Fatalf("%s: wrote %q, want %q", when, got, want)
+			}
+			if d := time.Since(start); d != after {
+				t.Errorf("%s: written %v after the start, want %v", when, d, after)
 			}
 		}
-		start := time.Now()
 		write(b, []byte("a\n"))
-		check("a lone record", "a\n")
+		next("a lone record", "a\n", 0)
 		write(b, []byte("b\n"))
 		write(b, []byte("c\n"))
-		check("records within Gap of a Write", "a\n")
-		time.Sleep(batch.Gap - time.Nanosecond)
-		check("a moment before Gap", "a\n")
-		time.Sleep(time.Nanosecond)
-		check("Gap after the last Write", "a\n", "b\nc\n")
-		if d := time.Since(start); d != batch.Gap {
-			t.Errorf("second Write %v after the first, want %v", d, batch.Gap)
-		}
+		next("records within Gap of a Write", "b\nc\n", batch.Gap)
 		write(b, []byte("d\n"))
 		b.Flush()
-		check("Flush", "a\n", "b\nc\n", "d\n")
-		time.Sleep(batch.Gap)
-		check("the waiting goroutine's turn, nothing left", "a\n", "b\nc\n", "d\n")
+		next("Flush", "d\n", batch.Gap)
+		// The quiet spell: the one wait here without an event to wait on
+		// (time.Sleep moves the bubble's clock at once). Every goroutine
+		// the records started has ended first, or the bubble would not end.
 		time.Sleep(10 * batch.Gap)
 		write(b, []byte("e\n"))
-		check("a record after a quiet spell", "a\n", "b\nc\n", "d\n", "e\n")
+		next("a record after a quiet spell", "e\n", 11*batch.Gap)
+		synctest.Wait()
+		select {
+		case got := <-w.wrote:
+			t.Errorf("wrote %q more", got)
+		default:
+		}
 	})
 }
 
