@@ -199,30 +199,35 @@ run() {
 	fi
 }
 
-# start_cpu_servers FIRST: fresh seclisten and tlsref processes, with and
-# without --client-ca, FIRST's (seclisten or tlsref) started first, each
-# warmed up by a short unmeasured run of every kind it serves (first
-# handshakes grow stacks, heaps and caches).
+# start_seclisten_pair, start_tlsref_pair: a fresh server of each kind,
+# with and without --client-ca.
+start_seclisten_pair() {
+	seclisten_serve "$P_SECLISTEN" "$P_METRICS" "$WORK/seclisten.log"
+	PID_seclisten=$!
+	# --client-ca alone: --client-auth require is its default.
+	seclisten_serve "$P_MTLS" "$((P_METRICS + 10))" "$WORK/seclisten-mtls.log" --client-ca "$CA"
+	PID_seclisten_mtls=$!
+	PIDS+=("$PID_seclisten" "$PID_seclisten_mtls")
+}
+start_tlsref_pair() {
+	"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF" --cert "$CERT" --key "$KEY" >/dev/null 2>"$WORK/tlsref.log" &
+	PID_tlsref=$!
+	"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF_MTLS" --cert "$CERT" --key "$KEY" --client-ca "$CA" >/dev/null 2>"$WORK/tlsref-mtls.log" &
+	PID_tlsref_mtls=$!
+	PIDS+=("$PID_tlsref" "$PID_tlsref_mtls")
+}
+
+# start_cpu_servers FIRST: both pairs, FIRST's (seclisten or tlsref)
+# started first, each server warmed up by a short unmeasured run of every
+# kind it serves (first handshakes grow stacks, heaps and caches).
 start_cpu_servers() {
-	local s
-	for s in "$1" $([[ $1 == seclisten ]] && echo tlsref || echo seclisten); do
-		if [[ $s == seclisten ]]; then
-			seclisten_serve "$P_SECLISTEN" "$P_METRICS" "$WORK/seclisten.log"
-			PID_seclisten=$!
-			PIDS+=("$PID_seclisten")
-			# --client-ca alone: --client-auth require is its default.
-			seclisten_serve "$P_MTLS" "$((P_METRICS + 10))" "$WORK/seclisten-mtls.log" --client-ca "$CA"
-			PID_seclisten_mtls=$!
-			PIDS+=("$PID_seclisten_mtls")
-		else
-			"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF" --cert "$CERT" --key "$KEY" >/dev/null 2>"$WORK/tlsref.log" &
-			PID_tlsref=$!
-			PIDS+=("$PID_tlsref")
-			"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF_MTLS" --cert "$CERT" --key "$KEY" --client-ca "$CA" >/dev/null 2>"$WORK/tlsref-mtls.log" &
-			PID_tlsref_mtls=$!
-			PIDS+=("$PID_tlsref_mtls")
-		fi
-	done
+	if [[ $1 == seclisten ]]; then
+		start_seclisten_pair
+		start_tlsref_pair
+	else
+		start_tlsref_pair
+		start_seclisten_pair
+	fi
 	wait_port "$P_SECLISTEN" "$PID_seclisten"
 	wait_port "$P_MTLS" "$PID_seclisten_mtls"
 	wait_port "$P_TLSREF" "$PID_tlsref"

@@ -33,10 +33,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # stop PID...: end processes this script started, and wait for them.
+# They leave PIDS, so the trap never signals a number the system has since
+# given to another process.
 stop() {
-	local pid
+	local pid keep=()
 	for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do
+		[[ " $* " == *" $pid "* ]] || keep+=("$pid")
+	done
+	PIDS=("${keep[@]}")
 }
 
 # fresh_out_dir: OUT_DIR made absolute, and in it RESULTS (results/) and
