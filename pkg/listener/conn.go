@@ -213,27 +213,56 @@ func (c *Conn) setReadDeadline(d time.Time) error {
 // Write writes with the write deadline, set as Read sets its own: an
 // earlier write's deadline that comes sooner is kept, and a write it
 // interrupts goes on with this one's.
+//
+// Once the server starts shutting down, a write during a phase (the TLS
+// handshake: see SetPhaseDeadline) returns ErrShutdown: the phase is
+// abandoned, as its reads are. Later writes, the answers to what the
+// client already sent, go on.
 func (c *Conn) Write(b []byte) (int, error) {
 	now := time.Now()
 	d := c.deadlineAt(now, c.write)
 	early := keeps(c.writeDL, d, now)
 	if !early {
-		if err := c.Conn.SetWriteDeadline(d); err != nil {
+		if err := c.setWriteDeadline(d); err != nil {
 			return 0, err
 		}
-		c.writeDL = d
+	} else if c.phaseAbandoned() {
+		return 0, ErrShutdown
 	}
 	n, err := c.Conn.Write(b)
 	if early && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(d) {
-		if err := c.Conn.SetWriteDeadline(d); err != nil {
+		if err := c.setWriteDeadline(d); err != nil {
 			return n, err
 		}
-		c.writeDL = d
 		var m int
 		m, err = c.Conn.Write(b[n:])
 		n += m
 	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.phaseAbandoned() {
+		err = ErrShutdown
+	}
 	return n, err
+}
+
+// setWriteDeadline sets the socket's write deadline to d, and returns
+// ErrShutdown if the server started shutting down during a phase: as for
+// setReadDeadline, drain sets its flag and then a past write deadline, so
+// either this sees the flag or drain's deadline comes after d.
+func (c *Conn) setWriteDeadline(d time.Time) error {
+	if err := c.Conn.SetWriteDeadline(d); err != nil {
+		return err
+	}
+	c.writeDL = d
+	if c.phaseAbandoned() {
+		return ErrShutdown
+	}
+	return nil
+}
+
+// phaseAbandoned reports whether the server is shutting down while the
+// connection is in a phase (its handshake).
+func (c *Conn) phaseAbandoned() bool {
+	return c.draining.Load() && c.phase.Load() != 0
 }
 
 // SetReadDeadline sets the socket's read deadline; the next Read sets its
@@ -256,11 +285,15 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
-// drain makes a blocked or future Read return ErrShutdown. Bytes already
+// drain makes a blocked or future Read return ErrShutdown, and so a
+// blocked or future Write during a phase (the handshake). Bytes already
 // read and buffered by the handler are still handled.
 func (c *Conn) drain() {
 	c.draining.Store(true)
 	_ = c.Conn.SetReadDeadline(aLongTimeAgo)
+	if c.phase.Load() != 0 {
+		_ = c.Conn.SetWriteDeadline(aLongTimeAgo)
+	}
 	c.wakeParked()
 }
 

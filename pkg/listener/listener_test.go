@@ -316,36 +316,47 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
-// readingListener's connections tell, on reading, that a Read of the
-// socket itself has begun: past listener.Conn's own checks.
-type readingListener struct {
+// watchedListener's connections tell, on reading, that a Read of the
+// socket itself has begun (past listener.Conn's own checks), and on
+// writing that a Write has; a nil channel is not told.
+type watchedListener struct {
 	net.Listener
-	reading chan struct{}
+	reading, writing chan struct{}
 }
 
-func (l readingListener) Accept() (net.Conn, error) {
+func (l watchedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return readingConn{c, l.reading}, nil
+	return watchedConn{c.(*net.TCPConn), l.reading, l.writing}, nil
 }
 
-type readingConn struct {
-	net.Conn
-	reading chan struct{}
+type watchedConn struct {
+	*net.TCPConn
+	reading, writing chan struct{}
 }
 
-func (c readingConn) Read(b []byte) (int, error) {
+func (c watchedConn) Read(b []byte) (int, error) {
+	tell(c.reading)
+	return c.TCPConn.Read(b)
+}
+
+func (c watchedConn) Write(b []byte) (int, error) {
+	tell(c.writing)
+	return c.TCPConn.Write(b)
+}
+
+// tell signals on ch, if it is set and has room.
+func tell(ch chan struct{}) {
+	if ch == nil {
+		return
+	}
 	select {
-	case c.reading <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
-	return c.Conn.Read(b)
 }
-
-// CloseWrite keeps the listener's lingering close, which needs it.
-func (c readingConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
 
 func TestShutdownInterruptsRead(t *testing.T) {
 	checkGoroutines(t)
@@ -362,7 +373,7 @@ func TestShutdownInterruptsRead(t *testing.T) {
 	reading := make(chan struct{}, 1)
 	// An idle timeout longer than the wait: only the shutdown can end the
 	// Read in time.
-	f := startOn(t, readingListener{ln, reading}, listener.Options{IdleTimeout: time.Hour}, func(ctx context.Context, c *listener.Conn) {
+	f := startOn(t, watchedListener{Listener: ln, reading: reading}, listener.Options{IdleTimeout: time.Hour}, func(ctx context.Context, c *listener.Conn) {
 		n, err := c.Read(make([]byte, 16))
 		var ctxErr error
 		select {
@@ -405,6 +416,46 @@ func TestShutdownInterruptsRead(t *testing.T) {
 	// Shutdown again is harmless.
 	if err := f.shutdown(t, wait); err != nil {
 		t.Errorf("second Shutdown = %v", err)
+	}
+}
+
+// TestShutdownInterruptsHandshakeWrite checks that a Write during a phase
+// (the TLS handshake's flight, to a client that does not read) ends with
+// ErrShutdown when the server shuts down, as the phase's reads do, and
+// does not hold the shutdown until the phase's deadline.
+func TestShutdownInterruptsHandshakeWrite(t *testing.T) {
+	checkGoroutines(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writing := make(chan struct{}, 1)
+	type result struct {
+		n   int
+		err error
+	}
+	results := make(chan result, 1)
+	// Deadlines longer than the wait: only the shutdown can end the Write
+	// in time.
+	f := startOn(t, watchedListener{Listener: ln, writing: writing}, listener.Options{IdleTimeout: time.Hour, WriteTimeout: time.Hour},
+		func(ctx context.Context, c *listener.Conn) {
+			c.SetPhaseDeadline(time.Now().Add(time.Hour))
+			// More than the socket buffers hold: the client reads nothing.
+			n, err := c.Write(make([]byte, 64<<20))
+			results <- result{n, err}
+		})
+	c := dial(t, f.addr)
+	defer func() { _ = c.Close() }()
+	recv(t, writing, "the handler's Write to the socket")
+	if err := f.shutdown(t, wait); err != nil {
+		t.Errorf("Shutdown = %v, want nil", err)
+	}
+	res := recv(t, results, "handler result")
+	if res.n >= 64<<20 || !errors.Is(res.err, listener.ErrShutdown) {
+		t.Errorf("Write = %d, %v, want fewer bytes and ErrShutdown", res.n, res.err)
+	}
+	if err := f.serveResult(t); !errors.Is(err, listener.ErrServerClosed) {
+		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
 }
 
