@@ -397,6 +397,53 @@ func TestServeSecondSignalExitsAtOnce(t *testing.T) {
 	t.Logf("second signal: exit in %s", took)
 }
 
+// TestServeSIGTERMEndsHandshake checks that a shutdown ends a handshake in
+// progress at once, whatever the timeouts say, and that the log says why:
+// a client stalled in its ClientHello, and one that got the server's
+// flight and sends nothing more. Without revocation or ACME the handshake
+// runs on a context that never ends: only the listener's drain, which
+// fails the handshake's reads and writes, can end it.
+func TestServeSIGTERMEndsHandshake(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		send func(t *testing.T, c net.Conn)
+	}{
+		{"stalled ClientHello", func(t *testing.T, c net.Conn) {
+			// The start of a ClientHello record, and nothing more.
+			if _, err := c.Write([]byte{0x16, 0x03, 0x01, 0x00}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"after the server's flight", func(t *testing.T, c net.Conn) {
+			if _, err := c.Write(clientHello(t)); err != nil {
+				t.Fatal(err)
+			}
+			// The server answered: its handshake now waits for the
+			// client's Finished, inside crypto/tls.
+			_ = c.SetReadDeadline(time.Now().Add(hangGuard))
+			if _, err := io.ReadFull(c, make([]byte, 5)); err != nil {
+				t.Fatalf("read the server's flight: %v", err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startServe(t, "--log-level", "debug", "--handshake-timeout", "1h", "--shutdown-timeout", "1h")
+			c := dial(t, p.addr)
+			defer func() { _ = c.Close() }()
+			tt.send(t, c)
+			p.waitLog("connection opened", 1)
+			p.stop()
+			rec := p.logRecord("handshake not completed")
+			if rec == nil || rec["reason"] != "handshake interrupted by shutdown" {
+				t.Errorf("handshake record = %v, want reason %q", rec, "handshake interrupted by shutdown")
+			}
+			if rec := p.logRecord("shutdown timeout: closed connections still open"); rec != nil {
+				t.Errorf("the shutdown waited out its timeout: %v", rec)
+			}
+		})
+	}
+}
+
 // 1,000 connections come and go; open file descriptors and threads return
 // to their baseline.
 func TestServeNoFDLeakAfter1000Connections(t *testing.T) {

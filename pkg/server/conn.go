@@ -455,7 +455,18 @@ func (h *handler) serveTLS(ctx context.Context, c *conn, opts exchange.Options) 
 	// It runs on the connection's goroutine, a listener worker whose stack
 	// grew for the handshakes before it; an idle connection parks and
 	// gives the worker back.
-	hs, err := handshake.Server(ctx, c.stream, h.tls.Config())
+	//
+	// A shutdown ends the handshake through the listener, which fails its
+	// reads and writes (listener.ErrShutdown). It runs on the server's
+	// context only when that also reaches a revocation fetch or an ACME
+	// issuance: crypto/tls ties a handshake to a context that can end with
+	// two children registered under the context's one lock, a cost every
+	// handshake would pay and every core would share.
+	hctx := context.Background()
+	if h.tls.Options().ContextUsed() {
+		hctx = ctx
+	}
+	hs, err := handshake.Server(hctx, c.stream, h.tls.Config())
 	c.lc.SetPhaseDeadline(time.Time{})
 	if err != nil {
 		return &session{res: h.refuse(c, err), reason: outcome.HandshakeEnded}

@@ -165,6 +165,15 @@ type Options struct {
 	Revocation Revoker
 }
 
+// ContextUsed reports whether a handshake's context reaches work the
+// handshake waits for besides reading and writing: a revocation check
+// that may fetch, or a certificate source (ACME) that may issue. A
+// handshake without either can run on a context that never ends, if
+// ending its reads and writes is enough to end it.
+func (o Options) ContextUsed() bool {
+	return o.Revocation != nil || o.GetCertificate != nil
+}
+
 // Revoker checks a verified chain (leaf first) for revocation.
 type Revoker interface {
 	Check(ctx context.Context, chain []*x509.Certificate) error

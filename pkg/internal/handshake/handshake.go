@@ -17,6 +17,7 @@ import (
 
 	"github.com/seclisten/seclisten/pkg/clienthello"
 	"github.com/seclisten/seclisten/pkg/internal/replay"
+	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/sanitize"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
@@ -256,7 +257,7 @@ func explain(err error, now time.Time) Failure {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.ErrNoProgress),
 		errors.Is(err, syscall.ECONNRESET):
 		return Failure{Code: outcome.HandshakeClosed, Text: outcome.HandshakeClosed.Text()}
-	case errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
+	case errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, listener.ErrShutdown):
 		return Failure{Code: outcome.HandshakeClosed, Text: "handshake interrupted by shutdown"}
 	}
 	v := verdict.Explain(err, nil, now)

@@ -21,6 +21,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/crl"
 	"github.com/seclisten/seclisten/pkg/identity"
 	"github.com/seclisten/seclisten/pkg/internal/handshake"
+	"github.com/seclisten/seclisten/pkg/listener"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/pki"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
@@ -706,6 +707,7 @@ func TestExplain(t *testing.T) {
 		{"no progress", io.ErrNoProgress, outcome.HandshakeClosed, "client closed the connection during the handshake", false, false},
 		{"net closed", fmt.Errorf("read: %w", net.ErrClosed), outcome.HandshakeClosed, "handshake interrupted by shutdown", false, false},
 		{"canceled", context.Canceled, outcome.HandshakeClosed, "handshake interrupted by shutdown", false, false},
+		{"listener shutdown", fmt.Errorf("read: %w", listener.ErrShutdown), outcome.HandshakeClosed, "handshake interrupted by shutdown", false, false},
 		{"rejection revoked", &tlsconf.Rejection{Leaf: leaf, Err: revoked}, outcome.Revoked,
 			"revoked (serial 0x2a, CRL of CN=CA)", true, true},
 		{"rejection no certificate", &tlsconf.Rejection{Err: verdict.ErrNoCertificate}, outcome.NoCertificate,
