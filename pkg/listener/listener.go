@@ -323,7 +323,8 @@ func (s *Server) Active() int {
 }
 
 // Shutdown stops accepting, tells every connection to finish what it has
-// already read (Conn.Read returns ErrShutdown), and waits for the handlers
+// already read (Conn.Read returns ErrShutdown, and so does Conn.Write
+// during a phase such as the handshake), and waits for the handlers
 // to return. When ctx ends first, it closes the remaining connections and
 // returns ctx's error once their handlers have returned (or a second later).
 func (s *Server) Shutdown(ctx context.Context) error {
