@@ -80,14 +80,20 @@ func TestMetricsAgreeWithEvents(t *testing.T) {
 			metric(t, body, "seclisten_connections_accepted_total") == 7
 	})
 
-	events := map[string]int{}
-	for _, l := range splitLines(p.stdout.String()) {
-		for _, e := range []string{"connect", "handshake", "message", "reply", "reject", "close"} {
-			if strings.Contains(l, `"event":"`+e+`"`) {
-				events[e]++
+	// An event reaches stdout a moment after the metrics may count it
+	// (pkg/batch): wait for the events the checks below expect.
+	var events map[string]int
+	p.await("the sessions' events printed", func() bool {
+		events = map[string]int{}
+		for _, l := range splitLines(completeLines(p.stdout.String())) {
+			for _, e := range []string{"connect", "handshake", "message", "reply", "reject", "close"} {
+				if strings.Contains(l, `"event":"`+e+`"`) {
+					events[e]++
+				}
 			}
 		}
-	}
+		return events["message"] >= 6 && events["reject"] >= 4 && events["connect"] >= 6
+	})
 	rejected := metric(t, body, `seclisten_connections_rejected_total{reason="deny-list"}`)
 	failures := 0.0
 	for _, v := range []string{"expired", "no-certificate", "not-tls"} {

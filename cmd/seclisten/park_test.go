@@ -346,6 +346,8 @@ func TestParkEnds(t *testing.T) {
 			}
 			c.expectEOF(t)
 			closed(t, maddr, "client-closed")
+			// The line reaches stdout a moment after its reply may.
+			p.await("the last line printed", func() bool { return countLines(p.stdout.String(), "tail") >= 1 })
 			if k := countLines(p.stdout.String(), "tail"); k != 1 {
 				t.Fatalf("last line printed %d times", k)
 			}
@@ -460,12 +462,18 @@ func TestParkSchedules(t *testing.T) {
 		}
 		c.close()
 		waitMetric(t, maddr, "seclisten_connections_active", equals(0))
+		// A printed line reaches stdout a moment after its reply may
+		// (pkg/batch): wait for the round's lines, then compare.
 		var printed []string
-		for _, l := range splitLines(p.stdout.String()) {
-			if _, m, ok := strings.Cut(l, "] "); ok && strings.HasPrefix(m, fmt.Sprintf("sched-%d-", round)) {
-				printed = append(printed, m)
+		p.await(fmt.Sprintf("round %d's %d lines printed", round, len(sent)), func() bool {
+			printed = printed[:0]
+			for _, l := range splitLines(p.stdout.String()) {
+				if _, m, ok := strings.Cut(l, "] "); ok && strings.HasPrefix(m, fmt.Sprintf("sched-%d-", round)) {
+					printed = append(printed, m)
+				}
 			}
-		}
+			return len(printed) >= len(sent)
+		})
 		return strings.Join(printed, "|") == strings.Join(sent, "|")
 	}
 	if err := quick.Check(prop, &quick.Config{MaxCount: 25}); err != nil {
