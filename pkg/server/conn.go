@@ -63,6 +63,8 @@ type handler struct {
 	opts     exchange.Options
 	// inFlight are the admitted connections, shared by every policy.
 	inFlight *inFlight
+	// hsLog samples the handshake lines, shared by every policy.
+	hsLog *handshakeLog
 }
 
 // conn is the state of one connection as it goes through the pipeline.
@@ -116,13 +118,18 @@ func (c connLog) emit(ctx context.Context, r slog.Record) {
 }
 
 // handshake logs the handshake line at info: the facts as one slog
-// attribute (Facts.LogAttr), made only when info is enabled.
-func (c connLog) handshake(f *output.Facts) {
+// attribute (Facts.LogAttr), made only when info is enabled and, unless
+// debug is too, sample lets it through.
+func (c connLog) handshake(f *output.Facts, sample *handshakeLog) {
 	ctx := context.Background()
 	if !c.l.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "handshake", 0)
+	now := time.Now()
+	if !c.l.Enabled(ctx, slog.LevelDebug) && !sample.allow(now) {
+		return
+	}
+	r := slog.NewRecord(now, slog.LevelInfo, "handshake", 0)
 	// The connection's attributes name remote_addr already.
 	r.AddAttrs(slog.Uint64("conn_id", c.id), slog.String("remote_addr", c.remote), f.LogAttr("remote_addr"))
 	c.emit(ctx, r)
@@ -655,7 +662,7 @@ func (h *handler) judge(st tls.ConnectionState, mode tlsconf.ClientAuth) verdict
 
 func (h *handler) logHandshake(c *conn, f *output.Facts) {
 	c.out.Handshake(f)
-	c.log.handshake(f)
+	c.log.handshake(f, h.hsLog)
 	if f.TLS.ClientAuth == tlsconf.Audit.String() {
 		if f.Verdict == outcome.OK {
 			c.log.Info("audit: client certificate verified; a require server would accept it")

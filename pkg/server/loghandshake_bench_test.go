@@ -56,7 +56,7 @@ func BenchmarkLogHandshake(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				f.Hello = clienthello.New(goClientHello)
-				c.handshake(f)
+				c.handshake(f, newHandshakeLog(log))
 			}
 		})
 	}

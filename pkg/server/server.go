@@ -191,6 +191,7 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) (*Server, error)
 	s.h = &handler{
 		certWarn: warner,
 		inFlight: &inFlight{conns: map[*conn]struct{}{}},
+		hsLog:    newHandshakeLog(log),
 		keyLog:   s.keyLog != nil,
 		log:      log,
 		printer:  s.printer,
@@ -559,6 +560,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		if errors.Is(err, listener.ErrAcceptLimit) {
 			s.notifyStopping(srv)
+			s.h.hsLog.summarise()
 			s.log.Info("served every connection asked for: exiting", "connections", s.cfg.ExitAfter)
 			return nil
 		}
@@ -576,6 +578,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; !errors.Is(err, listener.ErrServerClosed) {
 		s.log.Warn("accept loop ended with an error", "err", err)
 	}
+	s.h.hsLog.summarise() // the last handshake lines held back, if any
 	s.log.Info("stopped")
 	return nil
 }
