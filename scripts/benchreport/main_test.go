@@ -131,3 +131,41 @@ func TestRatioPairsRounds(t *testing.T) {
 		t.Errorf("paired ratio = %v (%v), want 0.9", v, ok)
 	}
 }
+
+// The interval of a median ratio is the sign test's: of 16 rounds the
+// 4th smallest and the 4th largest ratio, 97.9%; none under 6 rounds.
+func TestRatioInterval(t *testing.T) {
+	rep := &report{runs: map[key][]result{}}
+	add := func(n int) {
+		rep.runs = map[key][]result{}
+		for i := 1; i <= n; i++ {
+			// seclisten's ratio in round i is i/100 (rounds shuffled).
+			r := (i*7)%n + 1
+			rep.runs[key{"seclisten", "handshake"}] = append(rep.runs[key{"seclisten", "handshake"}], result{round: r, OpsPerS: float64(r)})
+			rep.runs[key{"tlsref", "handshake"}] = append(rep.runs[key{"tlsref", "handshake"}], result{round: r, OpsPerS: 100})
+		}
+	}
+	add(16)
+	lo, hi, conf, ok := rep.interval("handshake", opsPerS)
+	if !ok || lo != 0.04 || hi != 0.13 || math.Abs(conf-0.9787) > 0.0001 {
+		t.Errorf("16 rounds: interval %v–%v, confidence %v, ok %v; want 0.04–0.13, 0.9787", lo, hi, conf, ok)
+	}
+	add(6)
+	if lo, hi, _, ok = rep.interval("handshake", opsPerS); !ok || lo != 0.01 || hi != 0.06 {
+		t.Errorf("6 rounds: interval %v–%v, ok %v; want 0.01–0.06", lo, hi, ok)
+	}
+	add(5)
+	if _, _, _, ok = rep.interval("handshake", opsPerS); ok {
+		t.Error("5 rounds: an interval, want none")
+	}
+	// A miss whose interval holds 1.00 says so.
+	rep.runs = map[key][]result{}
+	for i, v := range []float64{97, 98, 98, 99, 99, 99, 99, 99, 100, 100, 100, 101, 101, 102, 103, 104} {
+		rep.runs[key{"seclisten", "resume"}] = append(rep.runs[key{"seclisten", "resume"}], result{round: i + 1, OpsPerS: v})
+		rep.runs[key{"tlsref", "resume"}] = append(rep.runs[key{"tlsref", "resume"}], result{round: i + 1, OpsPerS: 100})
+	}
+	tg := rep.ratioTarget("resumed: ≥ 1.00", "resume", opsPerS)
+	if tg.measured != "0.995 (interval 0.990–1.010)" || !strings.Contains(tg.state, "missed") || !strings.Contains(tg.state, "1.00 inside the interval") {
+		t.Errorf("target %+v", tg)
+	}
+}
