@@ -264,7 +264,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagLogFormat, Category: catOutput, Value: d.LogFormat,
 			Usage: "log `FORMAT` on stderr: text or json"},
 		&cli.StringFlag{Name: flagLogLevel, Category: catOutput, Value: strings.ToLower(d.LogLevel.String()),
-			Usage: "least important log `LEVEL` shown: debug, info, warn or error"},
+			Usage: "least important log `LEVEL` shown: debug, info, warn or error (info logs the handshake line for up to 100 handshakes a second, then one in 100 and a count of the rest; debug every one)"},
 		&cli.StringFlag{Name: flagMetricsAddr, Category: catOutput,
 			Usage: "`HOST:PORT` serving Prometheus /metrics, /healthz and /readyz (off by default; e.g. 127.0.0.1:9464)"},
 
