@@ -14,7 +14,7 @@ import (
 // the first held back. At debug every handshake is logged. The metrics
 // count every handshake either way.
 //
-// Logging every handshake at a machine's pace cost about 5% of the CPU
+// Logging every handshake at a machine's pace cost about 1% of the CPU
 // of a full handshake (BENCHMARKS.md), and a service manager's journal
 // drops lines past a rate of its own, printed lines among them; this
 // leaves out only handshake lines, and counts them.
