@@ -71,9 +71,10 @@ lint:
 ## crypto/tls reference) on loopback, server and load generator pinned to
 ## one core each: rates and operations per server-CPU-second (full,
 ## resumed, mTLS and ML-KEM handshakes, connect + one line + close, echo),
-## the flood, and idle connections at scale beside tlsref and HAProxy (KiB
-## per connection, slope, time to open them); then BENCHMARKS.md (about 13
-## minutes; RUNS=idle or RUNS="cpu flood" for a part, and ROUNDS,
+## the flood, idle connections at scale beside tlsref and HAProxy (KiB
+## per connection, slope, time to open them), the first line's latency
+## after parking and the exchange loop's allocations (Go benchmarks); then
+## BENCHMARKS.md (about 14 minutes; RUNS=idle or RUNS="cpu flood" for a part, and ROUNDS,
 ## DURATION, IDLE_SIZES, OUT_DIR, BENCHMARKS_MD ... from the environment,
 ## see scripts/bench.sh), then bench-fleet. Installs haproxy, taskset and
 ## redis-server first if they are missing, as deps does.

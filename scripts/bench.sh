@@ -23,6 +23,12 @@
 #          allows), a fresh server each: seclisten, tlsref and HAProxy hold
 #          N idle TLS connections; the server's RSS growth, descriptors
 #          and the time to open them all.
+#   park   BenchmarkParkFirstLine (cmd/seclisten), PARK_COUNT runs of
+#          PARK_SAMPLES: the first line's round trip after a silence on a
+#          parked connection and on one of a server that never parks,
+#          interleaved; p50, p99 and the extra p99 (park.txt).
+#   loop   BenchmarkRun (pkg/exchange) with -benchmem: the exchange loop's
+#          allocations and time per message (loop.txt).
 #   crypto the BenchmarkCrypto*/BenchmarkHandshake* of pkg/tlsconf.
 #
 # The server runs pinned to CPU SERVER_CPU and the load generator (seclisten
@@ -31,11 +37,13 @@
 #
 # Bounded: about ROUNDS x (2 x 6 x (DURATION + 0.5s) + 4s) + FLOOD_ROUNDS x
 # (2 x FLOOD_DURATION + 3s) + the idle runs (each: open, IDLE_SETTLE, at
-# most IDLE_STABLE_MAX more, stop): about 13 minutes with the defaults.
+# most IDLE_STABLE_MAX more, stop) + PARK_COUNT x PARK_SAMPLES x about
+# 25 ms (each sample waits for the parking): about 14 minutes with the
+# defaults.
 # Self-cleaning: the trap stops every process this script started.
 #
 # Environment (defaults in brackets):
-#   RUNS ["cpu flood idle crypto"]  the groups to run (e.g. RUNS=idle)
+#   RUNS ["cpu flood idle park loop crypto"]  the groups to run (e.g. RUNS=idle)
 #   ROUNDS [16]         rounds of the cpu group (interleaved)
 #   DURATION [2s]       length of each cpu run
 #   FLOOD_ROUNDS [5]    rounds of the flood group
@@ -47,6 +55,7 @@
 #   IDLE_SIZES ["1000 5000 9000"]  idle sizes; the largest the descriptor
 #                       limit allows (IDLE_MAX, default limit - 1000, at
 #                       most 19000) is added for seclisten and tlsref
+#   PARK_COUNT [3] PARK_SAMPLES [500]  runs and samples of the park group
 #   HAPROXY_MAX [9000]  HAProxy's largest size (two descriptors a connection)
 #   IDLE_PER_CLIENT [5000]  connections per load-generator process, each from
 #                       its own source address 127.0.0.2, .3, ...
@@ -64,7 +73,7 @@ set -euo pipefail
 LOG_NAME=bench
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh" # cd to the root; log, PIDS, stop, wait_port, ...
-RUNS=${RUNS:-cpu flood idle crypto}
+RUNS=${RUNS:-cpu flood idle park loop crypto}
 ROUNDS=${ROUNDS:-16}
 DURATION=${DURATION:-2s}
 FLOOD_ROUNDS=${FLOOD_ROUNDS:-5}
@@ -74,6 +83,8 @@ GROUP=${GROUP:-X25519}
 CONCURRENCY=${CONCURRENCY:-8}
 IDLE_SIZES=${IDLE_SIZES:-1000 5000 9000}
 HAPROXY_MAX=${HAPROXY_MAX:-9000}
+PARK_COUNT=${PARK_COUNT:-3}
+PARK_SAMPLES=${PARK_SAMPLES:-500}
 IDLE_PER_CLIENT=${IDLE_PER_CLIENT:-5000}
 IDLE_SETTLE=${IDLE_SETTLE:-5}
 IDLE_STABLE_MAX=${IDLE_STABLE_MAX:-10}
@@ -162,7 +173,7 @@ seclisten_serve() { # PORT METRICS_PORT LOG EXTRA...
 		--metrics-addr "127.0.0.1:$mport" "$@" >/dev/null 2>"$logf" &
 }
 
-CMD="RUNS='$RUNS' ROUNDS=$ROUNDS DURATION=$DURATION FLOOD_ROUNDS=$FLOOD_ROUNDS ECHO_CONNS=$ECHO_CONNS GROUP=$GROUP IDLE_SIZES='$IDLE_SIZES' IDLE_MAX=$IDLE_MAX HAPROXY_MAX=$HAPROXY_MAX IDLE_SETTLE=$IDLE_SETTLE scripts/bench.sh"
+CMD="RUNS='$RUNS' ROUNDS=$ROUNDS DURATION=$DURATION FLOOD_ROUNDS=$FLOOD_ROUNDS ECHO_CONNS=$ECHO_CONNS GROUP=$GROUP IDLE_SIZES='$IDLE_SIZES' IDLE_MAX=$IDLE_MAX HAPROXY_MAX=$HAPROXY_MAX IDLE_SETTLE=$IDLE_SETTLE PARK_COUNT=$PARK_COUNT PARK_SAMPLES=$PARK_SAMPLES scripts/bench.sh"
 meta command "$CMD"
 meta runs "$RUNS"
 meta rounds "$ROUNDS"
@@ -175,6 +186,8 @@ meta concurrency "$CONCURRENCY"
 meta go_version "$("$GO" version)"
 meta nofile "$NOFILE"
 meta idle_settle "$IDLE_SETTLE"
+meta park_count "$PARK_COUNT"
+meta park_samples "$PARK_SAMPLES"
 meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta started "$(date -u '+%Y-%m-%d %H:%M UTC')"
 
@@ -436,6 +449,25 @@ CONF
 			idle_run "$s" "$n"
 		done
 	done
+fi
+
+# gobench NAME OUT ARGS...: a `go test -bench` run whose output goes to
+# OUT_DIR/OUT; a failure is logged and its output kept for the report.
+gobench() {
+	local name=$1 out=$OUT_DIR/$2
+	shift 2
+	log "$name"
+	"$GO" test -run '^$' "$@" >"$out" 2>&1 || log "$name failed (see $out)"
+}
+
+rm -f "$OUT_DIR/park.txt" "$OUT_DIR/loop.txt"
+if want park; then
+	gobench "first line after parking (BenchmarkParkFirstLine, cmd/seclisten)" park.txt \
+		-bench '^BenchmarkParkFirstLine$' -benchtime "${PARK_SAMPLES}x" -count "$PARK_COUNT" ./cmd/seclisten/
+fi
+if want loop; then
+	gobench "the exchange loop's allocations (BenchmarkRun, pkg/exchange)" loop.txt \
+		-bench '^BenchmarkRun$' -benchmem -count 3 ./pkg/exchange/
 fi
 
 if want crypto && grep -qs 'func BenchmarkCrypto' pkg/tlsconf/*_test.go; then

@@ -10,8 +10,9 @@
 // OUT_DIR holds results/SERVER-MODE-ROUND.json (one `seclisten bench
 // --json` object each, with server_cpu_s added by bench.sh),
 // idle/SERVER-N.json (one idle run at scale each), meta.txt (key=value
-// lines written by bench.sh) and optionally crypto.txt (`go test -bench
-// BenchmarkCrypto` output).
+// lines written by bench.sh) and optionally park.txt, loop.txt and
+// crypto.txt (`go test -bench` output of BenchmarkParkFirstLine,
+// BenchmarkRun and BenchmarkCrypto).
 package main
 
 import (
@@ -81,7 +82,74 @@ type report struct {
 	runs  map[key][]result
 	idle  map[string][]idleRun // by server, in increasing N
 	meta  map[string]string
-	notes []string // meta notes, then notes of the runs
+	notes []string  // meta notes, then notes of the runs
+	park  benchFile // park.txt: BenchmarkParkFirstLine
+	loop  benchFile // loop.txt: BenchmarkRun of pkg/exchange
+}
+
+// benchFile is one `go test -bench` output of bench.sh.
+type benchFile struct {
+	present bool      // bench.sh wrote the file
+	runs    []goBench // its benchmark lines
+}
+
+// goBench is one line of `go test -bench` output: the benchmark's metrics
+// by unit ("ns/op", "allocs/op", "extra-p99-µs", ...).
+type goBench struct {
+	name    string
+	metrics map[string]float64
+}
+
+// parseGoBench reads the benchmark lines of `go test -bench` output
+// ("BenchmarkX-2  300  23311145 ns/op  79.72 extra-p99-µs ..."); other
+// lines (goos, PASS, failures) are skipped.
+func parseGoBench(text string) []goBench {
+	var out []goBench
+	for line := range strings.Lines(text) {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		b := goBench{name: f[0], metrics: map[string]float64{}}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				b.metrics = nil
+				break
+			}
+			b.metrics[f[i+1]] = v
+		}
+		if b.metrics != nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// readBenchFile reads OUT_DIR/name if bench.sh wrote it.
+func readBenchFile(dir, name string) (benchFile, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if os.IsNotExist(err) {
+		return benchFile{}, nil
+	}
+	if err != nil {
+		return benchFile{}, err
+	}
+	return benchFile{present: true, runs: parseGoBench(string(b))}, nil
+}
+
+// metric is unit's value in every run that has it, in run order.
+func (f benchFile) metric(unit string) []float64 {
+	var v []float64
+	for _, r := range f.runs {
+		if x, ok := r.metrics[unit]; ok {
+			v = append(v, x)
+		}
+	}
+	return v
 }
 
 var (
@@ -168,7 +236,13 @@ func load(dir string) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(files)+len(idles) == 0 {
+	if rep.park, err = readBenchFile(dir, "park.txt"); err != nil {
+		return nil, err
+	}
+	if rep.loop, err = readBenchFile(dir, "loop.txt"); err != nil {
+		return nil, err
+	}
+	if len(files)+len(idles) == 0 && !rep.park.present && !rep.loop.present {
 		return nil, fmt.Errorf("no results in %s or %s", filepath.Join(dir, "results"), filepath.Join(dir, "idle"))
 	}
 	slices.Sort(files)
@@ -451,9 +525,7 @@ func (rep *report) targets() []target {
 		ts = append(ts, rep.ratioTarget(modeLabels[m]+" per server-CPU-second vs bare crypto/tls, default defences on: ≥ 1.00", m, perCPU))
 	}
 	ts = append(ts, rep.ratioTarget(fmt.Sprintf("echo round trips/s vs bare crypto/tls, %s connections: ≥ 1.00", orDash(rep.meta["echo_conns"])), "echo", opsPerS))
-	ts = append(ts,
-		target{"extra latency for the first line after parking: p99 ≤ 1 ms over the unparked case", "not measured by bench.sh (the parking change measures it)", "not measured"},
-		target{"allocations per message in the exchange loop: 0", "not measured by bench.sh (BenchmarkRun, pkg/exchange)", "not measured"})
+	ts = append(ts, rep.parkTarget(), rep.loopTarget())
 
 	// Flood: accepted handshakes within burst + rate x duration (10% and
 	// one connection of slack for the bucket's refill during setup), and
@@ -481,6 +553,57 @@ func (rep *report) targets() []target {
 		pr.state = verdict(true, under/alone < 5)
 	}
 	return append(ts, pr)
+}
+
+// results is unit's value in every run of f for target t; with none, t
+// stays not measured, and says so if the benchmark ran and failed.
+func (f benchFile) results(t *target, unit, bench, file string) []float64 {
+	v := f.metric(unit)
+	if len(v) == 0 && f.present {
+		t.measured = fmt.Sprintf("no result: %s failed (%s)", bench, file)
+	}
+	return v
+}
+
+// parkTarget is the first line's extra p99 after parking, the median of
+// BenchmarkParkFirstLine's runs, each run's figure listed.
+func (rep *report) parkTarget() target {
+	t := target{name: "extra latency for the first line after parking: p99 ≤ 1 ms over the unparked case", state: "not measured"}
+	extra := rep.park.results(&t, "extra-p99-µs", "BenchmarkParkFirstLine", "park.txt")
+	if len(extra) == 0 {
+		return t
+	}
+	med, _ := medianOf(slices.Clone(extra))
+	parked, _ := medianOf(rep.park.metric("parked-p99-µs"))
+	never, _ := medianOf(rep.park.metric("unparked-p99-µs"))
+	runs := make([]string, len(extra))
+	over := 0
+	for i, v := range extra {
+		runs[i] = fmt.Sprintf("%.0f", v)
+		if v > 1000 {
+			over++
+		}
+	}
+	t.measured = fmt.Sprintf("%.0f µs, median of %d runs (%s µs; p99 parked %.0f µs, never parked %.0f µs)", med, len(extra), strings.Join(runs, ", "), parked, never)
+	t.state = verdict(true, med <= 1000)
+	if over > 0 {
+		t.state += fmt.Sprintf(" (%d of %d runs over 1 ms)", over, len(extra))
+	}
+	return t
+}
+
+// loopTarget is BenchmarkRun's allocations per message: none in any run.
+func (rep *report) loopTarget() target {
+	t := target{name: "allocations per message in the exchange loop: 0", state: "not measured"}
+	allocs := rep.loop.results(&t, "allocs/op", "BenchmarkRun", "loop.txt")
+	if len(allocs) == 0 {
+		return t
+	}
+	most := slices.Max(allocs)
+	ns, _ := medianOf(rep.loop.metric("ns/op"))
+	t.measured = fmt.Sprintf("%.0f allocs/op at most in %d runs, %.1f ns/op (median)", most, len(allocs), ns)
+	t.state = verdict(true, most == 0)
+	return t
 }
 
 // ratioTarget is the target that mode's median ratio of f be at least
@@ -577,8 +700,16 @@ func (rep *report) markdown(svgName, crypto string) string {
 		orDash(rep.meta["group"]), orDash(rep.meta["echo_conns"]), orDash(rep.meta["concurrency"]))
 	p("- Idle at scale: one run per size, a fresh server each, the connections opened by one `seclisten bench --mode idle` per %s connections, each from its own source address (127.0.0.2, ...; X25519, which HAProxy's OpenSSL speaks too). Memory is the growth of the server's VmRSS (HAProxy: haproxy's process, not its backend), read %ss after the last connection opened (a settle time: a server may change an idle connection's memory after a delay), then once a second until two readings differ by under 1%%. The time to open them all is from the start of the load generators to the server holding every descriptor (a connection is counted open after its handshake and one exchange). HAProxy holds two descriptors a connection, so its largest size is %s; the Go servers' is %s (ulimit -n %s).\n",
 		"5000", orDash(rep.meta["idle_settle"]), orDash(rep.meta["haproxy_max"]), orDash(rep.meta["idle_max"]), orDash(rep.meta["nofile"]))
-	p("- Flood: `bench --mode flood --source 127.0.0.2` against the default limits applied to loopback (--limit-loopback, --rate %s --burst %s); the second client is `bench --mode echo --conns 1 --source 127.0.0.3`, first alone, then during the flood; %s rounds of %s.\n\n",
+	p("- Flood: `bench --mode flood --source 127.0.0.2` against the default limits applied to loopback (--limit-loopback, --rate %s --burst %s); the second client is `bench --mode echo --conns 1 --source 127.0.0.3`, first alone, then during the flood; %s rounds of %s.\n",
 		orDash(rep.meta["flood_rate"]), orDash(rep.meta["flood_burst"]), orDash(rep.meta["flood_rounds"]), orDash(rep.meta["flood_duration"]))
+	if rep.park.present {
+		p("- First line after parking: `go test ./cmd/seclisten -run '^$' -bench '^BenchmarkParkFirstLine$' -benchtime %sx -count %s`. Two `seclisten serve` side by side (mTLS, `--park-after 1ms` and `--park-after 0`), one TLS client each; each sample waits, both clients silent, until the first server has parked its connection (`seclisten_connections_parked` = 1), then times one line and its reply on each, the parked one first every other sample. The extra p99 is the parked connection's p99 minus the never parked one's, per run; the target takes the median of the runs. Not pinned.\n",
+			orDash(rep.meta["park_samples"]), orDash(rep.meta["park_count"]))
+	}
+	if rep.loop.present {
+		p("- The exchange loop: `go test ./pkg/exchange -run '^$' -bench '^BenchmarkRun$' -benchmem -count 3`: one message and its reply through `exchange.Run` (framing, sanitising, the reply) in the steady state, from memory to `io.Discard`, so that the allocations counted are the loop's own.\n")
+	}
+	p("\n")
 
 	p("## Medians\n\n| server | run | runs | ops/s | server CPU s | ops per server-CPU-s | p50 ms | p99 ms | errors | TLS |\n|---|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	row := func(name, m string, k key) {

@@ -169,3 +169,76 @@ func TestRatioInterval(t *testing.T) {
 		t.Errorf("target %+v", tg)
 	}
 }
+
+// The park and loop groups' `go test -bench` outputs give the two targets
+// no bench run measures: the first line's extra p99 after parking (the
+// median of the runs, each listed) and the exchange loop's allocations
+// (none in any run). A failed benchmark says so; a group not run is not
+// measured.
+func TestGoBenchTargets(t *testing.T) {
+	const park = `goos: linux
+goarch: amd64
+pkg: github.com/seclisten/seclisten/cmd/seclisten
+BenchmarkParkFirstLine-2   	     500	  23311145 ns/op	        79.72 extra-p99-µs	       310.6 parked-p50-µs	       817.1 parked-p99-µs	       275.7 unparked-p50-µs	       737.3 unparked-p99-µs
+BenchmarkParkFirstLine-2   	     500	  23311145 ns/op	      1204 extra-p99-µs	       310.6 parked-p50-µs	      2000 parked-p99-µs	       275.7 unparked-p50-µs	       796 unparked-p99-µs
+BenchmarkParkFirstLine-2   	     500	  23311145 ns/op	      -20.5 extra-p99-µs	       310.6 parked-p50-µs	       700 parked-p99-µs	       275.7 unparked-p50-µs	       720.5 unparked-p99-µs
+PASS
+ok  	github.com/seclisten/seclisten/cmd/seclisten	35.1s
+`
+	const loop = `BenchmarkRun-2   	87264165	        11.98 ns/op	1001.82 MB/s	       0 B/op	       0 allocs/op
+BenchmarkRun-2   	87264165	        12.50 ns/op	1001.82 MB/s	       0 B/op	       0 allocs/op
+BenchmarkRun-2   	87264165	        12.10 ns/op	1001.82 MB/s	       0 B/op	       0 allocs/op
+PASS
+`
+	for _, tc := range []struct {
+		name, park, loop string // "" = the file is absent
+		want             []string
+	}{
+		{"measured", park, loop, []string{
+			"| extra latency for the first line after parking | p99 ≤ 1 ms over the unparked case | 80 µs, median of 3 runs (80, 1204, -20 µs; p99 parked 817 µs, never parked 737 µs) | **met** (1 of 3 runs over 1 ms) |",
+			"| allocations per message in the exchange loop | 0 | 0 allocs/op at most in 3 runs, 12.1 ns/op (median) | **met** |",
+			"-benchtime 500x -count 3",
+		}},
+		{"allocating", park, strings.ReplaceAll(loop, "  0 allocs/op", "  1 allocs/op"), []string{
+			"| allocations per message in the exchange loop | 0 | 1 allocs/op at most in 3 runs, 12.1 ns/op (median) | **missed** |",
+		}},
+		{"failed", "--- FAIL: BenchmarkParkFirstLine\nFAIL\n", "# build failed\n", []string{
+			"| extra latency for the first line after parking | p99 ≤ 1 ms over the unparked case | no result: BenchmarkParkFirstLine failed (park.txt) | not measured |",
+			"| allocations per message in the exchange loop | 0 | no result: BenchmarkRun failed (loop.txt) | not measured |",
+		}},
+		{"not run", "", "", []string{
+			"| extra latency for the first line after parking | p99 ≤ 1 ms over the unparked case | — | not measured |",
+			"| allocations per message in the exchange loop | 0 | — | not measured |",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "meta.txt"), []byte("park_samples=500\npark_count=3\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for name, body := range map[string]string{"park.txt": tc.park, "loop.txt": tc.loop} {
+				if body == "" {
+					continue
+				}
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep, err := load(dir)
+			if tc.park == "" && tc.loop == "" {
+				if err == nil {
+					t.Fatal("load of a directory with no results: no error")
+				}
+				rep = &report{runs: map[key][]result{}, idle: map[string][]idleRun{}, meta: map[string]string{}}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			md := rep.markdown("x.svg", "")
+			for _, want := range tc.want {
+				if !strings.Contains(md, want) {
+					t.Errorf("report lacks %q:\n%s", want, md)
+				}
+			}
+		})
+	}
+}
