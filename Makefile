@@ -70,7 +70,8 @@ lint:
 ## bench: seclisten with its default defences against tlsref (the bare
 ## crypto/tls reference) on loopback, server and load generator pinned to
 ## one core each: rates and operations per server-CPU-second (full,
-## resumed, mTLS and ML-KEM handshakes, connect + one line + close, echo),
+## resumed, mTLS and ML-KEM handshakes, connect + one line + close, echo;
+## a second tlsref, the control, for resumed handshakes),
 ## the flood, idle connections at scale beside tlsref and HAProxy (KiB
 ## per connection, slope, time to open them), the first line's latency
 ## after parking and the exchange loop's allocations (Go benchmarks); then

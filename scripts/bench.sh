@@ -17,6 +17,9 @@
 #          and many short rounds, each with its own processes, average that
 #          out with the machine's drift. Which server starts first
 #          alternates too (the order of the runs every other round).
+#          A control: the CONTROL run is made on a second tlsref process
+#          too, measured against tlsref as seclisten is, so each run shows
+#          what its method reads for two identical servers.
 #   flood  FLOOD_ROUNDS x (probe alone, flood + probe) against seclisten's
 #          default limits with --limit-loopback.
 #   idle   once per size (IDLE_SIZES, then the largest the descriptor limit
@@ -35,10 +38,10 @@
 # bench) to LOAD_CPU (taskset, when there are two CPUs or more), so the
 # per-CPU-second figures are not blurred by the client.
 #
-# Bounded: about ROUNDS x (2 x 6 x (DURATION + 0.5s) + 4s) + FLOOD_ROUNDS x
+# Bounded: about ROUNDS x ((2 x 6 + 1) x (DURATION + 0.5s) + 4s) + FLOOD_ROUNDS x
 # (2 x FLOOD_DURATION + 3s) + the idle runs (each: open, IDLE_SETTLE, at
 # most IDLE_STABLE_MAX more, stop) + PARK_COUNT x PARK_SAMPLES x about
-# 25 ms (each sample waits for the parking): about 14 minutes with the
+# 25 ms (each sample waits for the parking): about 15 minutes with the
 # defaults.
 # Self-cleaning: the trap stops every process this script started.
 #
@@ -51,6 +54,9 @@
 #   ECHO_CONNS [100]    connections of the echo runs
 #   GROUP [X25519]      key exchange of every run but mlkem (and idle: X25519
 #                       too, which HAProxy's OpenSSL also speaks)
+#   CONTROL [resume]    the run also made on a second tlsref process, the
+#                       control (empty: none); one of handshake, resume,
+#                       mlkem, line
 #   CONCURRENCY [8]     workers of the handshake-like runs
 #   IDLE_SIZES ["1000 5000 9000"]  idle sizes; the largest the descriptor
 #                       limit allows (IDLE_MAX, default limit - 1000, at
@@ -65,7 +71,7 @@
 #                       to IDLE_STABLE_MAX [10] more seconds until two
 #                       readings a second apart differ by under 1%
 #   SERVER_CPU [0] LOAD_CPU [1]  the CPUs of taskset
-#   PORT_BASE [18440]   first of eight loopback ports used
+#   PORT_BASE [18440]   first of nine loopback ports used (and PORT_BASE + 17)
 #   OUT_DIR [bin/bench]            results/, idle/, logs, meta.txt, crypto.txt
 #   BENCHMARKS_MD [BENCHMARKS.md]  the report written (the SVG goes next to it)
 set -euo pipefail
@@ -81,6 +87,11 @@ FLOOD_DURATION=${FLOOD_DURATION:-5s}
 ECHO_CONNS=${ECHO_CONNS:-100}
 GROUP=${GROUP:-X25519}
 CONCURRENCY=${CONCURRENCY:-8}
+CONTROL=${CONTROL-resume}
+case $CONTROL in
+"" | handshake | resume | mlkem | line) ;;
+*) die "CONTROL=$CONTROL: want one of handshake, resume, mlkem, line, or empty" ;;
+esac
 IDLE_SIZES=${IDLE_SIZES:-1000 5000 9000}
 HAPROXY_MAX=${HAPROXY_MAX:-9000}
 PARK_COUNT=${PARK_COUNT:-3}
@@ -103,6 +114,7 @@ P_FLOOD=$((PORT_BASE + 4))    # seclisten, default limits on loopback too
 P_IDLE=$((PORT_BASE + 5))     # the idle run's server (or HAProxy)
 P_BACKEND=$((PORT_BASE + 6))  # HAProxy's backend, tlsref --plain
 P_METRICS=$((PORT_BASE + 7))  # seclisten's --metrics-addr (the --client-ca one: + 10)
+P_CONTROL=$((PORT_BASE + 8))  # the control, a second tlsref
 
 want() { case " $RUNS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -173,7 +185,7 @@ seclisten_serve() { # PORT METRICS_PORT LOG EXTRA...
 		--metrics-addr "127.0.0.1:$mport" "$@" >/dev/null 2>"$logf" &
 }
 
-CMD="RUNS='$RUNS' ROUNDS=$ROUNDS DURATION=$DURATION FLOOD_ROUNDS=$FLOOD_ROUNDS ECHO_CONNS=$ECHO_CONNS GROUP=$GROUP IDLE_SIZES='$IDLE_SIZES' IDLE_MAX=$IDLE_MAX HAPROXY_MAX=$HAPROXY_MAX IDLE_SETTLE=$IDLE_SETTLE PARK_COUNT=$PARK_COUNT PARK_SAMPLES=$PARK_SAMPLES scripts/bench.sh"
+CMD="RUNS='$RUNS' ROUNDS=$ROUNDS DURATION=$DURATION FLOOD_ROUNDS=$FLOOD_ROUNDS ECHO_CONNS=$ECHO_CONNS GROUP=$GROUP CONTROL=$CONTROL IDLE_SIZES='$IDLE_SIZES' IDLE_MAX=$IDLE_MAX HAPROXY_MAX=$HAPROXY_MAX IDLE_SETTLE=$IDLE_SETTLE PARK_COUNT=$PARK_COUNT PARK_SAMPLES=$PARK_SAMPLES scripts/bench.sh"
 meta command "$CMD"
 meta runs "$RUNS"
 meta rounds "$ROUNDS"
@@ -183,6 +195,7 @@ meta flood_duration "$FLOOD_DURATION"
 meta echo_conns "$ECHO_CONNS"
 meta group "$GROUP"
 meta concurrency "$CONCURRENCY"
+meta control "$CONTROL"
 meta go_version "$("$GO" version)"
 meta nofile "$NOFILE"
 meta idle_settle "$IDLE_SETTLE"
@@ -228,6 +241,11 @@ start_tlsref_pair() {
 	"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_TLSREF_MTLS" --cert "$CERT" --key "$KEY" --client-ca "$CA" >/dev/null 2>"$WORK/tlsref-mtls.log" &
 	PID_tlsref_mtls=$!
 	PIDS+=("$PID_tlsref" "$PID_tlsref_mtls")
+	if [ -n "$CONTROL" ]; then
+		"${PIN_SERVER[@]}" "$REF" --addr "127.0.0.1:$P_CONTROL" --cert "$CERT" --key "$KEY" >/dev/null 2>"$WORK/control.log" &
+		PID_control=$!
+		PIDS+=("$PID_control")
+	fi
 }
 
 # start_cpu_servers FIRST: both pairs, FIRST's (seclisten or tlsref)
@@ -245,8 +263,9 @@ start_cpu_servers() {
 	wait_port "$P_MTLS" "$PID_seclisten_mtls"
 	wait_port "$P_TLSREF" "$PID_tlsref"
 	wait_port "$P_TLSREF_MTLS" "$PID_tlsref_mtls"
+	[ -z "$CONTROL" ] || wait_port "$P_CONTROL" "$PID_control"
 	local p m warm=(--ca "$CA" --duration 300ms --concurrency "$CONCURRENCY" --max-error-rate 100%)
-	for p in "$P_SECLISTEN" "$P_TLSREF"; do
+	for p in "$P_SECLISTEN" "$P_TLSREF" ${CONTROL:+"$P_CONTROL"}; do
 		for m in handshake resume line; do
 			"${PIN_LOAD[@]}" "$BIN" bench --mode "$m" --addr "127.0.0.1:$p" "${warm[@]}" >/dev/null 2>&1 || true
 		done
@@ -258,7 +277,8 @@ start_cpu_servers() {
 
 if want cpu; then
 	log "seclisten (default defences) on :$P_SECLISTEN, with --client-ca on :$P_MTLS; tlsref on :$P_TLSREF, with --client-ca on :$P_TLSREF_MTLS; fresh processes every round"
-	declare -A PORT=([seclisten]=$P_SECLISTEN [tlsref]=$P_TLSREF)
+	declare -A PORT=([seclisten]=$P_SECLISTEN [tlsref]=$P_TLSREF [control]=$P_CONTROL)
+	[ -z "$CONTROL" ] || log "the control, a second tlsref, on :$P_CONTROL: its $CONTROL runs beside tlsref's"
 	declare -A MPORT=([seclisten]=$P_MTLS [tlsref]=$P_TLSREF_MTLS)
 	loop=(--duration "$DURATION" --concurrency "$CONCURRENCY")
 	for r in $(seq 1 "$ROUNDS"); do
@@ -270,7 +290,7 @@ if want cpu; then
 		first=seclisten
 		if ((r % 2 == 0)); then first=tlsref; fi
 		start_cpu_servers "$first"
-		declare -A PID=([seclisten]=$PID_seclisten [tlsref]=$PID_tlsref)
+		declare -A PID=([seclisten]=$PID_seclisten [tlsref]=$PID_tlsref [control]=${PID_control:-})
 		declare -A MPID=([seclisten]=$PID_seclisten_mtls [tlsref]=$PID_tlsref_mtls)
 		# Each run of seclisten and the same run of tlsref back to back,
 		# the first of the two alternating from round to round: the
@@ -279,7 +299,14 @@ if want cpu; then
 		order=(seclisten tlsref)
 		if (((r - 1) / 2 % 2 == 1)); then order=(tlsref seclisten); fi
 		for m in handshake resume mtls mlkem line echo; do
-			for s in "${order[@]}"; do
+			# The control's run goes on tlsref's other side: seclisten
+			# and the control each beside tlsref, each first of its pair
+			# every other round.
+			who=("${order[@]}")
+			if [ "$m" = "$CONTROL" ]; then
+				if [ "${order[0]}" = seclisten ]; then who=(seclisten tlsref control); else who=(control tlsref seclisten); fi
+			fi
+			for s in "${who[@]}"; do
 				a=127.0.0.1:${PORT[$s]}
 				case $m in
 				handshake) run "$s-handshake-$r" "${PID[$s]}" --mode handshake --addr "$a" --group "$GROUP" "${loop[@]}" ;;
@@ -291,7 +318,7 @@ if want cpu; then
 				esac
 			done
 		done
-		stop "$PID_seclisten" "$PID_seclisten_mtls" "$PID_tlsref" "$PID_tlsref_mtls"
+		stop "$PID_seclisten" "$PID_seclisten_mtls" "$PID_tlsref" "$PID_tlsref_mtls" ${CONTROL:+"$PID_control"}
 	done
 fi
 

@@ -340,17 +340,22 @@ func perCPU(r result) float64 {
 // the drift of a shared machine between rounds cancels out of each
 // ratio; ok false if no round has both, non-zero.
 func (rep *report) ratio(mode string, f func(result) float64) (float64, bool) {
-	return medianOf(rep.ratios(mode, f))
+	return rep.ratioOf("seclisten", mode, f)
 }
 
-// ratios are the rounds' ratios of ratio.
-func (rep *report) ratios(mode string, f func(result) float64) []float64 {
+// ratioOf is ratio for server's runs (seclisten, or the control).
+func (rep *report) ratioOf(server, mode string, f func(result) float64) (float64, bool) {
+	return medianOf(rep.ratios(server, mode, f))
+}
+
+// ratios are the rounds' ratios of ratioOf.
+func (rep *report) ratios(server, mode string, f func(result) float64) []float64 {
 	ref := map[int]float64{}
 	for _, r := range rep.runs[key{"tlsref", mode}] {
 		ref[r.round] = f(r)
 	}
 	var v []float64
-	for _, r := range rep.runs[key{"seclisten", mode}] {
+	for _, r := range rep.runs[key{server, mode}] {
 		if b := ref[r.round]; b != 0 && f(r) != 0 {
 			v = append(v, f(r)/b)
 		}
@@ -365,7 +370,12 @@ func (rep *report) ratios(mode string, f func(result) float64) []float64 {
 // sign test; with 16 rounds the 4th of each end, 97.9%). conf is its
 // confidence; ok is false with fewer than 6 rounds, too few for 95%.
 func (rep *report) interval(mode string, f func(result) float64) (lo, hi, conf float64, ok bool) {
-	v := rep.ratios(mode, f)
+	return rep.intervalOf("seclisten", mode, f)
+}
+
+// intervalOf is interval for server's runs (seclisten, or the control).
+func (rep *report) intervalOf(server, mode string, f func(result) float64) (lo, hi, conf float64, ok bool) {
+	v := rep.ratios(server, mode, f)
 	slices.Sort(v)
 	n := len(v)
 	// below(k) = P(Binomial(n, 1/2) < k).
@@ -385,6 +395,16 @@ func (rep *report) interval(mode string, f func(result) float64) (lo, hi, conf f
 		return 0, 0, 0, false
 	}
 	return v[k-1], v[n-k], 1 - 2*below(k), true
+}
+
+// controlMode is the mode the control (a second tlsref) ran, "" if none.
+func (rep *report) controlMode() string {
+	for _, m := range modes {
+		if len(rep.runs[key{"control", m}]) > 0 {
+			return m
+		}
+	}
+	return ""
 }
 
 // fmtInterval writes an interval of ratios, or a dash.
@@ -728,6 +748,7 @@ func (rep *report) markdown(svgName, crypto string) string {
 		for _, s := range servers {
 			row(s, m, key{s, m})
 		}
+		row("tlsref (control)", m, key{"control", m})
 	}
 	for _, m := range []string{"probe", "flood", "probeflood"} {
 		row("seclisten (default limits, --limit-loopback)", m, key{"seclisten", m})
@@ -742,6 +763,13 @@ func (rep *report) markdown(svgName, crypto string) string {
 		c, ok2 := rep.ratio(m, perCPU)
 		lo, hi, conf, ok3 := rep.interval(m, perCPU)
 		p("| %s | %s | %s | %s | %s |\n", modeLabels[m], fmtRatio(a, ok1), fmtRatio(c, ok2), fmtInterval(lo, hi, ok3), fmtNum(100*conf, ok3, "%.1f%%"))
+	}
+	if cm := rep.controlMode(); cm != "" {
+		a, ok1 := rep.ratioOf("control", cm, opsPerS)
+		c, ok2 := rep.ratioOf("control", cm, perCPU)
+		lo, hi, conf, ok3 := rep.intervalOf("control", cm, perCPU)
+		p("| **control:** %s, a second tlsref against tlsref | %s | %s | %s | %s |\n", modeLabels[cm], fmtRatio(a, ok1), fmtRatio(c, ok2), fmtInterval(lo, hi, ok3), fmtNum(100*conf, ok3, "%.1f%%"))
+		p("\nThe control is a second tlsref process, its %s runs measured against tlsref's exactly as seclisten's are (tlsref's run between the two, each first of its pair every other round): two identical servers, so how far its ratio lies from 1.00, and how wide its interval is, show what this run can tell apart.\n", cm)
 	}
 	p("\n![seclisten's ratios to tlsref and HAProxy, with the targets](%s)\n", svgName)
 

@@ -242,3 +242,50 @@ PASS
 		})
 	}
 }
+
+// The control (a second tlsref) is paired with tlsref's runs round by
+// round as seclisten is, and gets its own row in the Medians and Ratios
+// tables; seclisten's ratio is not mixed with it.
+func TestControlRatio(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "results"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, ops float64) {
+		t.Helper()
+		body := fmt.Sprintf(`{"tls":"TLS 1.3","ops":%g,"ops_per_s":%g,"server_cpu_s":1}`, ops, ops)
+		if err := os.WriteFile(filepath.Join(dir, "results", name+".json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for r := 1; r <= 6; r++ {
+		write(fmt.Sprintf("tlsref-resume-%d", r), float64(100*r))
+		write(fmt.Sprintf("seclisten-resume-%d", r), float64(90*r))
+		write(fmt.Sprintf("control-resume-%d", r), float64(101*r))
+	}
+	rep, err := load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := rep.ratio("resume", perCPU); !ok || math.Abs(v-0.9) > 1e-9 {
+		t.Errorf("seclisten's ratio = %v (%v), want 0.9", v, ok)
+	}
+	if m := rep.controlMode(); m != "resume" {
+		t.Errorf("control mode %q, want resume", m)
+	}
+	md := rep.markdown("x.svg", "")
+	for _, want := range []string{
+		"| tlsref (control) | resume | 6 |",
+		"| **control:** resumed handshakes, a second tlsref against tlsref | 1.010 | 1.010 | 1.010–1.010 | 96.9% |",
+		"The control is a second tlsref process, its resume runs",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	// Without control runs, no control row.
+	delete(rep.runs, key{"control", "resume"})
+	if md := rep.markdown("x.svg", ""); strings.Contains(md, "control") {
+		t.Errorf("a control row without control runs:\n%s", md)
+	}
+}
