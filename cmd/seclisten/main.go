@@ -28,6 +28,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/batch"
 	"github.com/seclisten/seclisten/pkg/config"
 	"github.com/seclisten/seclisten/pkg/gcfloor"
+	"github.com/seclisten/seclisten/pkg/scavenge"
 	"github.com/seclisten/seclisten/pkg/server"
 	"github.com/seclisten/seclisten/pkg/slogtext"
 )
@@ -245,8 +246,18 @@ func serve(start settings, args []string, log *slog.Logger, stdout, stderr io.Wr
 	// Unless the operator tuned the collector, it may let the heap reach
 	// 16 MiB before collecting while little is live: a small heap would
 	// otherwise be collected every few dozen handshakes (BENCHMARKS.md).
+	// And once the server has gone quiet (under 1 MiB allocated in a
+	// second), what a collection would give back is given back to the
+	// system if it is twice the floor or more: after thousands of clients
+	// connect and fall silent, the runtime would keep about as much again
+	// as their connections hold. Below that the floor's garbage stays, so
+	// a busy spell after a quiet one does not fault it in again.
 	if os.Getenv("GOGC") == "" {
 		gcfloor.Keep(heapFloor)
+		stopScavenge := scavenge.Start(scavenge.Options{Free: 2 * heapFloor, Returned: func(before, after uint64) {
+			log.Debug("free heap returned to the system", "bytes", before-after)
+		}})
+		defer stopScavenge()
 	}
 
 	// With SIGPIPE notified, a write to a closed stdout fails with EPIPE
