@@ -252,12 +252,10 @@ func serve(start settings, args []string, log *slog.Logger, stdout, stderr io.Wr
 	// connect and fall silent, the runtime would keep about as much again
 	// as their connections hold. Below that the floor's garbage stays, so
 	// a busy spell after a quiet one does not fault it in again.
+	var spare *scavenge.Options
 	if os.Getenv("GOGC") == "" {
 		gcfloor.Keep(heapFloor)
-		stopScavenge := scavenge.Start(scavenge.Options{Free: 2 * heapFloor, Returned: func(before, after uint64) {
-			log.Debug("free heap returned to the system", "bytes", before-after)
-		}})
-		defer stopScavenge()
+		spare = &scavenge.Options{Free: 2 * heapFloor}
 	}
 
 	// With SIGPIPE notified, a write to a closed stdout fails with EPIPE
@@ -277,6 +275,7 @@ func serve(start settings, args []string, log *slog.Logger, stdout, stderr io.Wr
 	srv.Listening = func(addr net.Addr) { printTryIt(stderr, cfg, addr) }
 	srv.Flags = flagsOf
 	srv.Version = version
+	srv.Scavenge = spare
 	srv.Notifier, srv.Watchdog = sd.notifier, sd.watchdog
 	if sd.acmeHTTP != nil {
 		srv.ACMEHTTPListener = sd.acmeHTTP.Listener

@@ -31,6 +31,7 @@ import (
 	"github.com/seclisten/seclisten/pkg/ocsp"
 	"github.com/seclisten/seclisten/pkg/outcome"
 	"github.com/seclisten/seclisten/pkg/revocation"
+	"github.com/seclisten/seclisten/pkg/scavenge"
 	"github.com/seclisten/seclisten/pkg/systemd"
 	"github.com/seclisten/seclisten/pkg/tlsconf"
 )
@@ -94,7 +95,12 @@ type Server struct {
 	Flags func(outcome.Code) string
 	// Version is the program's version, for the build-info metric.
 	Version string
-	started time.Time
+	// Scavenge, if set, gives the heap's spare pages back to the system
+	// while the process is quiet (pkg/scavenge), from the start of Serve
+	// until the shutdown's last records; each return is logged at debug
+	// (its Returned is the server's).
+	Scavenge *scavenge.Options
+	started  time.Time
 }
 
 // New builds the pipeline: it loads the TLS material (an error here is a
@@ -534,6 +540,10 @@ func (s *Server) warnKeyLog(ctx context.Context) {
 // shutdown timeout) or, with ExitAfter, until every connection asked for
 // has been served.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+	// The heap's returns end before the last records (and, should
+	// serving fail, at its return).
+	stopScavenge := s.startScavenge()
+	defer stopScavenge()
 	srv := listener.New(listener.Options{
 		MaxConns:     s.cfg.MaxConns,
 		IdleTimeout:  s.cfg.IdleTimeout,
@@ -560,6 +570,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		if errors.Is(err, listener.ErrAcceptLimit) {
 			s.notifyStopping(srv)
+			stopScavenge()
 			s.h.hsLog.summarise()
 			s.log.Info("served every connection asked for: exiting", "connections", s.cfg.ExitAfter)
 			return nil
@@ -578,9 +589,23 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; !errors.Is(err, listener.ErrServerClosed) {
 		s.log.Warn("accept loop ended with an error", "err", err)
 	}
+	stopScavenge()
 	s.h.hsLog.summarise() // the last handshake lines held back, if any
 	s.log.Info("stopped")
 	return nil
+}
+
+// startScavenge starts the heap's returns if Scavenge asks for them, and
+// returns what stops them (a no-op otherwise; safe to call twice).
+func (s *Server) startScavenge() (stop func()) {
+	if s.Scavenge == nil {
+		return func() {}
+	}
+	o := *s.Scavenge
+	o.Returned = func(before, after uint64) {
+		s.log.Debug("free heap returned to the system", "bytes", before-after)
+	}
+	return scavenge.Start(o)
 }
 
 // Reload reloads the certificate, key, client CAs and CRLs (on SIGHUP). A
