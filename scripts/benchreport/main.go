@@ -640,7 +640,14 @@ func (rep *report) ratioTarget(name, mode string, f func(result) float64) target
 	return t
 }
 
-func fmtRatio(v float64, ok bool) string { return fmtNum(v, ok, "%.3f") }
+// fmtRatio writes a ratio to three places, or four when three would
+// round one under 1.00 up to 1.000, so that a miss never reads as 1.000.
+func fmtRatio(v float64, ok bool) string {
+	if ok && v < 1 && fmt.Sprintf("%.3f", v) == "1.000" {
+		return fmtNum(v, ok, "%.4f")
+	}
+	return fmtNum(v, ok, "%.3f")
+}
 
 func fmtNum(v float64, ok bool, format string) string {
 	if !ok {

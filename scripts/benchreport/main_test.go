@@ -289,3 +289,23 @@ func TestControlRatio(t *testing.T) {
 		t.Errorf("a control row without control runs:\n%s", md)
 	}
 }
+
+// A ratio just under 1.00 never reads as 1.000 beside its miss.
+func TestFmtRatio(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{
+		{0.99961, "0.9996"},
+		{0.9994, "0.999"},
+		{1.0004, "1.000"},
+		{1.0125, "1.012"},
+	} {
+		if got := fmtRatio(tc.v, true); got != tc.want {
+			t.Errorf("fmtRatio(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+	if got := fmtRatio(0.5, false); got != "—" {
+		t.Errorf("fmtRatio without a figure = %q, want a dash", got)
+	}
+}
