@@ -81,8 +81,11 @@ func TestReturnsSpareHeap(t *testing.T) {
 			})
 			select {
 			case r := <-returned:
-				if r[0] < 32<<20 || r[1] >= 8<<20 {
-					t.Errorf("spare heap before and after the return: %d, %d bytes; want at least 32 MiB, then under 8 MiB", r[0], r[1])
+				// The runtime's own scavenger may have given back some
+				// of the garbage's pages first: the Watcher's share is
+				// what was left, at least the threshold.
+				if r[0] < 8<<20 || r[1] >= 8<<20 {
+					t.Errorf("spare heap before and after the return: %d, %d bytes; want at least 8 MiB, then under 8 MiB", r[0], r[1])
 				}
 			case <-time.After(30 * time.Second): // hang guard
 				t.Fatal("no return within 30 s")
