@@ -75,7 +75,7 @@ lint:
 ## the flood, idle connections at scale beside tlsref and HAProxy (KiB
 ## per connection, slope, time to open them), the first line's latency
 ## after parking and the exchange loop's allocations (Go benchmarks); then
-## BENCHMARKS.md (about 14 minutes; RUNS=idle or RUNS="cpu flood" for a part, and ROUNDS,
+## BENCHMARKS.md (about 16 minutes; RUNS=idle or RUNS="cpu flood" for a part, and ROUNDS,
 ## DURATION, IDLE_SIZES, OUT_DIR, BENCHMARKS_MD ... from the environment,
 ## see scripts/bench.sh), then bench-fleet. Installs haproxy, taskset and
 ## redis-server first if they are missing, as deps does.

@@ -41,7 +41,7 @@
 # Bounded: about ROUNDS x ((2 x 6 + 1) x (DURATION + 0.5s) + 4s) + FLOOD_ROUNDS x
 # (2 x FLOOD_DURATION + 3s) + the idle runs (each: open, IDLE_SETTLE, at
 # most IDLE_STABLE_MAX more, stop) + PARK_COUNT x PARK_SAMPLES x about
-# 25 ms (each sample waits for the parking): about 15 minutes with the
+# 25 ms (each sample waits for the parking): about 16 minutes with the
 # defaults.
 # Self-cleaning: the trap stops every process this script started.
 #

@@ -903,7 +903,10 @@ const limitsText = `- **Full handshakes** are bound by public-key work on the se
   the AES-GCM states). seclisten parks a connection idle for --park-after
   (1 s): no goroutine, no framing buffer, its worker back in the pool;
   what stays is crypto/tls's state, the socket and under 1 KiB of
-  seclisten's own. HAProxy (OpenSSL) keeps no stack per connection either:
+  seclisten's own. Once the server is quiet it gives the heap's spare
+  pages back (pkg/scavenge): Go keeps free pages up to its heap goal,
+  twice the live heap, which the reference holds on to after the
+  handshakes. HAProxy (OpenSSL) keeps no stack per connection either:
   its idle cost is OpenSSL's per-connection state.
 - **Under a flood**, a refused connection costs an accept, a table lookup
   and a close: no TLS work. The second client's p99 rises because the
