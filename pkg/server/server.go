@@ -603,7 +603,7 @@ func (s *Server) startScavenge() (stop func()) {
 	}
 	o := *s.Scavenge
 	o.Returned = func(before, after uint64) {
-		s.log.Debug("free heap returned to the system", "bytes", before-after)
+		s.log.Debug("free heap returned to the system", "bytes", before-min(after, before))
 	}
 	return scavenge.Start(o)
 }
