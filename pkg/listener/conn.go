@@ -161,7 +161,14 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	early := keeps(c.readDL, d, now)
 	if !early {
-		if err := c.setReadDeadline(d); err != nil {
+		set := c.setReadDeadline
+		if w := c.deadlineAt(now, c.write); !short && c.phase.Load() != 0 && w.Equal(d) && !keeps(c.writeDL, w, now) {
+			// In a phase (the handshake) its deadline bounds the reads
+			// and the writes alike: one call sets both, and the phase's
+			// first write keeps it.
+			set = c.setDeadline
+		}
+		if err := set(d); err != nil {
 			return 0, err
 		}
 	}
@@ -204,6 +211,20 @@ func (c *Conn) setReadDeadline(d time.Time) error {
 		return err
 	}
 	c.readDL = d
+	if c.draining.Load() {
+		return ErrShutdown
+	}
+	return nil
+}
+
+// setDeadline sets both of the socket's deadlines to d, and returns
+// ErrShutdown as setReadDeadline does. A write it races with drain for
+// meets drain's flag: Write checks it on the deadline it keeps.
+func (c *Conn) setDeadline(d time.Time) error {
+	if err := c.Conn.SetDeadline(d); err != nil {
+		return err
+	}
+	c.readDL, c.writeDL = d, d
 	if c.draining.Load() {
 		return ErrShutdown
 	}
@@ -265,24 +286,40 @@ func (c *Conn) phaseAbandoned() bool {
 	return c.draining.Load() && c.phase.Load() != 0
 }
 
-// SetReadDeadline sets the socket's read deadline; the next Read sets its
-// own again.
+// SetReadDeadline sets the socket's read deadline. The next Read keeps it
+// if it comes no later than its own, as it keeps one it set itself.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.readDL = time.Time{}
-	return c.Conn.SetReadDeadline(t)
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	c.readDL = t
+	return nil
 }
 
-// SetWriteDeadline sets the socket's write deadline (crypto/tls does,
-// around its close_notify); the next Write sets its own again.
+// SetWriteDeadline sets the socket's write deadline. crypto/tls does
+// around its close_notify: 5 s ahead, which the alert's Write keeps
+// instead of setting its own (the write timeout, if longer, still
+// bounds the write: Write goes on after the earlier deadline), then
+// now, after it.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.writeDL = time.Time{}
-	return c.Conn.SetWriteDeadline(t)
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	c.writeDL = t
+	return nil
 }
 
-// SetDeadline sets both deadlines; the next Read and Write set their own.
+// SetDeadline sets both deadlines, which the next Read and Write keep as
+// they keep their own.
 func (c *Conn) SetDeadline(t time.Time) error {
 	c.readDL, c.writeDL = time.Time{}, time.Time{}
-	return c.Conn.SetDeadline(t)
+	if err := c.Conn.SetDeadline(t); err != nil {
+		return err
+	}
+	c.readDL, c.writeDL = t, t
+	return nil
 }
 
 // drain makes a blocked or future Read return ErrShutdown, and so a
